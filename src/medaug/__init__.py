@@ -1,0 +1,38 @@
+"""medaug: physically correct data augmentation for medical images.
+
+>>> import medaug
+>>> sample = medaug.shepp_logan_3d(32, seed=1)
+>>> pipeline = medaug.pipeline_from_config([{"RandomAffine": {"rotation": 10, "scale": [0.9, 1.1]}}])
+>>> out = pipeline(sample, seed=0)
+>>> set(out.label.label_values()) <= set(sample.label.label_values())
+True
+"""
+
+from __future__ import annotations
+
+from .data.grid import Grid
+from .data.image import Image
+from .data.io import load, save
+from .data.phantoms import shepp_logan_2d, shepp_logan_3d
+from .data.sample import Sample
+from .engine.compose import Compose, OneOf, SomeOf, inverse_of, replay
+from .engine.config import pipeline_from_config, pipeline_to_config, save_config
+from .errors import (
+    GeometryError,
+    ImageReadError,
+    InvalidImageError,
+    JobError,
+    MedaugError,
+    ParameterError,
+    UnsafePipelineError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Grid", "Image", "Sample", "load", "save", "shepp_logan_2d", "shepp_logan_3d",
+    "Compose", "OneOf", "SomeOf", "inverse_of", "replay",
+    "pipeline_from_config", "pipeline_to_config", "save_config",
+    "MedaugError", "ImageReadError", "InvalidImageError", "GeometryError", "ParameterError",
+    "UnsafePipelineError", "JobError",
+]

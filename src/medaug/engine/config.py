@@ -1,0 +1,189 @@
+"""Pipelines from and to configuration: a list of ``{TransformName: {params}}`` items.
+
+YAML and JSON files are accepted.  Validation names the offending key and the
+allowed values: an unknown transform or parameter gets a "did you mean".
+YAML is read with a loader that refuses anchors and aliases (no alias bombs)
+and files above a size limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ParameterError, did_you_mean
+from .compose import Compose, OneOf, SomeOf
+from .transform import _Base
+
+__all__ = ["pipeline_from_config", "pipeline_to_config", "save_config", "load_config_file", "transform_names"]
+
+MAX_CONFIG_BYTES = 1 << 20
+_PIPELINE_OPTIONS = ("fill", "interpolation", "label_interpolation", "backend", "tolerance", "modality", "p")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that rejects anchors and aliases."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ParameterError(f"YAML aliases are not allowed in pipeline configs (line {event.start_mark.line + 1})")
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise ParameterError(f"YAML anchors are not allowed in pipeline configs (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def transform_names() -> list[str]:
+    """Every name usable in a configuration file."""
+    _ensure_registered()
+    return sorted(n for n in _Base.registry if not n.startswith("_"))
+
+
+def _ensure_registered() -> None:
+    from .. import intensity, presets, spatial  # noqa: F401  (importing registers the classes)
+
+
+def load_config_file(path: str | Path) -> Any:
+    """Read a YAML or JSON file into Python objects, with clear errors."""
+    p = Path(path)
+    if not p.exists():
+        raise ParameterError("config file not found", path=p)
+    if p.is_dir():
+        raise ParameterError("is a directory, expected a YAML or JSON file", path=p)
+    size = p.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ParameterError(f"config file is {size} bytes, above the {MAX_CONFIG_BYTES}-byte limit", path=p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"cannot read config: {exc}", path=p) from exc
+    try:
+        if p.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+    except ParameterError as exc:
+        raise ParameterError(str(exc), path=p) from None
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ParameterError(f"not valid YAML/JSON: {str(exc).splitlines()[0]}", path=p) from exc
+
+
+def pipeline_from_config(obj: Any, **options: Any) -> Compose:
+    """Build a pipeline from a list of ``{Name: params}`` items, a dict with ``transforms``, or a file path.
+
+    Parameters
+    ----------
+    obj : list, dict, str or Path
+        The configuration, or the path of a YAML/JSON file holding it.
+    **options
+        Pipeline options (``fill``, ``interpolation``, ``modality`` ...) overriding the file's.
+
+    Raises
+    ------
+    ParameterError
+        Naming the item, the key and the allowed values.
+
+    Examples
+    --------
+    >>> p = pipeline_from_config([{"RandomAffine": {"rotation": 10}}, {"RandomFlip": {"axes": ["LR"], "p": 0.5}}])
+    >>> [type(t).__name__ for t in p.transforms]
+    ['RandomAffine', 'RandomFlip']
+    """
+    where = None
+    if isinstance(obj, (str, Path)):
+        where = str(obj)
+        obj = load_config_file(obj)
+    try:
+        return _build_pipeline(obj, options)
+    except ParameterError as exc:
+        if where and not str(exc).startswith(where):
+            raise ParameterError(str(exc), path=where) from None
+        raise
+
+
+def _build_pipeline(obj: Any, options: dict[str, Any]) -> Compose:
+    if isinstance(obj, Mapping) and "transforms" in obj:
+        extra = {k: v for k, v in obj.items() if k != "transforms"}
+        for k in extra:
+            if k not in _PIPELINE_OPTIONS:
+                raise ParameterError(f"unknown pipeline option '{k}'{did_you_mean(k, _PIPELINE_OPTIONS)}; allowed: {', '.join(_PIPELINE_OPTIONS)}")
+        items = obj["transforms"]
+        options = {**extra, **options}
+    else:
+        items = obj
+    if not isinstance(items, list):
+        raise ParameterError(
+            f"a pipeline config must be a list of {{TransformName: {{params}}}} items, got {type(items).__name__}"
+        )
+    return Compose([_build_item(item, i) for i, item in enumerate(items)], **options)
+
+
+def _build_item(item: Any, index: int) -> _Base:
+    _ensure_registered()
+    if isinstance(item, str):
+        item = {item: {}}
+    if not isinstance(item, Mapping) or len(item) != 1:
+        raise ParameterError(f"item {index + 1}: expected one {{TransformName: {{params}}}} mapping, got {item!r}")
+    ((name, params),) = item.items()
+    params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise ParameterError(f"item {index + 1} ({name}): parameters must be a mapping, got {params!r}")
+    if name in ("Compose", "OneOf", "SomeOf"):
+        kids = params.get("transforms")
+        if not isinstance(kids, list):
+            raise ParameterError(f"item {index + 1} ({name}): needs a 'transforms' list")
+        children = [_build_item(k, j) for j, k in enumerate(kids)]
+        rest = {k: v for k, v in params.items() if k != "transforms"}
+        cls = {"Compose": Compose, "OneOf": OneOf, "SomeOf": SomeOf}[name]
+        allowed = {"Compose": ("p",), "OneOf": ("weights", "p"), "SomeOf": ("n", "p")}[name]
+        _check_keys(name, rest, allowed, index)
+        return cls(children, **rest)
+    cls = _Base.registry.get(name)
+    if cls is None:
+        raise ParameterError(
+            f"item {index + 1}: unknown transform '{name}'{did_you_mean(name, transform_names())}; "
+            "run 'medaug presets' or see the docs for the list"
+        )
+    allowed = _parameter_names(cls)
+    _check_keys(name, params, allowed, index)
+    try:
+        return cls(**params)
+    except ParameterError as exc:
+        raise ParameterError(f"item {index + 1} ({name}): {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"item {index + 1} ({name}): {exc}") from None
+
+
+def _parameter_names(cls: type) -> tuple[str, ...]:
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    sig = inspect.signature(cls.__init__)
+    return tuple(p for p in sig.parameters if p != "self")
+
+
+def _check_keys(name: str, params: Mapping[str, Any], allowed: tuple[str, ...], index: int) -> None:
+    for key in params:
+        if key not in allowed:
+            raise ParameterError(
+                f"item {index + 1} ({name}): unknown parameter '{key}'{did_you_mean(key, allowed)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+
+
+def pipeline_to_config(pipeline: Compose) -> Any:
+    """The configuration form of a pipeline (inverse of :func:`pipeline_from_config`)."""
+    return pipeline.to_config()
+
+
+def save_config(pipeline: Compose, path: str | Path) -> None:
+    """Write a pipeline as YAML (``.yaml``/``.yml``) or JSON (``.json``)."""
+    p = Path(path)
+    cfg = pipeline_to_config(pipeline)
+    text = json.dumps(cfg, indent=2) if p.suffix.lower() == ".json" else yaml.safe_dump(cfg, sort_keys=False)
+    p.write_text(text, encoding="utf-8")

@@ -1,0 +1,249 @@
+"""Base classes: deterministic transforms apply, random transforms only sample.
+
+A :class:`RandomTransform` draws its parameters from an explicit
+``numpy.random.Generator`` and returns a deterministic :class:`Transform`
+that holds them.  The deterministic transform is the record: its name and
+JSON-ready parameters are written to the sample's history, are enough to
+replay it and, for spatial ones, to invert it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..data.grid import Grid
+from ..data.image import Image
+from ..data.sample import Sample
+from ..errors import ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .warp import Warp
+
+__all__ = [
+    "Transform",
+    "SpatialTransform",
+    "IntensityTransform",
+    "RandomTransform",
+    "Context",
+    "SeedLike",
+    "as_generator",
+    "to_jsonable",
+    "parse_range",
+    "per_axis_range",
+]
+
+SeedLike = int | np.random.Generator | None
+
+
+def as_generator(seed: SeedLike) -> np.random.Generator:
+    """Turn an int, a Generator or None into a ``numpy.random.Generator``."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.default_rng(int(seed))
+    raise ParameterError(f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__}")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert NumPy scalars/arrays and tuples into plain JSON types."""
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def parse_range(value: Any, name: str, *, around: float = 0.0, min_value: float | None = None) -> tuple[float, float]:
+    """Parse ``d`` as ``(around - d, around + d)`` and ``[a, b]`` as ``(a, b)``.
+
+    Raises
+    ------
+    ParameterError
+        When the range is malformed, min > max, or below ``min_value``.
+    """
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        d = float(value)
+        if d < 0:
+            raise ParameterError(f"'{name}': a single number d means ({around} - d, {around} + d); d must be >= 0, got {d}")
+        lo, hi = around - d, around + d
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        try:
+            lo, hi = float(value[0]), float(value[1])
+        except (TypeError, ValueError):
+            raise ParameterError(f"'{name}': expected two numbers [min, max], got {value!r}") from None
+    else:
+        raise ParameterError(f"'{name}': expected a number d or a pair [min, max], got {value!r}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ParameterError(f"'{name}': range must be finite, got [{lo}, {hi}]")
+    if lo > hi:
+        raise ParameterError(f"'{name}': range [{lo}, {hi}] has min > max")
+    if min_value is not None and lo < min_value:
+        raise ParameterError(f"'{name}': values must be >= {min_value}, got [{lo}, {hi}]")
+    return lo, hi
+
+
+def per_axis_range(value: Any, name: str, ndim: int, *, around: float = 0.0, min_value: float | None = None) -> list[tuple[float, float]]:
+    """Parse a range given once for all axes or once per axis (x, y, z order)."""
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) in (ndim, 2 * ndim) and len(value) != 2:
+        if len(value) == ndim:
+            return [parse_range(v, f"{name}[{i}]", around=around, min_value=min_value) for i, v in enumerate(value)]
+        return [parse_range(value[2 * i : 2 * i + 2], f"{name}[{i}]", around=around, min_value=min_value) for i in range(ndim)]
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and ndim == 2 and all(
+        isinstance(v, Sequence) for v in value
+    ):
+        return [parse_range(v, f"{name}[{i}]", around=around, min_value=min_value) for i, v in enumerate(value)]
+    r = parse_range(value, name, around=around, min_value=min_value)
+    return [r] * ndim
+
+
+class Context:
+    """What a random transform may look at while sampling.
+
+    Attributes
+    ----------
+    sample : Sample
+        The input sample (not yet resampled).
+    grid : Grid
+        The grid the sample will be on at this point of the pipeline.
+    """
+
+    def __init__(self, sample: Sample, grid: Grid | None = None) -> None:
+        self.sample = sample
+        self.grid = grid if grid is not None else sample.grid
+
+    @property
+    def ndim(self) -> int:
+        return self.grid.ndim
+
+    @property
+    def modality(self) -> str | None:
+        return self.sample.metadata.get("modality")
+
+
+class _Base:
+    """Shared by deterministic and random transforms: naming, config, calling."""
+
+    #: Registry of every concrete transform class by name, filled by subclasses.
+    registry: ClassVar[dict[str, type]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_") and not cls.__dict__.get("__abstract__", False):
+            _Base.registry[cls.__name__] = cls
+
+    def __call__(self, sample: Sample, seed: SeedLike = 0) -> Sample:
+        """Apply to a sample and return a new sample with the history extended."""
+        from .compose import Compose
+
+        return Compose([self])(sample, seed=seed)
+
+    def config_params(self) -> dict[str, Any]:
+        """Parameters as they would be written in a configuration file."""
+        if dataclasses.is_dataclass(self):
+            return {f.name: to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init}
+        raise NotImplementedError(f"{type(self).__name__} must define config_params")
+
+    def to_config(self) -> dict[str, Any]:
+        return {type(self).__name__: self.config_params()}
+
+
+class Transform(_Base):
+    """A deterministic transform: every parameter fixed."""
+
+    __abstract__ = True
+
+    def record(self) -> dict[str, Any]:
+        """The history entry: name and parameters, enough to replay."""
+        return {"name": type(self).__name__, "params": self.config_params()}
+
+    def inverse(self) -> Transform:
+        """The inverse transform (spatial affine-type transforms and flips)."""
+        raise ParameterError(f"{type(self).__name__} cannot be inverted")
+
+    def short(self) -> str:
+        """A few characters for picture titles, e.g. ``rot 3.2°``."""
+        return type(self).__name__
+
+
+class SpatialTransform(Transform):
+    """A transform that moves voxels: it contributes a coordinate map to the engine.
+
+    Subclasses implement :meth:`warp` (and :meth:`output_grid` when they change
+    the grid).  The engine composes the maps of consecutive spatial transforms
+    and resamples each image once.
+    """
+
+    __abstract__ = True
+
+    def output_grid(self, grid: Grid) -> Grid:
+        """The grid after this transform (unchanged by default)."""
+        return grid
+
+    def warp(self, grid_in: Grid, grid_out: Grid) -> Warp:
+        """Map output physical points to input physical points (the pull-back)."""
+        raise NotImplementedError
+
+
+class IntensityTransform(Transform):
+    """A transform of intensity values; label maps pass through untouched.
+
+    Subclasses implement :meth:`apply_tensor` (torch, CPU or CUDA).  Point-wise
+    transforms also describe themselves as fused operations (:meth:`fused_ops`)
+    so that the engine can apply them inside the resampling sweep.
+    """
+
+    __abstract__ = True
+
+    #: name of a label map (or a boolean mask image) restricting the transform.
+    mask: str | None = None
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        raise NotImplementedError
+
+    def fused_ops(self, grid: Grid) -> list[tuple] | None:
+        """Operations for the fused kernel, or None when not point-wise."""
+        return None
+
+    def targets(self, sample: Sample) -> list[str]:
+        """Names of the images this transform changes: every intensity image."""
+        return list(sample.intensity_images)
+
+
+class RandomTransform(_Base):
+    """Samples a deterministic transform from an explicit generator.
+
+    Parameters
+    ----------
+    p : float
+        Probability of applying the transform, in [0, 1].
+    """
+
+    __abstract__ = True
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> Transform | None:
+        """Draw parameters; return the deterministic transform to apply."""
+        raise NotImplementedError
+
+    @staticmethod
+    def check_p(p: float) -> float:
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            raise ParameterError(f"'p' must be a probability in [0, 1], got {p!r}") from None
+        if not 0.0 <= p <= 1.0:
+            raise ParameterError(f"'p' must be a probability in [0, 1], got {p}")
+        return p

@@ -1,0 +1,62 @@
+"""The one exception hierarchy of medaug.
+
+Every error a user can cause (a bad file, bad geometry, a bad parameter, an
+unsafe pipeline) is raised as a subclass of :class:`MedaugError`, with a
+message that names the file or parameter, the problem and, where one exists,
+the fix.  The command line prints such errors as one line and exits with 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from os import PathLike
+
+__all__ = [
+    "MedaugError",
+    "ImageReadError",
+    "InvalidImageError",
+    "GeometryError",
+    "ParameterError",
+    "UnsafePipelineError",
+    "JobError",
+    "did_you_mean",
+]
+
+
+class MedaugError(Exception):
+    """Base class of every error medaug raises on purpose."""
+
+    def __init__(self, message: str, *, path: str | PathLike[str] | None = None) -> None:
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class ImageReadError(MedaugError):
+    """A file is missing, unreadable, corrupt or in an unsupported format."""
+
+
+class InvalidImageError(MedaugError):
+    """An image was read but cannot be used: NaN/Inf, wrong dimensionality, empty, ..."""
+
+
+class GeometryError(MedaugError):
+    """Images that must share a grid do not (size, spacing, origin or direction)."""
+
+
+class ParameterError(MedaugError, ValueError):
+    """A transform parameter or configuration entry is invalid."""
+
+
+class UnsafePipelineError(ParameterError):
+    """A pipeline violates the medical constraints of its modality."""
+
+
+class JobError(MedaugError):
+    """A batch job could not finish every case."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,11 @@
+"""Intensity transforms: change voxel values of intensity images, never label maps."""
+
+from .bias_field import BiasField, GaussianField, RandomBiasField, RandomGaussianField
+from .gamma import Gamma, RandomGamma
+from .noise import Noise, RandomNoise
+
+__all__ = [
+    "BiasField", "GaussianField", "RandomBiasField", "RandomGaussianField",
+    "Gamma", "RandomGamma",
+    "Noise", "RandomNoise",
+]

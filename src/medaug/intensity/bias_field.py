@@ -1,0 +1,187 @@
+"""Smooth multiplicative bias fields: polynomial (MRI inhomogeneity) and Gaussian blobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.grid import Grid
+from ..data.image import Image
+from ..engine.pointwise import FusedOps, apply_ops_torch
+from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..errors import ParameterError
+
+__all__ = ["BiasField", "RandomBiasField", "GaussianField", "RandomGaussianField", "polynomial_terms"]
+
+
+def polynomial_terms(order: int, ndim: int) -> list[tuple[int, ...]]:
+    """Exponents (z, y, x) of every monomial of total degree <= ``order``."""
+    return [e for e in product(range(order + 1), repeat=ndim) if sum(e) <= order]
+
+
+def _coords(n: int) -> np.ndarray:
+    return np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+
+
+@dataclass
+class BiasField(IntensityTransform):
+    """Multiply by ``exp(P)``, ``P`` a polynomial in coordinates normalised to [-1, 1] per array axis.
+
+    Parameters
+    ----------
+    order : int
+        Polynomial degree.
+    coefficients : list of float
+        One per monomial, in the order of :func:`polynomial_terms` (exponents (z, y, x)).
+    mask : str, optional
+        Restrict to the non-zero voxels of this label map.
+    """
+
+    order: int = 3
+    coefficients: Any = ()
+    mask: str | None = None
+
+    def _factors(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        n = grid.ndim
+        terms = polynomial_terms(int(self.order), n)
+        coef = np.asarray(self.coefficients, float)
+        if coef.size != len(terms):
+            raise ParameterError(f"BiasField of order {self.order} in {n}D needs {len(terms)} coefficients, got {coef.size}")
+        shape3 = grid.shape if n == 3 else (1, *grid.shape)
+        z, y, x = (_coords(s) for s in shape3)
+        k = int(self.order) + 1
+        fx = np.stack([x**i for i in range(k)])
+        fq = np.zeros((k, shape3[0], shape3[1]))
+        for e, c in zip(terms, coef):
+            ez, ey, ex = (0, *e) if n == 2 else e
+            fq[ex] += c * np.outer(z**ez, y**ey)
+        return fx, fq
+
+    def fused_ops(self, grid: Grid) -> FusedOps | None:
+        if self.mask is not None:
+            return None
+        ops = FusedOps()
+        ops.add_field(*self._factors(grid))
+        return ops
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        ops = FusedOps()
+        ops.add_field(*self._factors(grid))
+        return apply_ops_torch(data, ops, channel=channel)
+
+    def short(self) -> str:
+        return f"bias o{self.order}"
+
+
+@dataclass
+class RandomBiasField(RandomTransform):
+    """Random polynomial bias field; each coefficient uniform in ``coefficients`` (``c`` means (-c, c)).
+
+    Parameters
+    ----------
+    order : int
+        Polynomial degree (3 is typical for MRI).
+    coefficients : float or [min, max]
+        Range of every coefficient of ``P`` in ``exp(P)``.
+    mask : str, optional
+    p : float
+    """
+
+    order: int = 3
+    coefficients: Any = 0.5
+    mask: str | None = None
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        if not isinstance(self.order, int) or not 0 <= self.order <= 8:
+            raise ParameterError(f"'order' must be an integer in [0, 8], got {self.order!r}")
+        self._range = parse_range(self.coefficients, "coefficients")
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> BiasField:
+        terms = polynomial_terms(self.order, ctx.ndim)
+        coef = rng.uniform(*self._range, size=len(terms))
+        coef[0] = 0.0  # the constant term would only rescale the image
+        return BiasField(order=self.order, coefficients=coef.tolist(), mask=self.mask)
+
+
+@dataclass
+class GaussianField(IntensityTransform):
+    """Add or multiply a Gaussian blob centred anywhere: ``v * (1 + a g)`` or ``v + a g``.
+
+    Parameters
+    ----------
+    center : list of float
+        Physical centre in mm (x, y, z).
+    sigma : float
+        Width in mm.
+    amplitude : float
+        Peak change: relative when multiplicative, image units when additive.
+    mode : {"multiplicative", "additive"}
+    mask : str, optional
+    """
+
+    center: Any = None
+    sigma: float = 20.0
+    amplitude: float = 0.1
+    mode: str = "multiplicative"
+    mask: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("multiplicative", "additive") or self.sigma <= 0:
+            raise ParameterError(f"GaussianField needs mode multiplicative|additive and sigma > 0, got {self.mode}, {self.sigma}")
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        n = grid.ndim
+        axes = [torch.arange(s, dtype=torch.float64, device=data.device) for s in grid.shape]
+        mesh = torch.meshgrid(*axes, indexing="ij")
+        idx = torch.stack([m.reshape(-1) for m in reversed(mesh)], 1)  # ITK order x, y, z
+        m = torch.as_tensor(grid.index_to_physical_matrix(), device=data.device)
+        phys = idx @ m[:n, :n].T + m[:n, n]
+        c = torch.as_tensor(np.asarray(self.center, float), device=data.device)
+        g = torch.exp(-((phys - c) ** 2).sum(1) / (2 * self.sigma**2)).reshape(data.shape)
+        out = data * (1 + self.amplitude * g) if self.mode == "multiplicative" else data + self.amplitude * g
+        return out.to(torch.float32)
+
+
+@dataclass
+class RandomGaussianField(RandomTransform):
+    """A Gaussian bias blob at a random position inside the field of view.
+
+    Parameters
+    ----------
+    sigma : float or [min, max]
+        Width in mm.
+    amplitude : float or [min, max]
+        ``a`` means (-a, a).
+    mode : {"multiplicative", "additive"}
+    p : float
+    """
+
+    sigma: Any = (20.0, 60.0)
+    amplitude: Any = 0.2
+    mode: str = "multiplicative"
+    mask: str | None = None
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        s = self.sigma
+        self._sigma = (float(s), float(s)) if isinstance(s, (int, float)) else parse_range(s, "sigma", min_value=1e-6)
+        self._amp = parse_range(self.amplitude, "amplitude")
+        GaussianField(mode=self.mode)
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> GaussianField:
+        idx = rng.uniform(0, 1, ctx.ndim) * (np.asarray(ctx.grid.size_xyz) - 1)
+        center = ctx.grid.index_to_physical(idx[None])[0]
+        return GaussianField(
+            center=center.tolist(),
+            sigma=float(rng.uniform(*self._sigma)),
+            amplitude=float(rng.uniform(*self._amp)),
+            mode=self.mode,
+            mask=self.mask,
+        )

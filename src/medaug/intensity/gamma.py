@@ -1,0 +1,87 @@
+"""Gamma: a power curve on the intensity range, which keeps its end points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.grid import Grid
+from ..data.image import Image
+from ..engine.pointwise import GAMMA, FusedOps, apply_ops_torch
+from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..errors import ParameterError
+from ._base import intensity_range
+
+__all__ = ["Gamma", "RandomGamma"]
+
+
+@dataclass
+class Gamma(IntensityTransform):
+    """``v' = lo + (hi - lo) * ((v - lo) / (hi - lo)) ** gamma``; values below ``lo`` map to ``lo``.
+
+    Parameters
+    ----------
+    gamma : float
+        Exponent, > 0; < 1 brightens mid-tones, > 1 darkens them.
+    lo, hi : float
+        The intensity range the curve works on (the input's min and max when
+        sampled by :class:`RandomGamma`), so units (e.g. HU) are kept.
+    mask : str, optional
+        Name of a label map restricting the change to its non-zero voxels.
+    """
+
+    gamma: float = 1.0
+    lo: float = 0.0
+    hi: float = 1.0
+    mask: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.gamma > 0:
+            raise ParameterError(f"'gamma' must be > 0, got {self.gamma}")
+        if not self.hi > self.lo:
+            raise ParameterError(f"Gamma needs hi > lo, got lo={self.lo}, hi={self.hi}")
+
+    def fused_ops(self, grid: Grid) -> FusedOps | None:
+        return None if self.mask is not None else _ops(self)
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        return apply_ops_torch(data, _ops(self), channel=channel)
+
+    def short(self) -> str:
+        return f"γ {self.gamma:.2f}"
+
+
+def _ops(t: Gamma) -> FusedOps:
+    ops = FusedOps()
+    ops.add(GAMMA, t.gamma, t.lo, t.hi)
+    return ops
+
+
+@dataclass
+class RandomGamma(RandomTransform):
+    """Random gamma with ``log(gamma)`` uniform in ``log_gamma`` (``d`` means (-d, d)).
+
+    Parameters
+    ----------
+    log_gamma : float or [min, max]
+        Range of the natural log of gamma; 0.3 gives gamma in about [0.74, 1.35].
+    mask : str, optional
+        Restrict to the non-zero voxels of this label map.
+    p : float
+        Probability of applying.
+    """
+
+    log_gamma: Any = 0.3
+    mask: str | None = None
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        self._range = parse_range(self.log_gamma, "log_gamma")
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> Gamma:
+        lo, hi = intensity_range(ctx)
+        return Gamma(gamma=float(np.exp(rng.uniform(*self._range))), lo=lo, hi=hi, mask=self.mask)

@@ -1,0 +1,1 @@
+"""Modality presets and the medical constraints that check pipelines."""

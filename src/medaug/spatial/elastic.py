@@ -1,0 +1,211 @@
+"""Elastic deformations in mm: coarse B-spline control grid, and dense Simard-style fields.
+
+Both are defined on the physical box of the grid they are applied to and are
+kept coarse: the engine evaluates them on a lattice of the output grid, never
+voxel by voxel.  Their random displacements are regenerated from a recorded
+``seed``, so the history stays small and replays exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, map_coordinates
+
+from ..data.grid import Grid
+from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range
+from ..engine.warp import FieldWarp
+from ..errors import ParameterError
+
+__all__ = ["ElasticBSpline", "ElasticDense", "RandomElastic"]
+
+
+def _per_axis(value: Any, ndim: int, name: str) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(value, float))
+    if arr.size == 1:
+        arr = np.full(ndim, arr[0])
+    if arr.size != ndim:
+        raise ParameterError(f"'{name}' needs 1 or {ndim} values, got {arr.size}")
+    return arr
+
+
+def _unit_index(grid: Grid, points: np.ndarray) -> np.ndarray:
+    """Continuous ITK index scaled to [0, 1] across the grid (x, y, z order)."""
+    idx = grid.physical_to_index(points)
+    size = np.maximum(np.asarray(grid.size_xyz, float) - 1.0, 1.0)
+    return idx / size
+
+
+@dataclass
+class ElasticBSpline(SpatialTransform):
+    """Smooth deformation from random displacements on a coarse cubic B-spline grid.
+
+    Parameters
+    ----------
+    control_points : int or list of int
+        Control points per axis (x, y, z), spread evenly over the grid, >= 4.
+    max_displacement : float or list of float
+        Control-point displacements are uniform in ±this, in mm per physical axis.
+        The B-spline smooths them, so the field itself stays below this bound.
+    seed : int
+        Seed of the control-point displacements.
+    locked_borders : int
+        Outer layers of control points held at zero displacement.
+    """
+
+    control_points: Any = 7
+    max_displacement: Any = 7.0
+    seed: int = 0
+    locked_borders: int = 1
+
+    def coefficients(self, ndim: int) -> np.ndarray:
+        k = _per_axis(self.control_points, ndim, "control_points").astype(int)
+        if (k < 4).any():
+            raise ParameterError(f"'control_points' must be >= 4 per axis, got {k.tolist()}")
+        d = _per_axis(self.max_displacement, ndim, "max_displacement")
+        rng = np.random.default_rng(self.seed)
+        coef = rng.uniform(-1.0, 1.0, size=(ndim, *k)) * d.reshape(ndim, *([1] * ndim))
+        b = int(self.locked_borders)
+        if b > 0:
+            mask = np.zeros(tuple(k), bool)
+            mask[tuple(slice(b, ki - b) for ki in k)] = True
+            coef = coef * mask
+        return coef
+
+    def warp(self, grid_in: Grid, grid_out: Grid) -> FieldWarp:
+        n = grid_in.ndim
+        coef = self.coefficients(n)
+        k = np.asarray(coef.shape[1:], float)
+
+        def displacement(points: np.ndarray) -> np.ndarray:
+            u = _unit_index(grid_in, points) * (k - 1)
+            return np.stack(
+                [map_coordinates(coef[c], u.T, order=3, mode="grid-constant", cval=0.0, prefilter=False) for c in range(n)],
+                axis=1,
+            )
+
+        spacing = grid_in.extent / np.maximum(k - 1, 1)
+        return FieldWarp(displacement, n, float(spacing.min()), float(np.abs(coef).max(initial=0.0)))
+
+    def short(self) -> str:
+        return f"elastic {np.max(self.max_displacement):.0f}mm"
+
+
+@dataclass
+class ElasticDense(SpatialTransform):
+    """Simard-style elastic field: smoothed random displacements, in mm.
+
+    Parameters
+    ----------
+    alpha : float
+        Peak displacement in mm (the smoothed field is scaled so its largest
+        component is ``alpha``).
+    sigma : float
+        Smoothing of the random field in mm (larger: smoother, larger-scale warps).
+    seed : int
+        Seed of the random field.
+    """
+
+    alpha: float = 5.0
+    sigma: float = 10.0
+    seed: int = 0
+
+    def warp(self, grid_in: Grid, grid_out: Grid) -> FieldWarp:
+        n = grid_in.ndim
+        if self.sigma <= 0 or self.alpha < 0:
+            raise ParameterError(f"ElasticDense needs sigma > 0 and alpha >= 0, got sigma={self.sigma}, alpha={self.alpha}")
+        extent = grid_in.extent
+        step = max(self.sigma / 3.0, min(grid_in.spacing))
+        counts = np.maximum(np.ceil(extent / step).astype(int) + 1, 4)
+        rng = np.random.default_rng(self.seed)
+        noise = rng.uniform(-1.0, 1.0, size=(n, *counts))
+        sig = self.sigma / step
+        field = np.stack([gaussian_filter(noise[c], sig, mode="constant") for c in range(n)])
+        peak = np.abs(field).max()
+        field = field * (self.alpha / peak if peak > 0 else 0.0)
+        cnt = counts.astype(float)
+
+        def displacement(points: np.ndarray) -> np.ndarray:
+            u = _unit_index(grid_in, points) * (cnt - 1)
+            return np.stack(
+                [map_coordinates(field[c], u.T, order=3, mode="nearest", prefilter=True) for c in range(n)], axis=1
+            )
+
+        return FieldWarp(displacement, n, float(self.sigma), float(self.alpha))
+
+    def short(self) -> str:
+        return f"elastic α{self.alpha:.0f}mm σ{self.sigma:.0f}mm"
+
+
+@dataclass
+class RandomElastic(RandomTransform):
+    """Random elastic deformation, B-spline (default) or dense.
+
+    Parameters
+    ----------
+    kind : {"bspline", "dense"}
+    control_points : int or list of int
+        B-spline control points per axis.
+    max_displacement : float or list of float
+        B-spline: largest control-point displacement in mm (a range [a, b] draws it).
+    alpha : float or [min, max]
+        Dense: peak displacement in mm.
+    sigma : float or [min, max]
+        Dense: smoothness in mm.
+    locked_borders : int
+        B-spline: outer control-point layers held still.
+    p : float
+        Probability of applying.
+    """
+
+    kind: str = "bspline"
+    control_points: Any = 7
+    max_displacement: Any = 7.0
+    alpha: Any = 5.0
+    sigma: Any = 10.0
+    locked_borders: int = 1
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        if self.kind not in ("bspline", "dense"):
+            raise ParameterError(f"RandomElastic 'kind' must be 'bspline' or 'dense', got {self.kind!r}")
+        k = np.atleast_1d(np.asarray(self.control_points))
+        if (k < 4).any():
+            raise ParameterError(f"'control_points' must be >= 4, got {self.control_points}")
+        self._disp = self._range(self.max_displacement, "max_displacement")
+        self._alpha = self._range(self.alpha, "alpha")
+        self._sigma = self._range(self.sigma, "sigma")
+        if self._sigma[0] <= 0:
+            raise ParameterError(f"'sigma' must be > 0 mm, got {self.sigma}")
+
+    @staticmethod
+    def _range(value: Any, name: str) -> tuple[float, float]:
+        if isinstance(value, (int, float)):
+            if value < 0:
+                raise ParameterError(f"'{name}' must be >= 0 mm, got {value}")
+            return float(value), float(value)
+        return parse_range(value, name, min_value=0.0)
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> SpatialTransform:
+        seed = int(rng.integers(0, 2**31 - 1))
+        if self.kind == "dense":
+            return ElasticDense(alpha=float(rng.uniform(*self._alpha)), sigma=float(rng.uniform(*self._sigma)), seed=seed)
+        disp = float(rng.uniform(*self._disp))
+        k = _per_axis(self.control_points, ctx.ndim, "control_points")
+        spacing = ctx.grid.extent / np.maximum(k - 1, 1)
+        if disp > 0.4 * spacing.min():
+            warnings.warn(
+                f"RandomElastic: max_displacement {disp:.1f} mm exceeds 0.4 x the control-point spacing "
+                f"({spacing.min():.1f} mm); the deformation may fold. Use fewer control points or a smaller displacement.",
+                stacklevel=2,
+            )
+        return ElasticBSpline(
+            control_points=np.asarray(self.control_points).tolist(),
+            max_displacement=disp,
+            seed=seed,
+            locked_borders=self.locked_borders,
+        )
