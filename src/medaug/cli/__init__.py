@@ -1,0 +1,1 @@
+"""The command-line interface: ``medaug COMMAND``; one module per command."""

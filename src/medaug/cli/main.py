@@ -1,0 +1,82 @@
+"""The ``medaug`` command: one module per sub-command, imported only when used.
+
+Every :class:`~medaug.errors.MedaugError` becomes one line on stderr and exit
+code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help); modules define ``add_arguments(parser)`` and ``run(args) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("medaug.cli.info", "print an image's size, spacing, origin, direction, dtype and range"),
+    "demo": ("medaug.cli.demo", "augment the built-in sample images and write files and a preview"),
+    "augment": ("medaug.cli.augment", "write N augmented copies of one case, with a manifest"),
+    "presets": ("medaug.cli.presets", "list the modality presets, or print one as YAML"),
+    "check": ("medaug.cli.check", "validate a pipeline config against a modality's safety limits"),
+    "expand": ("medaug.cli.expand", "expand a dataset offline: N random copies or a parameter grid per case"),
+    "preview": ("medaug.cli.preview", "draw the original and augmented samples in one picture"),
+    "enhance": ("medaug.cli.enhance", "enhance or restore an image (CLAHE, N4, denoising, unsharp mask)"),
+    "compare": ("medaug.cli.compare", "image-quality or segmentation metrics between two images"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    out = {}
+    for name, (module, text) in COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            out[name] = (module, text)
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, str | None]:
+    commands = _available()
+    parser = _Parser(prog="medaug", description="Physically correct data augmentation for medical images.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, text) in commands.items():
+        p = sub.add_parser(name, help=text, description=text)
+        if name == chosen:  # import only the module that runs: --help stays fast
+            importlib.import_module(module).add_arguments(p)
+    return parser, chosen if chosen in commands else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..errors import MedaugError
+
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser, chosen = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    if args.version:
+        from .. import __version__
+
+        print(f"medaug {__version__}")
+        return 0
+    if chosen is None:
+        parser.print_help()
+        return 0 if not args_list else 2
+    module = importlib.import_module(_available()[chosen][0])
+    try:
+        return int(module.run(args) or 0)
+    except MedaugError as exc:
+        print(f"medaug {chosen}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"medaug {chosen}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
