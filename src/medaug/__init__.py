@@ -17,6 +17,7 @@ from .data.phantoms import shepp_logan_2d, shepp_logan_3d
 from .data.sample import Sample
 from .engine.compose import Compose, OneOf, SomeOf, inverse_of, replay
 from .engine.config import pipeline_from_config, pipeline_to_config, save_config
+from .presets import preset
 from .errors import (
     GeometryError,
     ImageReadError,
@@ -32,7 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Grid", "Image", "Sample", "load", "save", "shepp_logan_2d", "shepp_logan_3d",
     "Compose", "OneOf", "SomeOf", "inverse_of", "replay",
-    "pipeline_from_config", "pipeline_to_config", "save_config",
+    "pipeline_from_config", "pipeline_to_config", "save_config", "preset",
     "MedaugError", "ImageReadError", "InvalidImageError", "GeometryError", "ParameterError",
     "UnsafePipelineError", "JobError",
 ]

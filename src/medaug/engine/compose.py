@@ -56,7 +56,12 @@ class Compose(_Base):
         See :class:`~medaug.engine.resample.ResampleOptions`.
     modality : str, optional
         The modality the pipeline is meant for (``ct``, ``mri``, ``xray``,
-        ``ultrasound``); used by the safety checks and the output range check.
+        ``ultrasound``).  The pipeline is checked against the modality's
+        constraints when built, and every output gets a range check in its history.
+    on_violation : {"error", "warn", "strict"}
+        With ``modality``: raise :class:`~medaug.errors.UnsafePipelineError` on
+        errors and warn on warnings (``error``), only warn (``warn``), or raise on
+        both (``strict``).
 
     Examples
     --------
@@ -79,6 +84,7 @@ class Compose(_Base):
         backend: str = "auto",
         tolerance: float = 0.1,
         modality: str | None = None,
+        on_violation: str = "error",
     ) -> None:
         self.transforms = list(transforms)
         for t in self.transforms:
@@ -88,6 +94,11 @@ class Compose(_Base):
         self.fill = fill
         self.options = ResampleOptions(interpolation, label_interpolation, backend, tolerance)  # type: ignore[arg-type]
         self.modality = modality
+        if modality is not None:
+            from ..presets.constraints import _modality, enforce
+
+            self.modality = _modality(modality)
+            enforce(self, self.modality, on_violation=on_violation)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ running
     def __call__(self, sample: Sample, seed: SeedLike = 0) -> Sample:
@@ -99,7 +110,11 @@ class Compose(_Base):
         self.resolve(rng, Context(sample), resolved)
         out = execute(sample, resolved, self.options, self.fill)
         if self.modality is not None:
+            from ..presets.constraints import output_range_check
+
             out.metadata.setdefault("modality", self.modality)
+            ranges = {n: (float(img.array.min()), float(img.array.max())) for n, img in out.intensity_images.items()}
+            out.history.append(output_range_check(self.modality, ranges))
         return out
 
     def resolve(self, rng: np.random.Generator, ctx: Context, out: list[Transform]) -> None:
@@ -268,8 +283,12 @@ def execute(sample: Sample, transforms: Sequence[Transform], options: ResampleOp
     return cur
 
 
-def resolve_fill(spec: FillSpec, name: str, image: Image) -> float:
-    """The numeric fill value of one intensity image."""
+def resolve_fill(spec: FillSpec, name: str, image: Image, metadata: dict[str, Any] | None = None) -> float:
+    """The numeric fill value of one intensity image.
+
+    ``"background"`` uses ``metadata["background"][name]`` when an earlier step
+    measured it (e.g. a foreground crop), else the median of the outer shell.
+    """
     if isinstance(spec, dict):
         spec = spec.get(name, "background")
     if spec is None:
@@ -280,6 +299,9 @@ def resolve_fill(spec: FillSpec, name: str, image: Image) -> float:
     if spec == "min":
         return float(arr.min())
     if spec == "background":
+        known = (metadata or {}).get("background", {})
+        if name in known:
+            return float(known[name])
         return border_median(arr)
     raise ParameterError(f"fill must be a number, 'min' or 'background', got {spec!r} for '{name}'")
 
@@ -305,7 +327,10 @@ def _apply_spatial(cur: Sample, run: list[SpatialTransform], ops: FusedOps, opti
     coords = plan_coordinates(chain, grid_in, grid, options.tolerance)
     names_i = list(cur.intensity_images)
     names_l = list(cur.label_maps)
-    fills = [resolve_fill(fill, n, cur[n]) for n in names_i]
+    metadata = dict(cur.metadata)
+    for s in run:
+        s.update_metadata(metadata)
+    fills = [resolve_fill(fill, n, cur[n], metadata) for n in names_i]
     outs, louts = resample_arrays(
         coords,
         [cur[n].data for n in names_i],
@@ -320,7 +345,7 @@ def _apply_spatial(cur: Sample, run: list[SpatialTransform], ops: FusedOps, opti
         images[n] = cur[n].with_data(arr, grid)
     for n, arr in zip(names_l, louts):
         images[n] = cur[n].with_data(arr, grid)
-    new = cur.replace(images)
+    new = cur.replace(images, metadata=metadata)
     new.points = {k: chain.forward(v) for k, v in cur.points.items()}
     new.boxes = {k: _map_boxes(chain, v) for k, v in cur.boxes.items()}
     new.metadata["resampling"] = {
@@ -369,6 +394,8 @@ def apply_intensity(cur: Sample, t: IntensityTransform) -> Sample:
 def _records(history: Iterable[dict[str, Any]]) -> list[Transform]:
     out = []
     for rec in history:
+        if rec.get("check"):  # reports such as the output range check are not transforms
+            continue
         cls = _Base.registry.get(rec.get("name", ""))
         if cls is None or not issubclass(cls, Transform):
             raise ParameterError(f"history entry {rec.get('name')!r} is not a known deterministic transform")

@@ -24,7 +24,7 @@ from .transform import _Base
 __all__ = ["pipeline_from_config", "pipeline_to_config", "save_config", "load_config_file", "transform_names"]
 
 MAX_CONFIG_BYTES = 1 << 20
-_PIPELINE_OPTIONS = ("fill", "interpolation", "label_interpolation", "backend", "tolerance", "modality", "p")
+_PIPELINE_OPTIONS = ("fill", "interpolation", "label_interpolation", "backend", "tolerance", "modality", "on_violation", "p")
 
 
 class _NoAliasLoader(yaml.SafeLoader):

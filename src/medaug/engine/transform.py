@@ -197,6 +197,13 @@ class SpatialTransform(Transform):
         """Map output physical points to input physical points (the pull-back)."""
         raise NotImplementedError
 
+    def update_metadata(self, metadata: dict[str, Any]) -> None:
+        """Write what this transform learned into the sample's metadata (before fill values are chosen).
+
+        For example a foreground crop stores ``metadata["background"] = {name: value}``,
+        which the ``"background"`` fill then uses.
+        """
+
 
 class IntensityTransform(Transform):
     """A transform of intensity values; label maps pass through untouched.

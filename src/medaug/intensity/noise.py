@@ -123,6 +123,9 @@ class RandomNoise(RandomTransform):
         Poisson counts per intensity unit.
     amount : float or [min, max]
         Salt-and-pepper fraction (a single number a means [0, a]).
+    relative : bool
+        Read ``std`` as a fraction of the image's intensity range (max - min),
+        for modalities without absolute units (MRI, X-ray).
     mask : str, optional
         Restrict to the non-zero voxels of this label map.
     p : float
@@ -133,6 +136,7 @@ class RandomNoise(RandomTransform):
     kind: str = "gaussian"
     rate: Any = 1.0
     amount: Any = 0.01
+    relative: bool = False
     mask: str | None = None
     p: float = 1.0
 
@@ -151,9 +155,10 @@ class RandomNoise(RandomTransform):
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Noise:
         lo, hi = intensity_range(ctx)
+        unit = (hi - lo) if self.relative and self.kind != "speckle" else 1.0
         return Noise(
             kind=self.kind,
-            std=float(rng.uniform(*self._std)),
+            std=float(rng.uniform(*self._std)) * unit,
             rate=float(rng.uniform(*self._rate)),
             amount=float(rng.uniform(*self._amount)),
             lo=lo,

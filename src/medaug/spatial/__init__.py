@@ -4,6 +4,7 @@ from .affine import Affine, AffineMatrix, RandomAffine, RandomRotation, RandomSh
 from .crop import CenterCrop, Crop, Pad, RandomCrop
 from .elastic import ElasticBSpline, ElasticDense, RandomElastic
 from .flip import Flip, RandomFlip
+from .preprocess import CropForeground, CropToLabel, ForegroundCrop, Reorient, Zoom, crop_foreground
 from .radial import RadialDistortion, RandomRadialDistortion
 from .resample import Resample
 
@@ -14,4 +15,5 @@ __all__ = [
     "Flip", "RandomFlip",
     "RadialDistortion", "RandomRadialDistortion",
     "Resample",
+    "CropForeground", "ForegroundCrop", "CropToLabel", "Reorient", "Zoom", "crop_foreground",
 ]

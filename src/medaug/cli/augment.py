@@ -1,0 +1,41 @@
+"""``medaug augment IMAGE``: N augmented copies of one case, in its format and geometry, with a manifest."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import add_pipeline_arguments, pipeline_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="image file or DICOM series folder")
+    parser.add_argument("--label", help="label map on the same grid")
+    add_pipeline_arguments(parser)
+    parser.add_argument("-n", type=int, default=4, help="number of augmented copies (default 4)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
+    from ..datasets.writing import write_augmented, write_csv_atomic
+    from ..errors import ParameterError
+
+    if args.n < 1:
+        raise ParameterError(f"-n must be at least 1, got {args.n}")
+    pipeline = pipeline_from_args(args)
+    image = Path(args.image)
+    case = Case(case_id_from_path(image), image.resolve(), Path(args.label).resolve() if args.label else None)
+    sample = load_case(case)
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    dtypes = {name: img.dtype for name, img in sample.items()}
+    rows = []
+    for index in range(args.n):
+        seed = case_seed(args.seed, case.case_id, index)
+        out = pipeline(sample, seed=seed)
+        rows.append(write_augmented(out, case, index, seed, outdir, dtypes))
+    write_csv_atomic(outdir / "manifest.csv", rows)
+    print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
+    return 0

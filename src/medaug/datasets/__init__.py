@@ -1,0 +1,1 @@
+"""Datasets and offline jobs: reading cases, on-the-fly PyTorch datasets, offline expansion."""

@@ -1,0 +1,154 @@
+"""Cases: what a dataset lists (image, optional label, optional target), and how to find them.
+
+A dataset is a CSV with columns ``image``, optional ``label``, optional
+``target`` (paths relative to the CSV's folder), or a folder with
+``images/`` and optional ``labels/`` of matching file names (the Medical
+Segmentation Decathlon's ``imagesTr/`` and ``labelsTr/``, and nnU-Net's
+``_0000`` channel suffix, are accepted too).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.image import Image
+from ..data.io import SUPPORTED_FORMATS, load
+from ..data.sample import Sample
+from ..errors import ImageReadError, ParameterError
+
+__all__ = ["Case", "read_cases", "load_case", "case_seed", "case_id_from_path"]
+
+_IMAGE_DIRS = (("images", "labels"), ("imagesTr", "labelsTr"), ("imagesTs", "labelsTs"))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a dataset."""
+
+    case_id: str
+    image: Path
+    label: Path | None = None
+    target: Any = None
+    extra: dict[str, Path] = field(default_factory=dict)
+
+
+def case_id_from_path(path: Path) -> str:
+    """A case id from a file or folder name: the name without extensions or a ``_0000`` channel suffix."""
+    name = path.name
+    for ext in sorted(SUPPORTED_FORMATS, key=len, reverse=True):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return re.sub(r"_\d{4}$", "", name) or "case"
+
+
+def _is_image_file(p: Path) -> bool:
+    if p.name.startswith("."):
+        return False
+    if p.is_dir():
+        return True  # a DICOM series folder
+    return any(p.name.lower().endswith(ext) for ext in SUPPORTED_FORMATS)
+
+
+def read_cases(source: str | Path) -> list[Case]:
+    """The cases of a CSV file or a dataset folder, in a stable order.
+
+    Raises
+    ------
+    ParameterError
+        When the CSV lacks an ``image`` column, a folder has no ``images/`` (or
+        ``imagesTr/``) sub-folder, or case ids collide.
+    """
+    src = Path(source)
+    if not src.exists():
+        raise ImageReadError("dataset not found", path=src)
+    cases = _from_csv(src) if src.is_file() else _from_folder(src)
+    seen: dict[str, Path] = {}
+    for c in cases:
+        if c.case_id in seen:
+            raise ParameterError(f"two cases share the id '{c.case_id}': {seen[c.case_id]} and {c.image}", path=src)
+        seen[c.case_id] = c.image
+    if not cases:
+        raise ParameterError("the dataset lists no cases", path=src)
+    return cases
+
+
+def _from_csv(path: Path) -> list[Case]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ParameterError(f"cannot read the CSV: {exc}", path=path) from exc
+    if not rows or "image" not in rows[0]:
+        raise ParameterError("the CSV needs an 'image' column (and optionally 'label', 'target', 'case_id')", path=path)
+    base = path.parent
+    out = []
+    for i, row in enumerate(rows, start=2):
+        if not (row.get("image") or "").strip():
+            raise ParameterError(f"line {i}: empty 'image'", path=path)
+        image = (base / row["image"].strip()).resolve()
+        label = (base / row["label"].strip()).resolve() if (row.get("label") or "").strip() else None
+        target: Any = (row.get("target") or "").strip() or None
+        if target is not None:
+            try:
+                target = int(target)
+            except ValueError:
+                try:
+                    target = float(target)
+                except ValueError:
+                    pass
+        cid = (row.get("case_id") or "").strip() or case_id_from_path(image)
+        out.append(Case(cid, image, label, target))
+    return out
+
+
+def _from_folder(folder: Path) -> list[Case]:
+    for img_dir, lab_dir in _IMAGE_DIRS:
+        images = folder / img_dir
+        if images.is_dir():
+            labels = folder / lab_dir
+            break
+    else:
+        raise ParameterError(
+            "expected a sub-folder 'images/' (optionally 'labels/'), or 'imagesTr/' and 'labelsTr/'", path=folder
+        )
+    label_files = {}
+    if labels.is_dir():
+        for p in sorted(labels.iterdir()):
+            if _is_image_file(p):
+                label_files[case_id_from_path(p)] = p
+    out = []
+    for p in sorted(images.iterdir()):
+        if not _is_image_file(p):
+            continue
+        cid = case_id_from_path(p)
+        out.append(Case(cid, p, label_files.get(cid)))
+    return out
+
+
+def load_case(case: Case, *, volume: int | None = None) -> Sample:
+    """Read a case into a :class:`Sample` (image, label if any, target), checking geometry."""
+    image = load(case.image, volume=volume).check_finite()
+    images: dict[str, Image] = {"image": image}
+    if case.label is not None:
+        label = load(case.label, label=True)
+        problem = image.grid.mismatch(label.grid)
+        if problem:
+            from ..errors import GeometryError
+
+            raise GeometryError(f"image and label are not on the same grid ({problem}); label: {case.label}", path=case.image)
+        images["label"] = label
+    return Sample(**images, target=case.target, metadata={"case_id": case.case_id})
+
+
+def case_seed(seed: int, case_id: str, index: int) -> int:
+    """A reproducible 31-bit seed for augmentation ``index`` of a case, independent of processing order."""
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(case_id.encode("utf-8")), int(index)])
+    return int(ss.generate_state(1)[0] & 0x7FFFFFFF)

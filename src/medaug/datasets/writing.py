@@ -1,0 +1,86 @@
+"""Writing augmented cases: dtype kept, format kept, files written atomically, manifest rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.image import Image
+from ..data.io import save
+from ..data.sample import Sample
+from .cases import Case
+
+__all__ = ["MANIFEST_COLUMNS", "cast_like", "output_extension", "write_augmented", "write_csv_atomic"]
+
+MANIFEST_COLUMNS = ["case_id", "index", "seed", "source_image", "source_label", "output_image", "output_label", "params"]
+
+
+def cast_like(image: Image, dtype: np.dtype) -> Image:
+    """Bring an augmented image back to the source dtype (rounded and clipped for integers)."""
+    arr = image.array
+    dtype = np.dtype(dtype)
+    if arr.dtype == dtype:
+        return image
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        arr = np.clip(np.rint(arr), info.min, info.max)
+    return image.with_data(arr.astype(dtype))
+
+
+def output_extension(source: Path) -> str:
+    """The source's extension; DICOM (a folder or a ``.dcm`` file) is written as NIfTI."""
+    name = source.name.lower()
+    if source.is_dir() or name.endswith(".dcm") or "." not in name:
+        return ".nii.gz"
+    for ext in (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
+        if name.endswith(ext):
+            return ".mha" if ext in (".mhd", ".nhdr") else ext
+    return ".nii.gz"
+
+
+def write_augmented(
+    out: Sample, case: Case, index: int, seed: int, outdir: Path, dtypes: dict[str, Any], *, name: str | None = None
+) -> dict[str, Any]:
+    """Save an augmented sample's image (and label) and return its manifest row."""
+    stem = name or f"{case.case_id}_aug{index:03d}"
+    img_path = outdir / "images" / f"{stem}{output_extension(case.image)}"
+    img_path.parent.mkdir(parents=True, exist_ok=True)
+    save(cast_like(out["image"], dtypes["image"]), img_path)
+    lab_path = None
+    if "label" in out and case.label is not None:
+        lab_path = outdir / "labels" / f"{stem}{output_extension(case.label)}"
+        lab_path.parent.mkdir(parents=True, exist_ok=True)
+        save(cast_like(out["label"], dtypes["label"]), lab_path)
+    return {
+        "case_id": case.case_id,
+        "index": index,
+        "seed": seed,
+        "source_image": str(case.image),
+        "source_label": str(case.label) if case.label else "",
+        "output_image": str(img_path.relative_to(outdir)),
+        "output_label": str(lab_path.relative_to(outdir)) if lab_path else "",
+        "params": json.dumps(out.history, separators=(",", ":")),
+    }
+
+
+def write_csv_atomic(path: Path, rows: list[dict[str, Any]], columns: list[str] = MANIFEST_COLUMNS) -> None:
+    """Write a CSV through a temporary file and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

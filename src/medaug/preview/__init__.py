@@ -1,0 +1,5 @@
+"""Preview pictures and the radiologist review page."""
+
+from .figures import preview
+
+__all__ = ["preview"]
