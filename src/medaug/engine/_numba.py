@@ -11,9 +11,21 @@ grid is ever stored.  :mod:`medaug.engine.resample` holds the PyTorch twin.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+import numba
 from numba import njit, prange
+
+# GNU OpenMP aborts a process that forks after using it (DataLoader workers fork):
+# the workqueue layer is fork-safe and needs no extra package.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` threads (capped by what Numba started with), e.g. 1 inside DataLoader workers."""
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 _MASK = np.uint64(0xFFFFFFFF)
 

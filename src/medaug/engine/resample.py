@@ -242,6 +242,7 @@ def _as3(a: np.ndarray | torch.Tensor, n: int):
 def _resample_numba(coords, intensity, fills, labels, label_fill, ops, options):
     from . import _numba
 
+    _numba.set_threads(torch.get_num_threads())  # follow torch: 1 inside DataLoader workers
     nd = 3 if len(coords.in_shape3) == 3 and _ndim_of(intensity, labels) == 3 else 2
     d, h, w = coords.out_shape3
     imgs = [np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in intensity]

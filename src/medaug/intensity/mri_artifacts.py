@@ -1,0 +1,446 @@
+"""MRI k-space artifacts: motion, ghosting, spikes and Gibbs ringing (2D and 3D, ``torch.fft``).
+
+The image is taken to k-space with a centred FFT (``fftshift(fftn(v))``),
+changed there, and brought back; the real part is kept, so an unchanged
+spectrum returns the input (up to float rounding) whatever its sign
+convention.  Axes are index axes in (x, y, z) order, as ``spacing``:
+0 = x (array columns), 1 = y (rows), 2 = z (slices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.grid import Grid
+from ..data.image import Image
+from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..errors import ParameterError
+
+__all__ = [
+    "Motion", "RandomMotion", "Ghosting", "RandomGhosting", "Spike", "RandomSpike", "GibbsRinging", "RandomGibbs",
+    "kspace", "image_from_kspace", "array_axis", "int_range",
+]
+
+
+# ------------------------------------------------------------------ helpers
+def kspace(data: torch.Tensor) -> torch.Tensor:
+    """Centred spectrum of a real 2D/3D tensor (DC at index ``n // 2`` of every axis)."""
+    return torch.fft.fftshift(torch.fft.fftn(data.to(torch.float32)))
+
+
+def image_from_kspace(spectrum: torch.Tensor) -> torch.Tensor:
+    """Real part of the inverse of :func:`kspace`, float32."""
+    return torch.fft.ifftn(torch.fft.ifftshift(spectrum)).real.to(torch.float32)
+
+
+def array_axis(axis: Any, ndim: int, name: str = "axis") -> int:
+    """Array axis (z, y, x order) of index axis ``axis`` (0 = x, 1 = y, 2 = z, or 'x', 'y', 'z')."""
+    if isinstance(axis, str) and axis.lower() in ("x", "y", "z"):
+        axis = "xyz".index(axis.lower())
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= int(axis) < ndim:
+        raise ParameterError(f"'{name}' must be an index axis 0..{ndim - 1} (0 = x, 1 = y, 2 = z) of a {ndim}D image, got {axis!r}")
+    return ndim - 1 - int(axis)
+
+
+def _check_axis(axis: Any, name: str = "axis") -> int:
+    array_axis(axis, 3, name)
+    return int("xyz".index(axis.lower())) if isinstance(axis, str) else int(axis)
+
+
+def _axis_choices(axis: Any, name: str = "axis") -> list[int] | None:
+    """None (any axis), one axis, or a list of candidate axes."""
+    if axis is None:
+        return None
+    if isinstance(axis, (str, int, np.integer)):
+        return [_check_axis(axis, name)]
+    choices = [_check_axis(a, name) for a in axis]
+    if not choices:
+        raise ParameterError(f"'{name}' must list at least one axis")
+    return choices
+
+
+def _pick_axis(rng: np.random.Generator, choices: list[int] | None, ndim: int, name: str) -> int:
+    options = list(range(ndim)) if choices is None else choices
+    for a in options:
+        array_axis(a, ndim, name)
+    return int(options[int(rng.integers(len(options)))])
+
+
+def int_range(value: Any, name: str, min_value: int = 0) -> tuple[int, int]:
+    """Parse ``n`` as (n, n) and ``[a, b]`` as the inclusive integer range (a, b)."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        ok = len(pair) == 2 and all(float(v) == int(v) for v in pair)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or int(pair[0]) < min_value or int(pair[1]) < int(pair[0]):
+        raise ParameterError(f"'{name}' must be an integer >= {min_value} or an integer range [min, max], got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _along(vec: torch.Tensor, axis: int, ndim: int) -> torch.Tensor:
+    shape = [1] * ndim
+    shape[axis] = -1
+    return vec.view(shape)
+
+
+# ------------------------------------------------------------------ motion
+@dataclass
+class Motion(IntensityTransform):
+    """Rigid motion during the acquisition: k-space segments from rigidly moved copies.
+
+    The image is moved ``len(degrees)`` times (each a rotation about the grid
+    centre and a translation, resampled by medaug's engine with the
+    ``"background"`` fill).  k-space is split along the phase-encode axis at
+    ``times``; the segment holding the centre of k-space comes from the
+    unmoved image, the others from the moved copies in order (after Shaw et
+    al. 2019 and TorchIO's ``Motion``).
+
+    Parameters
+    ----------
+    degrees : list
+        One rotation per moved copy: ``[angle]`` in 2D, ``[ax, ay, az]`` in 3D (degrees).
+    translation : list
+        One translation per moved copy, in mm (x, y, z).
+    times : list of float
+        Increasing split points in (0, 1) along the phase-encode axis, one per moved copy.
+    axis : int
+        Phase-encode index axis (0 = x, 1 = y, 2 = z).
+    mask : str, optional
+        Restrict the change to the non-zero voxels of this label map.
+    """
+
+    degrees: Any = ()
+    translation: Any = ()
+    times: Any = ()
+    axis: int = 1
+    mask: str | None = None
+
+    def __post_init__(self) -> None:
+        self.axis = _check_axis(self.axis)
+        self.degrees = [np.atleast_1d(np.asarray(d, float)).tolist() for d in self.degrees]
+        self.translation = [np.atleast_1d(np.asarray(t, float)).tolist() for t in self.translation]
+        self.times = [float(t) for t in self.times]
+        n = len(self.times)
+        if len(self.degrees) != n or len(self.translation) != n:
+            raise ParameterError(f"Motion needs one 'degrees', 'translation' and 'times' entry per moved copy, got {len(self.degrees)}, {len(self.translation)}, {n}")
+        t = np.asarray(self.times)
+        if n and (t.min() <= 0 or t.max() >= 1 or (np.diff(t) < 0).any()):
+            raise ParameterError(f"Motion 'times' must be increasing and inside (0, 1), got {self.times}")
+
+    def _copies(self, data: torch.Tensor, grid: Grid) -> list[torch.Tensor]:
+        from ..data.sample import Sample
+        from ..engine.compose import execute
+        from ..spatial.affine import Affine
+
+        tmp = Sample(image=Image(data, grid=grid))
+        out = [data]
+        for rot, tr in zip(self.degrees, self.translation):
+            moved = execute(tmp, [Affine(rotation=rot if grid.ndim == 3 else rot[0], translation=tr)])
+            out.append(moved["image"].tensor.to(device=data.device, dtype=torch.float32))
+        return out
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        if not self.times:
+            return data
+        ax = array_axis(self.axis, data.ndim)
+        n = data.shape[ax]
+        spectra = [kspace(c) for c in self._copies(data.to(torch.float32), grid)]
+        bounds = [0, *[int(t * n) for t in self.times], n]
+        centre = n // 2
+        seg_of_centre = max(i for i in range(len(bounds) - 1) if bounds[i] <= centre)
+        moved = iter(spectra[1:])
+        result = torch.empty_like(spectra[0])
+        index = [slice(None)] * data.ndim
+        for i in range(len(bounds) - 1):
+            index[ax] = slice(bounds[i], bounds[i + 1])
+            src = spectra[0] if i == seg_of_centre else next(moved)
+            result[tuple(index)] = src[tuple(index)]
+        return image_from_kspace(result)
+
+    def short(self) -> str:
+        return f"motion ×{len(self.times)}"
+
+
+@dataclass
+class RandomMotion(RandomTransform):
+    """Random rigid motion artifact.
+
+    Parameters
+    ----------
+    degrees : float or [min, max]
+        Rotation of each moved copy (per axis in 3D); ``d`` means (-d, d).
+    translation : float or [min, max]
+        Translation in mm of each moved copy, per axis; ``d`` means (-d, d).
+    num_transforms : int or [min, max]
+        Number of moved copies (movements during the acquisition), >= 1.
+    axis : int, list of int, optional
+        Phase-encode axis, or candidates to pick from; any axis when omitted.
+    mask : str, optional
+    p : float
+    """
+
+    degrees: Any = 10.0
+    translation: Any = 10.0
+    num_transforms: Any = 2
+    axis: Any = None
+    mask: str | None = None
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        self._deg = parse_range(self.degrees, "degrees")
+        self._tr = parse_range(self.translation, "translation")
+        self._n = int_range(self.num_transforms, "num_transforms", 1)
+        self._axes = _axis_choices(self.axis)
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> Motion:
+        nd = ctx.ndim
+        n = int(rng.integers(self._n[0], self._n[1] + 1))
+        step = 1.0 / (n + 1)
+        times = step * np.arange(1, n + 1) + rng.uniform(-0.3 * step, 0.3 * step, n)
+        return Motion(
+            degrees=rng.uniform(*self._deg, size=(n, 1 if nd == 2 else 3)).tolist(),
+            translation=rng.uniform(*self._tr, size=(n, nd)).tolist(),
+            times=np.sort(times).tolist(),
+            axis=_pick_axis(rng, self._axes, nd, "axis"),
+            mask=self.mask,
+        )
+
+
+# ------------------------------------------------------------------ ghosting
+@dataclass
+class Ghosting(IntensityTransform):
+    """Periodic ghosts along the phase-encode axis: every ``num_ghosts``-th k-space line is scaled by ``1 - intensity``.
+
+    Parameters
+    ----------
+    num_ghosts : int
+        Period of the modulated lines; ghosts appear shifted by ``n / num_ghosts`` voxels.
+    axis : int
+        Phase-encode index axis (0 = x, 1 = y, 2 = z).
+    intensity : float
+        Artifact strength in [0, 1] (0: none).
+    restore : float
+        Fraction of the k-space centre along ``axis`` kept intact (the central line at least).
+    mask : str, optional
+    """
+
+    num_ghosts: int = 4
+    axis: int = 1
+    intensity: float = 0.5
+    restore: float = 0.02
+    mask: str | None = None
+
+    def __post_init__(self) -> None:
+        self.axis = _check_axis(self.axis)
+        if int(self.num_ghosts) != self.num_ghosts or self.num_ghosts < 1:
+            raise ParameterError(f"Ghosting 'num_ghosts' must be a positive integer, got {self.num_ghosts}")
+        self.num_ghosts = int(self.num_ghosts)
+        if not 0.0 <= self.intensity <= 1.0 or not 0.0 <= self.restore < 1.0:
+            raise ParameterError(f"Ghosting needs 'intensity' in [0, 1] and 'restore' in [0, 1), got {self.intensity}, {self.restore}")
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        ax = array_axis(self.axis, data.ndim)
+        n = data.shape[ax]
+        factor = torch.ones(n, dtype=torch.float32, device=data.device)
+        factor[:: self.num_ghosts] = 1.0 - self.intensity
+        mid, half = n // 2, int(round(self.restore * n)) // 2
+        factor[max(mid - half, 0) : mid + max(half, 1)] = 1.0
+        return image_from_kspace(kspace(data) * _along(factor, ax, data.ndim))
+
+    def short(self) -> str:
+        return f"ghosts {self.num_ghosts}"
+
+
+@dataclass
+class RandomGhosting(RandomTransform):
+    """Random MRI ghosting.
+
+    Parameters
+    ----------
+    num_ghosts : int or [min, max]
+        Integer range of the ghost period.
+    axis : int, list of int, optional
+        Phase-encode axis or candidates; any axis when omitted.
+    intensity : float or [min, max]
+        Strength in [0, 1].
+    restore : float
+        Fraction of the k-space centre kept.
+    mask : str, optional
+    p : float
+    """
+
+    num_ghosts: Any = (4, 10)
+    axis: Any = None
+    intensity: Any = (0.5, 1.0)
+    restore: float = 0.02
+    mask: str | None = None
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        self._n = int_range(self.num_ghosts, "num_ghosts", 1)
+        self._axes = _axis_choices(self.axis)
+        i = self.intensity
+        self._int = (float(i), float(i)) if isinstance(i, (int, float)) else parse_range(i, "intensity", min_value=0.0)
+        if not 0.0 <= self._int[0] <= self._int[1] <= 1.0:
+            raise ParameterError(f"'intensity' must lie in [0, 1], got {i}")
+        Ghosting(restore=self.restore)
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> Ghosting:
+        return Ghosting(
+            num_ghosts=int(rng.integers(self._n[0], self._n[1] + 1)),
+            axis=_pick_axis(rng, self._axes, ctx.ndim, "axis"),
+            intensity=float(rng.uniform(*self._int)),
+            restore=float(self.restore),
+            mask=self.mask,
+        )
+
+
+# ------------------------------------------------------------------ spikes
+@dataclass
+class Spike(IntensityTransform):
+    """Herringbone (spike) artifact: bright points added to k-space.
+
+    Parameters
+    ----------
+    positions : list
+        One k-space position per spike, as fractions in [0, 1) of each index
+        axis (x, y, z order); 0.5 is the centre of k-space.
+    intensity : float
+        Spike height relative to the largest k-space magnitude.
+    mask : str, optional
+    """
+
+    positions: Any = ()
+    intensity: float = 1.0
+    mask: str | None = None
+
+    def __post_init__(self) -> None:
+        self.positions = [np.atleast_1d(np.asarray(p, float)).tolist() for p in self.positions]
+        for p in self.positions:
+            if len(p) not in (2, 3) or min(p) < 0 or max(p) >= 1:
+                raise ParameterError(f"Spike 'positions' are 2 or 3 fractions in [0, 1) each, got {p}")
+        if not np.isfinite(self.intensity):
+            raise ParameterError(f"Spike 'intensity' must be finite, got {self.intensity}")
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        if not self.positions or self.intensity == 0:
+            return data
+        spec = kspace(data)
+        height = spec.abs().max() * self.intensity
+        shape = np.asarray(spec.shape)
+        for p in self.positions:
+            if len(p) != data.ndim:
+                raise ParameterError(f"Spike position {p} does not match a {data.ndim}D image")
+            idx = np.floor(np.asarray(p[::-1]) * shape).astype(int)
+            spec[tuple(int(i) for i in idx)] += height
+        return image_from_kspace(spec)
+
+    def short(self) -> str:
+        return f"spikes {len(self.positions)}"
+
+
+@dataclass
+class RandomSpike(RandomTransform):
+    """Random k-space spikes.
+
+    Parameters
+    ----------
+    num_spikes : int or [min, max]
+        Integer range of the number of spikes.
+    intensity : float or [min, max]
+        Spike height relative to the k-space maximum; ``r`` means (-r, r).
+    mask : str, optional
+    p : float
+    """
+
+    num_spikes: Any = 1
+    intensity: Any = (1.0, 3.0)
+    mask: str | None = None
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        self._n = int_range(self.num_spikes, "num_spikes", 0)
+        self._int = parse_range(self.intensity, "intensity")
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> Spike:
+        n = int(rng.integers(self._n[0], self._n[1] + 1))
+        return Spike(
+            positions=rng.uniform(0.0, 1.0, size=(n, ctx.ndim)).clip(0.0, 0.999999).tolist(),
+            intensity=float(rng.uniform(*self._int)),
+            mask=self.mask,
+        )
+
+
+# ------------------------------------------------------------------ Gibbs
+@dataclass
+class GibbsRinging(IntensityTransform):
+    """Gibbs ringing: keep only the central fraction ``alpha`` of k-space along some axes.
+
+    Parameters
+    ----------
+    alpha : float
+        Fraction of k-space kept along each axis in ``axes``, in (0, 1].
+    axes : int or list of int, optional
+        Index axes truncated (0 = x, 1 = y, 2 = z); every axis when omitted.
+    mask : str, optional
+    """
+
+    alpha: float = 0.8
+    axes: Any = None
+    mask: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha <= 1.0:
+            raise ParameterError(f"GibbsRinging 'alpha' is the fraction of k-space kept, in (0, 1]; got {self.alpha}")
+        self.axes = _axis_choices(self.axes, "axes")
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        axes = range(data.ndim) if self.axes is None else [array_axis(a, data.ndim, "axes") for a in self.axes]
+        spec = kspace(data)
+        for ax in axes:
+            n = data.shape[ax]
+            keep = torch.abs(torch.arange(n, device=data.device) - n // 2) <= self.alpha * n / 2
+            spec = spec * _along(keep.to(spec.dtype), ax, data.ndim)
+        return image_from_kspace(spec)
+
+    def short(self) -> str:
+        return f"Gibbs {self.alpha:.2f}"
+
+
+@dataclass
+class RandomGibbs(RandomTransform):
+    """Random Gibbs ringing.
+
+    Parameters
+    ----------
+    alpha : float or [min, max]
+        Range of the fraction of k-space kept, within (0, 1].
+    axes : int or list of int, optional
+        Truncated axes; all when omitted.
+    mask : str, optional
+    p : float
+    """
+
+    alpha: Any = (0.6, 0.9)
+    axes: Any = None
+    mask: str | None = None
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.p = self.check_p(self.p)
+        a = self.alpha
+        self._alpha = (float(a), float(a)) if isinstance(a, (int, float)) else parse_range(a, "alpha")
+        if not (0.0 < self._alpha[0] and self._alpha[1] <= 1.0):
+            raise ParameterError(f"'alpha' must lie in (0, 1], got {a}")
+        GibbsRinging(axes=self.axes)
+
+    def sample(self, rng: np.random.Generator, ctx: Context) -> GibbsRinging:
+        return GibbsRinging(alpha=float(rng.uniform(*self._alpha)), axes=self.axes, mask=self.mask)

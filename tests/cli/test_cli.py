@@ -1,0 +1,91 @@
+"""The command line as a user runs it: help, info, augment, presets, check; errors are one line, exit 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+import medaug
+from medaug.cli.main import main
+from medaug.data.samples import sample_paths
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_lists_commands(capsys):
+    code, out, _ = run(capsys)
+    assert code == 0 and "info" in out and "augment" in out and "presets" in out
+
+
+def test_info_on_dicom_nifti_and_png(capsys, tmp_path):
+    code, out, _ = run(capsys, "info", str(sample_paths()["ct_small"]))
+    assert code == 0 and "spacing:   (0.661468, 0.661468) mm" in out and "int16" in out
+    s = medaug.shepp_logan_3d(20, spacing=(1.0, 1.0, 2.5))
+    medaug.save(s["image"], tmp_path / "p.nii.gz")
+    code, out, _ = run(capsys, "info", str(tmp_path / "p.nii.gz"), "--json")
+    info = json.loads(out)
+    assert info["size"] == [20, 20, 20] and info["spacing"] == [1.0, 1.0, 2.5]
+    img = medaug.Image((s["label"].array[10] * 50).astype("uint8"), spacing=(0.5, 0.5))
+    medaug.save(img, tmp_path / "x.png")
+    code, out, _ = run(capsys, "info", str(tmp_path / "x.png"))
+    assert code == 0 and "(0.5, 0.5) mm" in out
+
+
+def test_errors_are_one_line_exit_2(capsys, tmp_path):
+    code, out, err = run(capsys, "info", str(tmp_path / "missing.nii.gz"))
+    assert code == 2 and "missing.nii.gz" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(b"not an image at all" * 10)
+    code, _, err = run(capsys, "info", str(bad))
+    assert code == 2 and "bad.nii.gz" in err
+
+
+def test_augment_writes_copies_in_source_format_with_manifest(capsys, tmp_path):
+    s = medaug.shepp_logan_3d(24, seed=0)
+    img = s["image"].with_data(s["image"].array.astype("int16"))
+    medaug.save(img, tmp_path / "ct.nii.gz")
+    medaug.save(s["label"], tmp_path / "ct_seg.nii.gz")
+    code, out, err = run(capsys, "augment", str(tmp_path / "ct.nii.gz"), "--label", str(tmp_path / "ct_seg.nii.gz"),
+                         "--preset", "ct-light", "-n", "3", "--seed", "1", "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    with (tmp_path / "out" / "manifest.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 and json.loads(rows[0]["params"])[0]["name"] == "Affine"
+    for r in rows:
+        im = medaug.load(tmp_path / "out" / r["output_image"])
+        lab = medaug.load(tmp_path / "out" / r["output_label"], label=True)
+        assert im.dtype == "int16" and lab.dtype == "uint8"
+        assert im.grid.same_as(img.grid)
+        assert set(lab.label_values()) <= set(s["label"].label_values())
+
+
+def test_presets_and_check(capsys, tmp_path):
+    code, out, _ = run(capsys, "presets")
+    assert code == 0 and "ct  (modality ct" in out and "RandomAffine" in out
+    code, out, _ = run(capsys, "presets", "ct", "--yaml")
+    assert code == 0 and "modality: ct" in out
+    code, out, err = run(capsys, "check", "--preset", "ct")
+    assert code == 0 and "OK for CT" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- RandomAffine: {rotation: 30}\n- RandomContrast: {scale: 0.5}\n")
+    code, out, err = run(capsys, "check", str(bad), "--modality", "ct")
+    assert code == 1
+    assert "RandomAffine.rotation = 30 exceeds the CT limit 10" in err
+    assert "RandomContrast: not allowed for CT" in err
+
+
+def test_console_script_help_is_fast():
+    import time
+
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "medaug.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "COMMAND" in proc.stdout
+    assert time.perf_counter() - t0 < 20
