@@ -150,5 +150,5 @@ def load_case(case: Case, *, volume: int | None = None) -> Sample:
 
 def case_seed(seed: int, case_id: str, index: int) -> int:
     """A reproducible 31-bit seed for augmentation ``index`` of a case, independent of processing order."""
-    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(case_id.encode("utf-8")), int(index)])
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(case_id.encode("utf-8")), int(index) & 0xFFFFFFFF])
     return int(ss.generate_state(1)[0] & 0x7FFFFFFF)

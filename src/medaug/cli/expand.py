@@ -1,0 +1,63 @@
+"""``medaug expand INPUT OUTPUT``: write N random augmentations (or a parameter grid) of every case."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_pipeline_arguments
+
+CONFIRM_ABOVE = 1000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="CSV (image[,label][,target]) or folder with images/ [labels/] (or imagesTr/ labelsTr/)")
+    parser.add_argument("output", help="output folder (never inside INPUT)")
+    add_pipeline_arguments(parser)
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("-n", type=int, help="random augmentations per case")
+    how.add_argument("--grid", metavar="SPEC", help="parameter grid, e.g. 'scale=0.9:1.1:3,rotation=-10:10:3'")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask distributed scheduler address (tcp://host:port)")
+    parser.add_argument("--include-originals", action="store_true", help="also write each original case")
+    parser.add_argument("--yes", action="store_true", help=f"do not ask before writing more than {CONFIRM_ABOVE} files")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..datasets.cases import read_cases
+    from ..datasets.expand import ExpandJob, parse_grid, run_expand
+    from ..engine.config import load_config_file
+    from ..errors import JobError, ParameterError
+    from ..presets import preset_config
+
+    pipeline = None
+    if args.config:
+        pipeline = load_config_file(args.config)
+    elif args.preset:
+        pipeline = preset_config(args.preset)
+    grid = parse_grid(args.grid) if args.grid else []
+    n = args.n if args.n is not None else (0 if grid else 4)
+    if not grid and n < 1:
+        raise ParameterError(f"-n must be at least 1, got {n}")
+    if not grid and pipeline is None:
+        raise ParameterError("random copies need a pipeline: --preset NAME or --config FILE")
+    if pipeline is not None:  # validate before any work
+        from ..engine.config import pipeline_from_config
+
+        pipeline_from_config(pipeline)
+    job = ExpandJob(str(args.input), str(args.output), pipeline, n, grid, args.seed, args.include_originals)
+    cases = read_cases(args.input)
+    total = len(cases) * job.items_per_case()
+    print(f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))
+    if total > CONFIRM_ABOVE and not args.yes:
+        raise ParameterError(f"this writes {total} cases (more than {CONFIRM_ABOVE}); add --yes to go ahead")
+    try:
+        summary = run_expand(job, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    except JobError as exc:
+        print(f"medaug expand: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {summary['written']} new case(s); manifest has {summary['rows']} row(s): {args.output}/manifest.csv "
+          f"({summary['seconds']:.1f} s)")
+    return 0
