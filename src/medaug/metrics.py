@@ -77,7 +77,9 @@ def _data_range(reference: np.ndarray, data_range: float | None) -> float:
         return r
     r = float(np.max(reference)) - float(np.min(reference))
     if not r > 0:
-        raise ParameterError("the reference image A is constant, so its data range is 0; give the data range explicitly (--data-range)")
+        raise ParameterError(
+            "the reference image A is constant, so its data range is 0; give the data range explicitly (--data-range)"
+        )
     return r
 
 
@@ -235,7 +237,8 @@ def _surface_distances(ma, mb, grid, spacing) -> tuple[np.ndarray, np.ndarray]:
 
     def one_way(src, dst) -> np.ndarray:
         contour = sitk.GetArrayFromImage(sitk.LabelContour(src, fullyConnected=False)) != 0
-        dist = sitk.Abs(sitk.SignedMaurerDistanceMap(dst, insideIsPositive=False, squaredDistance=False, useImageSpacing=True))
+        signed = sitk.SignedMaurerDistanceMap(dst, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
+        dist = sitk.Abs(signed)
         return sitk.GetArrayFromImage(dist)[contour].astype(np.float64)
 
     return one_way(ia, ib), one_way(ib, ia)

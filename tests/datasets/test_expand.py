@@ -145,7 +145,7 @@ def test_workers_and_dask_equal_local(tmp_path):
     two = tmp_path / "two"
     run_expand(ExpandJob(str(data), str(two), PIPE, n=2, seed=3), workers=2, progress=False)
     assert digest(two) == digest(local)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                                   processes=True) as cluster, distributed.Client(cluster) as client:
         dask_out = tmp_path / "dask"
         run_expand(ExpandJob(str(data), str(dask_out), PIPE, n=2, seed=3), scheduler=client, progress=False)

@@ -114,7 +114,8 @@ class Compose(_Base):
 
             out.metadata.setdefault("modality", self.modality)
             ranges = {n: (float(img.array.min()), float(img.array.max())) for n, img in out.intensity_images.items()}
-            out.history.append(output_range_check(self.modality, ranges))
+            inputs = {n: (float(img.array.min()), float(img.array.max())) for n, img in sample.intensity_images.items()}
+            out.history.append(output_range_check(self.modality, ranges, inputs))
         return out
 
     def resolve(self, rng: np.random.Generator, ctx: Context, out: list[Transform]) -> None:

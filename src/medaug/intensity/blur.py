@@ -62,7 +62,10 @@ def _std_xyz(std: Any, ndim: int, who: str) -> np.ndarray:
     if arr.size == 1:
         arr = np.full(ndim, arr[0])
     if arr.size != ndim:
-        raise ParameterError(f"{who} 'std' needs 1 or {ndim} values (mm, x/y/z order) for a {ndim}D image, got {arr.size}")
+        raise ParameterError(
+            f"{who} 'std' needs 1 or {ndim} values (mm, x/y/z order) for a {ndim}D image"
+            f", got {arr.size}"
+        )
     return arr
 
 

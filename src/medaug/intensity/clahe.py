@@ -28,7 +28,10 @@ def _tiles(tiles: int | Sequence[int], ndim: int) -> tuple[int, ...]:
     if t.size == 1:
         t = np.full(ndim, t[0])
     if t.size != ndim or not all(float(v) == int(v) and int(v) >= 1 for v in t):
-        raise ParameterError(f"'tiles' must be a positive integer or {ndim} positive integers (array order), got {tiles!r}")
+        raise ParameterError(
+            f"'tiles' must be a positive integer or {ndim} positive integers (array order)"
+            f", got {tiles!r}"
+        )
     return tuple(int(v) for v in t)
 
 

@@ -228,14 +228,20 @@ class HistogramShift(IntensityTransform):
         x = np.asarray(self.x, np.float64).ravel()
         y = np.asarray(self.y, np.float64).ravel()
         if x.size < 2 or x.size != y.size or not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise ParameterError(f"HistogramShift 'x' and 'y' must be >= 2 finite numbers each, of equal length; got {x.size}, {y.size}")
+            raise ParameterError(
+                "HistogramShift 'x' and 'y' must be >= 2 finite numbers each, of equal length"
+                f"; got {x.size}, {y.size}"
+            )
         if not (np.diff(x) > 0).all():
             raise ParameterError(f"HistogramShift 'x' must be strictly increasing, got {x.tolist()}")
         if not (np.diff(y) >= 0).all():
             raise ParameterError(f"HistogramShift 'y' must be non-decreasing (monotone curve), got {y.tolist()}")
         tol = 1e-9 * max(1.0, abs(x[0]), abs(x[-1]))
         if abs(y[0] - x[0]) > tol or abs(y[-1] - x[-1]) > tol:
-            raise ParameterError(f"HistogramShift end points are fixed: need y[0] == x[0] and y[-1] == x[-1], got {y[0]}, {y[-1]}")
+            raise ParameterError(
+                "HistogramShift end points are fixed: need y[0] == x[0] and y[-1] == x[-1]"
+                f", got {y[0]}, {y[-1]}"
+            )
         self.x, self.y = x.tolist(), y.tolist()
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:

@@ -42,7 +42,10 @@ def array_axis(axis: Any, ndim: int, name: str = "axis") -> int:
     if isinstance(axis, str) and axis.lower() in ("x", "y", "z"):
         axis = "xyz".index(axis.lower())
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= int(axis) < ndim:
-        raise ParameterError(f"'{name}' must be an index axis 0..{ndim - 1} (0 = x, 1 = y, 2 = z) of a {ndim}D image, got {axis!r}")
+        raise ParameterError(
+            f"'{name}' must be an index axis 0..{ndim - 1} (0 = x, 1 = y, 2 = z) of a {ndim}D image"
+            f", got {axis!r}"
+        )
     return ndim - 1 - int(axis)
 
 
@@ -78,7 +81,10 @@ def int_range(value: Any, name: str, min_value: int = 0) -> tuple[int, int]:
     except (TypeError, ValueError):
         ok = False
     if not ok or int(pair[0]) < min_value or int(pair[1]) < int(pair[0]):
-        raise ParameterError(f"'{name}' must be an integer >= {min_value} or an integer range [min, max], got {value!r}")
+        raise ParameterError(
+            f"'{name}' must be an integer >= {min_value} or an integer range [min, max]"
+            f", got {value!r}"
+        )
     return int(pair[0]), int(pair[1])
 
 
@@ -127,7 +133,10 @@ class Motion(IntensityTransform):
         self.times = [float(t) for t in self.times]
         n = len(self.times)
         if len(self.degrees) != n or len(self.translation) != n:
-            raise ParameterError(f"Motion needs one 'degrees', 'translation' and 'times' entry per moved copy, got {len(self.degrees)}, {len(self.translation)}, {n}")
+            raise ParameterError(
+                "Motion needs one 'degrees', 'translation' and 'times' entry per moved copy"
+                f", got {len(self.degrees)}, {len(self.translation)}, {n}"
+            )
         t = np.asarray(self.times)
         if n and (t.min() <= 0 or t.max() >= 1 or (np.diff(t) < 0).any()):
             raise ParameterError(f"Motion 'times' must be increasing and inside (0, 1), got {self.times}")
@@ -242,7 +251,10 @@ class Ghosting(IntensityTransform):
             raise ParameterError(f"Ghosting 'num_ghosts' must be a positive integer, got {self.num_ghosts}")
         self.num_ghosts = int(self.num_ghosts)
         if not 0.0 <= self.intensity <= 1.0 or not 0.0 <= self.restore < 1.0:
-            raise ParameterError(f"Ghosting needs 'intensity' in [0, 1] and 'restore' in [0, 1), got {self.intensity}, {self.restore}")
+            raise ParameterError(
+                "Ghosting needs 'intensity' in [0, 1] and 'restore' in [0, 1)"
+                f", got {self.intensity}, {self.restore}"
+            )
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         ax = array_axis(self.axis, data.ndim)

@@ -33,7 +33,10 @@ _OUTPUTS = ("hu", "unit")
 
 def _named(name: str) -> tuple[float, float]:
     if name not in CT_WINDOWS:
-        raise ParameterError(f"unknown CT window {name!r}{did_you_mean(name, CT_WINDOWS)}; known: {', '.join(CT_WINDOWS)}")
+        raise ParameterError(
+            f"unknown CT window {name!r}{did_you_mean(name, CT_WINDOWS)}"
+            f"; known: {', '.join(CT_WINDOWS)}"
+        )
     c, w = CT_WINDOWS[name]
     return float(c), float(w)
 

@@ -147,12 +147,13 @@ _US = [
 
 RULES: dict[str, list[Rule]] = {"ct": _GEOMETRY_CT + _INTENSITY_CT, "mri": _MRI, "xray": _XRAY, "ultrasound": _US}
 
-#: Valid output intensity range per modality (None: unbounded on that side).
-VALID_RANGE: dict[str, tuple[float | None, float | None]] = {
-    "ct": (-1024.0, 3071.0),
-    "mri": (0.0, None),
-    "xray": (None, None),
-    "ultrasound": (0.0, None),
+#: Valid output intensity range per modality: absolute (CT, in HU), or relative to the input's
+#: range ``R``: ``[min - m R, max + m R]`` with margin ``m`` (MRI, X-ray and ultrasound have no absolute units).
+VALID_RANGE: dict[str, tuple[str, float, float]] = {
+    "ct": ("absolute", -1024.0, 3071.0),
+    "mri": ("relative", 0.5, 0.5),
+    "xray": ("relative", 0.25, 0.25),
+    "ultrasound": ("relative", 0.25, 0.5),
 }
 
 _NOISE_KIND_RULES: dict[str, dict[str, str]] = {
@@ -247,23 +248,30 @@ def enforce(pipeline: Compose, modality: str, *, on_violation: Literal["error", 
     return found
 
 
-def output_range_check(modality: str, values: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    """Compare each image's (min, max) with the modality's valid range; a history record."""
-    lo, hi = VALID_RANGE[_modality(modality)]
+def output_range_check(
+    modality: str, values: dict[str, tuple[float, float]], inputs: dict[str, tuple[float, float]] | None = None
+) -> dict[str, Any]:
+    """Compare each output image's (min, max) with the modality's valid range; returns a history record.
+
+    Parameters
+    ----------
+    values : dict
+        Output (min, max) per image name.
+    inputs : dict, optional
+        Input (min, max) per image name, for the modalities whose range is relative.
+    """
+    mod = _modality(modality)
+    kind, a, b = VALID_RANGE[mod]
     report: dict[str, Any] = {}
     ok = True
     for name, (vmin, vmax) in values.items():
-        inside = (lo is None or vmin >= lo - 1e-3) and (hi is None or vmax <= hi + 1e-3)
+        if kind == "absolute":
+            lo, hi = a, b
+        else:
+            imin, imax = (inputs or {}).get(name, (vmin, vmax))
+            span = max(imax - imin, 1e-6)
+            lo, hi = imin - a * span, imax + b * span
+        inside = vmin >= lo - 1e-3 and vmax <= hi + 1e-3
         ok = ok and inside
-        report[name] = {"min": float(vmin), "max": float(vmax), "within": bool(inside)}
-    return {
-        "name": "OutputRangeCheck",
-        "check": True,
-        "params": {
-            "modality": _modality(modality),
-            "valid": [None if lo is None else lo, None if hi is None else hi],
-            "images": report,
-            "ok": ok,
-        },
-    }
-
+        report[name] = {"min": float(vmin), "max": float(vmax), "valid": [float(lo), float(hi)], "within": bool(inside)}
+    return {"name": "OutputRangeCheck", "check": True, "params": {"modality": mod, "images": report, "ok": ok}}

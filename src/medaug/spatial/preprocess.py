@@ -49,16 +49,20 @@ __all__ = [
 
 
 # ---------------------------------------------------------------- helpers
-def foreground_mask(array: np.ndarray) -> tuple[np.ndarray, float]:
-    """Voxels above Otsu's threshold (anatomy vs air) and the threshold.
+def foreground_mask(array: np.ndarray, *, min_fraction: float = 0.01) -> tuple[np.ndarray, float]:
+    """Voxels above Otsu's threshold (anatomy vs air), without isolated specks, and the threshold.
 
-    Uses :func:`skimage.filters.threshold_otsu` on a 256-bin histogram.
+    The threshold is :func:`skimage.filters.threshold_otsu` (256-bin
+    histogram).  Connected components smaller than ``min_fraction`` of the
+    largest one (noise spikes in the air) are dropped, so they do not stretch
+    the bounding box.
 
     Raises
     ------
     InvalidImageError
         When the image is constant (nothing to separate).
     """
+    from scipy import ndimage
     from skimage.filters import threshold_otsu
 
     arr = np.asarray(array)
@@ -70,6 +74,13 @@ def foreground_mask(array: np.ndarray) -> tuple[np.ndarray, float]:
         raise InvalidImageError(f"the image is constant ({lo:g}): no foreground to separate from the background")
     t = float(threshold_otsu(arr))
     mask = arr > t
+    if min_fraction > 0:
+        labels, n = ndimage.label(mask)
+        if n > 1:
+            sizes = np.bincount(labels.ravel())
+            sizes[0] = 0
+            keep = sizes >= min_fraction * sizes.max()
+            mask = keep[labels]
     return mask, t
 
 
@@ -79,7 +90,9 @@ def _margin_voxels(margin: Any, grid: Grid) -> np.ndarray:
     if m.size == 1:
         m = np.full(grid.ndim, m[0])
     if m.size != grid.ndim or not np.all(np.isfinite(m)) or (m < 0).any():
-        raise ParameterError(f"'margin' must be 1 or {grid.ndim} non-negative numbers in mm (x, y, z order), got {margin}")
+        raise ParameterError(
+            f"'margin' must be 1 or {grid.ndim} non-negative numbers in mm (x, y, z order), got {margin}"
+        )
     vox = np.ceil(m / np.asarray(grid.spacing) - 1e-9).astype(int)
     return vox[::-1]  # array order
 
@@ -177,7 +190,8 @@ class ForegroundCrop(Crop):
 
     def update_metadata(self, metadata: dict[str, Any]) -> None:
         if self.background:
-            metadata["background"] = {**metadata.get("background", {}), **{k: float(v) for k, v in self.background.items()}}
+            measured = {k: float(v) for k, v in self.background.items()}
+            metadata["background"] = {**metadata.get("background", {}), **measured}
 
     def short(self) -> str:
         return "fg crop"
@@ -272,7 +286,9 @@ class CropToLabel(RandomTransform):
         labels = sample.label_maps
         if self.label is not None:
             if self.label not in labels:
-                raise ParameterError(f"CropToLabel: no label map named {self.label!r} in the sample (label maps: {list(labels)})")
+                raise ParameterError(
+                    f"CropToLabel: no label map named {self.label!r} in the sample (label maps: {list(labels)})"
+                )
             name = self.label
         elif labels:
             name = next(iter(labels))
@@ -299,7 +315,9 @@ def _parse_orientation(code: Any, ndim: int) -> list[tuple[int, int]]:
         raise ParameterError(f"'orientation' must be 2 or 3 letters from L/R, A/P, S/I (e.g. RAS, LPS), got {code!r}")
     axes = [_LETTERS[ch] for ch in c]
     if len({a for a, _ in axes}) != len(axes):
-        raise ParameterError(f"'orientation' {code!r} names a physical axis twice; use one of L/R, one of A/P, one of S/I")
+        raise ParameterError(
+            f"'orientation' {code!r} names a physical axis twice; use one of L/R, one of A/P, one of S/I"
+        )
     if ndim == 3 and len(axes) != 3:
         raise ParameterError(f"a 3D image needs a 3-letter orientation (e.g. RAS), got {code!r}")
     if ndim == 2:
@@ -409,14 +427,18 @@ class Zoom(SpatialTransform):
     def __post_init__(self) -> None:
         f = np.atleast_1d(np.asarray(self.factor, float)) if not isinstance(self.factor, str) else np.array([np.nan])
         if f.size not in (1, 2, 3) or not np.all(np.isfinite(f)) or (f <= 0).any():
-            raise ParameterError(f"Zoom 'factor' must be 1 or ndim positive numbers (array order z, y, x), got {self.factor!r}")
+            raise ParameterError(
+                f"Zoom 'factor' must be 1 or ndim positive numbers (array order z, y, x), got {self.factor!r}"
+            )
 
     def _factors(self, ndim: int) -> np.ndarray:
         f = np.atleast_1d(np.asarray(self.factor, float))
         if f.size == 1:
             f = np.full(ndim, f[0])
         if f.size != ndim:
-            raise ParameterError(f"Zoom 'factor' needs 1 or {ndim} values (array order) for a {ndim}D image, got {self.factor}")
+            raise ParameterError(
+                f"Zoom 'factor' needs 1 or {ndim} values (array order) for a {ndim}D image, got {self.factor}"
+            )
         return f
 
     def output_grid(self, grid: Grid) -> Grid:

@@ -32,8 +32,12 @@ class Resample(SpatialTransform):
 
     Notes
     -----
-    The extent kept is the box from the first voxel's outer edge to the last
-    voxel's outer edge; the new origin is moved so the two boxes coincide.
+    The new grid starts at the outer edge of the first voxel, like the old one
+    (so the origin moves by half the change of spacing).  With ``size`` the far
+    edge is kept exactly; with ``spacing`` the number of voxels is rounded, so
+    when the extent is not a multiple of the new spacing the far edge moves by
+    up to half a new voxel.  Down-sampling is not anti-aliased: blur first
+    (``Blur``) when reducing resolution a lot.
     """
 
     spacing: Any = None
@@ -55,12 +59,12 @@ class Resample(SpatialTransform):
         old_sp = np.asarray(grid.spacing)
         extent = grid.extent
         if self.spacing is not None:
-            sp = np.atleast_1d(np.asarray(self.spacing, float)) * np.ones(n)
-            if sp.size != n or (sp <= 0).any():
+            sp = _per_axis(self.spacing, n, "spacing", float)
+            if (sp <= 0).any():
                 raise ParameterError(f"'spacing' needs 1 or {n} positive values in mm, got {self.spacing}")
             size_xyz = np.maximum(np.round(extent / sp), 1).astype(int)
         elif self.size is not None:
-            size_xyz = np.atleast_1d(np.asarray(self.size, int))[::-1] * np.ones(n, int)
+            size_xyz = _per_axis(self.size, n, "size", int)[::-1]
             if (size_xyz <= 0).any():
                 raise ParameterError(f"'size' must be positive, got {self.size}")
             sp = extent / size_xyz
@@ -79,6 +83,16 @@ class Resample(SpatialTransform):
 
     def short(self) -> str:
         return "resample"
+
+
+def _per_axis(value: Any, n: int, name: str, kind: type) -> np.ndarray:
+    try:
+        arr = np.atleast_1d(np.asarray(value, dtype=kind))
+    except (TypeError, ValueError):
+        raise ParameterError(f"'{name}' needs 1 or {n} numbers, got {value!r}") from None
+    if arr.ndim != 1 or arr.size not in (1, n):
+        raise ParameterError(f"'{name}' needs 1 or {n} numbers for a {n}D image, got {value!r}")
+    return np.broadcast_to(arr, (n,)).copy()
 
 
 def _reference_grid(ref: Any, ndim: int) -> Grid:

@@ -1,0 +1,80 @@
+"""Presets: they obey their own modality's constraints, stay in range, and round-trip through YAML."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import yaml
+
+import medaug
+from medaug.data.samples import anatomical_mri, ct_small
+from medaug.errors import UnsafePipelineError
+from medaug.presets import PRESETS, preset, preset_config
+from medaug.presets.constraints import check_pipeline
+
+# small sample images make the presets' elastic step warn that it may fold; that warning is tested elsewhere
+pytestmark = pytest.mark.filterwarnings("ignore:RandomElastic.*may fold:UserWarning")
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_passes_its_own_constraints(name):
+    p = preset(name)
+    assert [v for v in check_pipeline(p, p.modality) if v.severity == "error"] == []
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_yaml_round_trip_gives_an_identical_pipeline(name):
+    p = preset(name)
+    text = yaml.safe_dump(p.to_config(), sort_keys=False)
+    again = medaug.pipeline_from_config(yaml.safe_load(text))
+    assert again.to_config() == p.to_config()
+    s = medaug.shepp_logan_2d(48)
+    a, b = p(s, seed=3), again(s, seed=3)
+    np.testing.assert_array_equal(a["image"].array, b["image"].array)
+
+
+@pytest.mark.parametrize("name,loader", [("ct", ct_small), ("ct-light", ct_small), ("mri", anatomical_mri), ("mri-heavy", anatomical_mri)])
+def test_200_draws_stay_within_the_declared_limits(name, loader):
+    p = preset(name)
+    s = medaug.Sample(image=loader())
+    limits = {r.parameter: r.limit for r in __import__("medaug.presets.constraints", fromlist=["RULES"]).RULES[p.modality]
+              if r.transform == "RandomAffine" and r.parameter in ("rotation", "scale")}
+    for seed in range(200):
+        out = p(s, seed=seed)
+        check = out.history[-1]
+        assert check["name"] == "OutputRangeCheck" and check["params"]["ok"], check
+        for rec in out.history:
+            if rec["name"] == "Affine":
+                assert np.max(np.abs(rec["params"]["rotation"])) <= limits["rotation"]
+                assert np.max(np.abs(np.asarray(rec["params"]["scale"]) - 1)) <= limits["scale"] + 1e-9
+
+
+def test_ct_preset_keeps_hounsfield_range_and_air_fill():
+    p = preset("ct")
+    s = medaug.Sample(image=ct_small())
+    out = p(s, seed=1)
+    arr = out["image"].array
+    assert arr.min() >= -1024 and arr.max() <= 3071
+    assert out.metadata["resampling"]["fill"]["image"] == -1000.0
+
+
+def test_unsafe_ct_pipeline_is_refused_or_warned():
+    cfg = [{"RandomAffine": {"rotation": 30}}, {"RandomGamma": {"log_gamma": 0.2}}]
+    with pytest.raises(UnsafePipelineError, match="rotation = 30 exceeds the CT limit 10"):
+        medaug.pipeline_from_config(cfg, modality="ct")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        medaug.pipeline_from_config(cfg, modality="ct", on_violation="warn")
+    messages = [str(w.message) for w in caught]
+    assert any("rotation" in m for m in messages) and any("RandomGamma" in m for m in messages)
+    with pytest.raises(UnsafePipelineError, match="RandomGamma"):
+        medaug.pipeline_from_config(cfg[1:], modality="ct", on_violation="strict")
+
+
+def test_preset_config_names_modality_and_fill():
+    cfg = preset_config("ct")
+    assert cfg["modality"] == "ct" and cfg["fill"] == -1000.0
+    with pytest.raises(medaug.ParameterError, match="did you mean 'mri'"):
+        preset_config("mrj")
