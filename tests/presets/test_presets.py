@@ -14,9 +14,6 @@ from medaug.errors import UnsafePipelineError
 from medaug.presets import PRESETS, preset, preset_config
 from medaug.presets.constraints import check_pipeline
 
-# small sample images make the presets' elastic step warn that it may fold; that warning is tested elsewhere
-pytestmark = pytest.mark.filterwarnings("ignore:RandomElastic.*may fold:UserWarning")
-
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_preset_passes_its_own_constraints(name):

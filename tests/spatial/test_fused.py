@@ -167,3 +167,20 @@ def test_same_seed_same_output_any_seed(seed, ndim):
     a, b = p(s, seed=seed), p(s, seed=seed)
     np.testing.assert_array_equal(a["image"].array, b["image"].array)
     np.testing.assert_array_equal(a["label"].array, b["label"].array)
+
+
+def test_fold_guard_caps_displacement_and_keeps_the_jacobian_positive():
+    from medaug.spatial import RandomElastic
+
+    s = blob_sample((40, 40), spacing=(0.5, 0.5))  # 20 mm field of view: 7 control points are 3.3 mm apart
+    out = Compose([RandomElastic(control_points=7, max_displacement=5.0)])(s, seed=2)
+    rec = out.history[0]["params"]
+    assert rec["max_displacement"] <= 0.4 * 20.0 / 6 + 1e-9
+    warp = ElasticBSpline(**rec).warp(s.grid, s.grid)
+    idx = np.stack(np.meshgrid(np.linspace(0, 39, 80), np.linspace(0, 39, 80), indexing="xy"), -1).reshape(-1, 2)
+    h = 1e-3
+    p = s.grid.index_to_physical(idx)
+    jac = np.stack([(warp(p + h * e) - warp(p - h * e)) / (2 * h) for e in np.eye(2)], -1)
+    assert np.linalg.det(jac).min() > 0
+    with pytest.warns(UserWarning, match="may fold"):
+        Compose([RandomElastic(control_points=7, max_displacement=5.0, fold_guard=False)])(s, seed=2)

@@ -157,6 +157,12 @@ class RandomElastic(RandomTransform):
         Dense: smoothness in mm.
     locked_borders : int
         B-spline: outer control-point layers held still.
+    fold_guard : bool
+        B-spline: cap the drawn displacement at 0.4 x the control-point spacing
+        of the image at hand, the bound under which a cubic B-spline deformation
+        cannot fold (Rueckert et al. 2006); the capped value is what the history
+        records.  Matters for small fields of view.  When False, a larger value
+        is used as drawn, with a warning.
     p : float
         Probability of applying.
     """
@@ -167,6 +173,7 @@ class RandomElastic(RandomTransform):
     alpha: Any = 5.0
     sigma: Any = 10.0
     locked_borders: int = 1
+    fold_guard: bool = True
     p: float = 1.0
 
     def __post_init__(self) -> None:
@@ -197,7 +204,9 @@ class RandomElastic(RandomTransform):
         disp = float(rng.uniform(*self._disp))
         k = _per_axis(self.control_points, ctx.ndim, "control_points")
         spacing = ctx.grid.extent / np.maximum(k - 1, 1)
-        if disp > 0.4 * spacing.min():
+        if disp > 0.4 * spacing.min() and self.fold_guard:
+            disp = float(0.4 * spacing.min())
+        elif disp > 0.4 * spacing.min():
             warnings.warn(
                 f"RandomElastic: max_displacement {disp:.1f} mm exceeds 0.4 x the control-point spacing "
                 f"({spacing.min():.1f} mm); the deformation may fold. Use fewer control points or a smaller displacement.",
