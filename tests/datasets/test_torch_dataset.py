@@ -100,3 +100,41 @@ def test_pipeline_runs_on_cuda_tensors():
     out_gpu, out_cpu = pipe(gpu, seed=1), pipe(s, seed=1)
     assert out_gpu["image"].data.is_cuda
     np.testing.assert_allclose(out_gpu["image"].array, out_cpu["image"].array, atol=1e-2)
+
+
+def test_batch_augmenter_draws_what_the_dataset_would(cases):
+    from medaug.datasets.torch_dataset import BatchAugmenter
+
+    pipe = medaug.pipeline_from_config(PIPE, backend="torch")
+    per_item = AugmentedDataset(cases, pipe, seed=5)
+    plain = AugmentedDataset(cases, None, seed=5)
+    per_item.set_epoch(2)
+    batch = collate([plain[0], plain[3]])
+    out = BatchAugmenter(pipe, device="cpu", seed=5)(batch, epoch=2)
+    expected = collate([per_item[0], per_item[3]])
+    assert out["history"] == expected["history"]
+    torch.testing.assert_close(out["image"], expected["image"], atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(out["label"], expected["label"])
+
+
+def test_batch_augmenter_refuses_missing_cuda():
+    from medaug.datasets.torch_dataset import BatchAugmenter
+
+    if torch.cuda.is_available():
+        assert BatchAugmenter(medaug.pipeline_from_config(PIPE), device="cuda").device.type == "cuda"
+    else:
+        with pytest.raises(medaug.ParameterError, match="CUDA"):
+            BatchAugmenter(medaug.pipeline_from_config(PIPE), device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batch_augmenter_on_cuda_matches_cpu(cases):
+    from medaug.datasets.torch_dataset import BatchAugmenter
+
+    pipe = medaug.pipeline_from_config(PIPE, backend="torch")
+    plain = AugmentedDataset(cases, None, seed=1)
+    batch = collate([plain[0], plain[1]])
+    gpu = BatchAugmenter(pipe, device="cuda", seed=1)(batch)
+    cpu = BatchAugmenter(pipe, device="cpu", seed=1)(batch)
+    assert gpu["image"].is_cuda
+    torch.testing.assert_close(gpu["image"].cpu(), cpu["image"], atol=1e-2, rtol=1e-3)

@@ -26,7 +26,7 @@ from ..errors import ParameterError
 from ..spatial.crop import Crop
 from .cases import Case, load_case, read_cases
 
-__all__ = ["AugmentedDataset", "collate", "item_seed"]
+__all__ = ["AugmentedDataset", "BatchAugmenter", "collate", "item_seed"]
 
 
 def item_seed(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -276,3 +276,53 @@ def collate(
     if mix is not None:
         out = mix(out, rng if rng is not None else np.random.default_rng())
     return out
+
+
+class BatchAugmenter:
+    """Augment a collated batch on a device (a CUDA GPU when given), sample by sample, in the main process.
+
+    Use it with a dataset built without a pipeline: the DataLoader workers only
+    read and stack; the augmentation runs where the tensors are.  Item ``i`` of
+    the batch uses the stream ``(seed, epoch, batch["index"][i])``, the same as
+    :class:`AugmentedDataset` would, so moving augmentation to the GPU does not
+    change what is drawn.
+
+    Parameters
+    ----------
+    pipeline : Compose
+        The augmentation pipeline (run with the PyTorch backend on the device).
+    device : str or torch.device
+        Where to augment: ``"cuda"``, ``"cuda:1"`` or ``"cpu"``.
+    seed : int
+        The same seed as the dataset's.
+    """
+
+    def __init__(self, pipeline: Compose, device: str | torch.device = "cuda", seed: int = 0) -> None:
+        self.pipeline = pipeline
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ParameterError("BatchAugmenter: CUDA was asked for but torch.cuda.is_available() is False")
+        self.seed = int(seed)
+
+    def __call__(self, batch: dict[str, Any], epoch: int = 0) -> dict[str, Any]:
+        from ..data.grid import Grid
+
+        names = [k for k in ("image", "label") if k in batch] + [
+            k for k, v in batch.items() if isinstance(v, torch.Tensor) and v.ndim >= 3 and k not in ("image", "label", "direction")
+        ]
+        label_names = {k for k in names if not torch.is_floating_point(batch[k])}
+        out_items = []
+        for i, index in enumerate(batch["index"].tolist() if isinstance(batch["index"], torch.Tensor) else batch["index"]):
+            shape = tuple(batch[names[0]][i, 0].shape)
+            grid = Grid(shape, batch["spacing"][i].tolist(), batch["origin"][i].tolist(), batch["direction"][i].numpy())
+            images = {
+                k: Image(batch[k][i, 0].to(self.device), grid=grid, is_label=k in label_names) for k in names
+            }
+            sample = Sample(**images, target=batch["target"][i] if "target" in batch else None)
+            rng = item_seed(self.seed, epoch, int(index))
+            out_items.append(to_item(self.pipeline(sample, seed=rng), int(index)))
+        merged = collate(out_items)
+        for key, value in batch.items():
+            merged.setdefault(key, value)
+        merged["case_id"] = batch.get("case_id", merged.get("case_id"))
+        return merged

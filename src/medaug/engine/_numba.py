@@ -110,6 +110,7 @@ def resample(
         pair_j = np.full((nops, max(nc, 1)), -1, np.int64)
         pair_c = np.zeros((nops, max(nc, 1)), np.float32)
         pair_s = np.zeros((nops, max(nc, 1)), np.float32)
+        row = np.zeros((mx, 3), np.float64)  # the residual along this output row, at the lattice's x nodes
         fz = z / step[0]
         iz0 = min(int(fz), mz - 2) if mz > 1 else 0
         tz = fz - iz0 if mz > 1 else 0.0
@@ -118,6 +119,12 @@ def resample(
             fy = y / step[1]
             iy0 = min(int(fy), my - 2)
             ty = fy - iy0
+            if has_field:
+                for j in range(mx):
+                    for k in range(3):
+                        row[j, k] = (resid[iz0, iy0, j, k] * (1.0 - ty) + resid[iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
+                            resid[iz1, iy0, j, k] * (1.0 - ty) + resid[iz1, iy0 + 1, j, k] * ty
+                        ) * tz
             for x in range(w):
                 qz = bmat[0, 0] * z + bmat[0, 1] * y + bmat[0, 2] * x + cvec[0]
                 qy = bmat[1, 0] * z + bmat[1, 1] * y + bmat[1, 2] * x + cvec[1]
@@ -126,18 +133,9 @@ def resample(
                     fxx = x / step[2]
                     ix0 = min(int(fxx), mx - 2)
                     tx = fxx - ix0
-                    for k in range(3):
-                        r00 = resid[iz0, iy0, ix0, k] * (1.0 - tx) + resid[iz0, iy0, ix0 + 1, k] * tx
-                        r01 = resid[iz0, iy0 + 1, ix0, k] * (1.0 - tx) + resid[iz0, iy0 + 1, ix0 + 1, k] * tx
-                        r10 = resid[iz1, iy0, ix0, k] * (1.0 - tx) + resid[iz1, iy0, ix0 + 1, k] * tx
-                        r11 = resid[iz1, iy0 + 1, ix0, k] * (1.0 - tx) + resid[iz1, iy0 + 1, ix0 + 1, k] * tx
-                        r = (r00 * (1.0 - ty) + r01 * ty) * (1.0 - tz) + (r10 * (1.0 - ty) + r11 * ty) * tz
-                        if k == 0:
-                            qz += r
-                        elif k == 1:
-                            qy += r
-                        else:
-                            qx += r
+                    qz += row[ix0, 0] * (1.0 - tx) + row[ix0 + 1, 0] * tx
+                    qy += row[ix0, 1] * (1.0 - tx) + row[ix0 + 1, 1] * tx
+                    qx += row[ix0, 2] * (1.0 - tx) + row[ix0 + 1, 2] * tx
                 if nl > 0:
                     nz_ = int(math.floor(qz + 0.5))
                     ny_ = int(math.floor(qy + 0.5))
