@@ -184,3 +184,13 @@ def test_fold_guard_caps_displacement_and_keeps_the_jacobian_positive():
     assert np.linalg.det(jac).min() > 0
     with pytest.warns(UserWarning, match="may fold"):
         Compose([RandomElastic(control_points=7, max_displacement=5.0, fold_guard=False)])(s, seed=2)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_bspline_kernel_matches_scipy(ndim):
+    from medaug.spatial import _bspline
+
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=(ndim, *([6] * ndim)))
+    u = rng.uniform(-1.5, 6.5, size=(500, ndim))
+    np.testing.assert_allclose(_bspline.evaluate(coef, u), _bspline.evaluate_scipy(coef, u), atol=1e-12)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
 import numba
+import numpy as np
 from numba import njit, prange
 
 # GNU OpenMP aborts a process that forks after using it (DataLoader workers fork):

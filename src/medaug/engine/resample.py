@@ -156,7 +156,7 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
 
     spacing_arr = np.asarray(grid_out.spacing[::-1], float)  # array order
     feature = chain.feature_mm
-    step = np.maximum(1.0, np.floor(feature / 4.0 / spacing_arr))
+    step = np.maximum(1.0, np.floor(feature / 6.0 / spacing_arr))
     rng = np.random.default_rng(0)
     error = np.inf
     for _ in range(6):

@@ -30,6 +30,7 @@ __all__ = [
     "SpatialTransform",
     "IntensityTransform",
     "RandomTransform",
+    "PointwiseTransform",
     "Context",
     "SeedLike",
     "as_generator",
@@ -228,6 +229,29 @@ class IntensityTransform(Transform):
     def targets(self, sample: Sample) -> list[str]:
         """Names of the images this transform changes: every intensity image."""
         return list(sample.intensity_images)
+
+
+class PointwiseTransform(IntensityTransform):
+    """An intensity transform made of fused point-wise operations (:mod:`medaug.engine.pointwise`).
+
+    Subclasses implement :meth:`point_ops`; the engine runs them inside the
+    resampling sweep after spatial transforms, or on their own with the same
+    arithmetic in PyTorch.  With a ``mask`` they run step-wise, restricted to it.
+    """
+
+    __abstract__ = True
+
+    def point_ops(self, grid: Grid) -> Any:
+        """The operations (a :class:`~medaug.engine.pointwise.FusedOps`) for images on ``grid``."""
+        raise NotImplementedError
+
+    def fused_ops(self, grid: Grid) -> Any:
+        return None if self.mask is not None else self.point_ops(grid)
+
+    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        from .pointwise import apply_ops_torch
+
+        return apply_ops_torch(data, self.point_ops(grid), channel=channel)
 
 
 class RandomTransform(_Base):

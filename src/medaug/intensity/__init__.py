@@ -8,8 +8,8 @@ from .gamma import Gamma, RandomGamma
 from .lowres import LowResolution, RandomLowResolution
 from .mix import CutMix, Cutout, Mixup, RandomCutout, cutmix, mixup
 from .mri_artifacts import (
-    GibbsRinging,
     Ghosting,
+    GibbsRinging,
     Motion,
     RandomGhosting,
     RandomGibbs,

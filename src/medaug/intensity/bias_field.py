@@ -11,8 +11,8 @@ import torch
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.pointwise import FusedOps, apply_ops_torch
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.pointwise import FusedOps
+from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomTransform, parse_range
 from ..errors import ParameterError
 
 __all__ = ["BiasField", "RandomBiasField", "GaussianField", "RandomGaussianField", "polynomial_terms"]
@@ -28,7 +28,7 @@ def _coords(n: int) -> np.ndarray:
 
 
 @dataclass
-class BiasField(IntensityTransform):
+class BiasField(PointwiseTransform):
     """Multiply by ``exp(P)``, ``P`` a polynomial in coordinates normalised to [-1, 1] per array axis.
 
     Parameters
@@ -61,17 +61,10 @@ class BiasField(IntensityTransform):
             fq[ex] += c * np.outer(z**ez, y**ey)
         return fx, fq
 
-    def fused_ops(self, grid: Grid) -> FusedOps | None:
-        if self.mask is not None:
-            return None
+    def point_ops(self, grid: Grid) -> FusedOps:
         ops = FusedOps()
         ops.add_field(*self._factors(grid))
         return ops
-
-    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
-        ops = FusedOps()
-        ops.add_field(*self._factors(grid))
-        return apply_ops_torch(data, ops, channel=channel)
 
     def short(self) -> str:
         return f"bias o{self.order}"

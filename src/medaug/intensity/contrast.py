@@ -15,8 +15,8 @@ import torch
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.pointwise import AFFINE, FusedOps, apply_ops_torch
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.pointwise import AFFINE, FusedOps
+from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomTransform, parse_range
 from ..errors import ParameterError
 from ._base import intensity_range
 
@@ -41,7 +41,7 @@ def intensity_mean(ctx: Context, mask: str | None = None) -> float:
 
 # ------------------------------------------------------------------ contrast
 @dataclass
-class Contrast(IntensityTransform):
+class Contrast(PointwiseTransform):
     """``v' = mean + scale * (v - mean) + shift``: scale the histogram about ``mean`` and shift it.
 
     Parameters
@@ -68,16 +68,10 @@ class Contrast(IntensityTransform):
         if not (np.isfinite(self.shift) and np.isfinite(self.mean)):
             raise ParameterError(f"Contrast 'shift' and 'mean' must be finite, got {self.shift}, {self.mean}")
 
-    def _ops(self) -> FusedOps:
+    def point_ops(self, grid: Grid) -> FusedOps:
         ops = FusedOps()
         ops.add(AFFINE, self.scale, self.mean * (1.0 - self.scale) + self.shift)
         return ops
-
-    def fused_ops(self, grid: Grid) -> FusedOps | None:
-        return None if self.mask is not None else self._ops()
-
-    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
-        return apply_ops_torch(data, self._ops(), channel=channel)
 
     def short(self) -> str:
         return f"contrast ×{self.scale:.2f} {self.shift:+.3g}"
@@ -123,7 +117,7 @@ class RandomContrast(RandomTransform):
 
 # ---------------------------------------------------------------- brightness
 @dataclass
-class Brightness(IntensityTransform):
+class Brightness(PointwiseTransform):
     """``v' = v + shift`` (image units, e.g. HU).
 
     Parameters
@@ -141,16 +135,10 @@ class Brightness(IntensityTransform):
         if not np.isfinite(self.shift):
             raise ParameterError(f"Brightness 'shift' must be finite, got {self.shift}")
 
-    def _ops(self) -> FusedOps:
+    def point_ops(self, grid: Grid) -> FusedOps:
         ops = FusedOps()
         ops.add(AFFINE, 1.0, self.shift)
         return ops
-
-    def fused_ops(self, grid: Grid) -> FusedOps | None:
-        return None if self.mask is not None else self._ops()
-
-    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
-        return apply_ops_torch(data, self._ops(), channel=channel)
 
     def short(self) -> str:
         return f"bright {self.shift:+.3g}"

@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data.grid import Grid
-from ..data.image import Image
-from ..engine.pointwise import GAMMA, FusedOps, apply_ops_torch
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.pointwise import GAMMA, FusedOps
+from ..engine.transform import Context, PointwiseTransform, RandomTransform, parse_range
 from ..errors import ParameterError
 from ._base import intensity_range
 
@@ -19,7 +17,7 @@ __all__ = ["Gamma", "RandomGamma"]
 
 
 @dataclass
-class Gamma(IntensityTransform):
+class Gamma(PointwiseTransform):
     """``v' = lo + (hi - lo) * ((v - lo) / (hi - lo)) ** gamma``; values below ``lo`` map to ``lo``.
 
     Parameters
@@ -44,20 +42,13 @@ class Gamma(IntensityTransform):
         if not self.hi > self.lo:
             raise ParameterError(f"Gamma needs hi > lo, got lo={self.lo}, hi={self.hi}")
 
-    def fused_ops(self, grid: Grid) -> FusedOps | None:
-        return None if self.mask is not None else _ops(self)
-
-    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
-        return apply_ops_torch(data, _ops(self), channel=channel)
+    def point_ops(self, grid: Grid) -> FusedOps:
+        ops = FusedOps()
+        ops.add(GAMMA, self.gamma, self.lo, self.hi)
+        return ops
 
     def short(self) -> str:
         return f"γ {self.gamma:.2f}"
-
-
-def _ops(t: Gamma) -> FusedOps:
-    ops = FusedOps()
-    ops.add(GAMMA, t.gamma, t.lo, t.hi)
-    return ops
 
 
 @dataclass

@@ -23,8 +23,8 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
-from ..engine.pointwise import CLIP, FusedOps, apply_ops_torch
-from ..engine.transform import IntensityTransform, Transform
+from ..engine.pointwise import CLIP, FusedOps
+from ..engine.transform import IntensityTransform, PointwiseTransform, Transform
 from ..errors import ParameterError
 
 __all__ = ["Clip", "ClipPercentile", "ZNormalize", "RescaleIntensity", "percentiles", "z_normalize"]
@@ -63,7 +63,7 @@ def _check_percentiles(lower: Any, upper: Any, name: str) -> tuple[float, float]
 
 
 @dataclass
-class Clip(IntensityTransform):
+class Clip(PointwiseTransform):
     """Clamp intensities to ``[lo, hi]``; ``None`` leaves that side open.
 
     Parameters
@@ -90,16 +90,10 @@ class Clip(IntensityTransform):
         if lo > hi:
             raise ParameterError(f"Clip needs lo <= hi, got lo={self.lo}, hi={self.hi}")
 
-    def _ops(self) -> FusedOps:
+    def point_ops(self, grid: Grid) -> FusedOps:
         ops = FusedOps()
         ops.add(CLIP, _number(self.lo, "lo", -np.inf), _number(self.hi, "hi", np.inf))
         return ops
-
-    def fused_ops(self, grid: Grid) -> FusedOps | None:
-        return None if self.mask is not None else self._ops()
-
-    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
-        return apply_ops_torch(data, self._ops(), channel=channel)
 
     def short(self) -> str:
         return f"clip [{self.lo}, {self.hi}]"

@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data.grid import Grid
-from ..data.image import Image
-from ..engine.pointwise import AFFINE, CLIP, FusedOps, apply_ops_torch
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.pointwise import AFFINE, CLIP, FusedOps
+from ..engine.transform import Context, PointwiseTransform, RandomTransform, parse_range
 from ..errors import ParameterError, did_you_mean
 
 __all__ = ["CT_WINDOWS", "Window", "RandomWindow"]
@@ -47,7 +45,7 @@ def _check_output(output: str, who: str) -> None:
 
 
 @dataclass
-class Window(IntensityTransform):
+class Window(PointwiseTransform):
     """Clip to the window ``[center - width/2, center + width/2]``, optionally mapped to [0, 1].
 
     Parameters
@@ -85,19 +83,13 @@ class Window(IntensityTransform):
         """(lower, upper) limits of the window."""
         return self.center - self.width / 2.0, self.center + self.width / 2.0
 
-    def _ops(self) -> FusedOps:
+    def point_ops(self, grid: Grid) -> FusedOps:
         lo, hi = self.bounds
         ops = FusedOps()
         ops.add(CLIP, lo, hi)
         if self.output == "unit":
             ops.add(AFFINE, 1.0 / self.width, -lo / self.width)
         return ops
-
-    def fused_ops(self, grid: Grid) -> FusedOps | None:
-        return None if self.mask is not None else self._ops()
-
-    def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
-        return apply_ops_torch(data, self._ops(), channel=channel)
 
     def short(self) -> str:
         return f"W{self.width:.0f} L{self.center:.0f}"

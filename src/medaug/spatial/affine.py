@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..data.grid import Grid
-from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range, per_axis_range
+from ..engine.transform import Context, RandomTransform, SpatialTransform, per_axis_range
 from ..engine.warp import AffineWarp
 from ..errors import ParameterError
 from ._axes import about_point, rotation_matrix

@@ -19,6 +19,7 @@ from ..data.grid import Grid
 from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range
 from ..engine.warp import FieldWarp
 from ..errors import ParameterError
+from . import _bspline as bspline
 
 __all__ = ["ElasticBSpline", "ElasticDense", "RandomElastic"]
 
@@ -81,11 +82,7 @@ class ElasticBSpline(SpatialTransform):
         k = np.asarray(coef.shape[1:], float)
 
         def displacement(points: np.ndarray) -> np.ndarray:
-            u = _unit_index(grid_in, points) * (k - 1)
-            return np.stack(
-                [map_coordinates(coef[c], u.T, order=3, mode="grid-constant", cval=0.0, prefilter=False) for c in range(n)],
-                axis=1,
-            )
+            return bspline.evaluate(coef, _unit_index(grid_in, points) * (k - 1))
 
         spacing = grid_in.extent / np.maximum(k - 1, 1)
         return FieldWarp(displacement, n, float(spacing.min()), float(np.abs(coef).max(initial=0.0)))

@@ -1,0 +1,42 @@
+"""``medaug review DIR [--port P] [--host H] [--open] [--summary] [--reviewer NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", help="output folder of 'medaug expand' (holds manifest.csv)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--open", action="store_true", help="show the transforms of every sample (default: blind "
+                        "until the verdict is given)")
+    parser.add_argument("--summary", action="store_true", help="print the share judged realistic per transform and "
+                        "parameter range, and exit")
+    parser.add_argument("--reviewer", help="reviewer name stored with the verdicts")
+    parser.add_argument("--modality", help="ct, mri, ... for the default window (default: the job's, else guessed)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ParameterError
+    from ..preview.review import ReviewServer, VerdictStore, format_summary, read_samples, summarize
+
+    if args.summary:
+        samples = read_samples(args.dir)
+        verdicts = VerdictStore(args.dir).all()
+        rows = summarize(args.dir, samples=samples, verdicts=verdicts)
+        judged = len({v["sample"] for v in verdicts if v["sample"] in samples})
+        print(format_summary(rows, total=len(samples), judged_samples=judged))
+        return 0
+    if not 0 <= args.port <= 65535:
+        raise ParameterError(f"--port must be in 0..65535, got {args.port}")
+    server = ReviewServer(args.dir, host=args.host, port=args.port, open_mode=args.open, reviewer=args.reviewer,
+                          modality=args.modality, quiet=True)
+    mode = "open" if args.open else "blind"
+    print(f"medaug review: {len(server.app.samples)} sample(s), {mode} mode; verdicts in {server.app.store.path}")
+    print(f"open {server.url} in a browser (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nmedaug review: stopped; verdicts are saved")
+    return 0
