@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 
+import pytest
+
 import medaug
 from medaug.cli.main import main
 from medaug.data.samples import sample_paths
@@ -88,3 +90,17 @@ def test_console_script_help_is_fast():
     proc = subprocess.run([sys.executable, "-m", "medaug.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "COMMAND" in proc.stdout
     assert time.perf_counter() - t0 < 20
+
+
+def test_info_on_a_dicom_series_folder(capsys, tmp_path):
+    import numpy as np
+
+    from ..data.test_io import write_dicom_series
+
+    hu = (np.arange(4 * 6 * 5).reshape(4, 6, 5) * 3 - 1000).astype("int16")
+    write_dicom_series(tmp_path / "series", hu, spacing=(0.7, 0.8, 2.5), origin=(10.0, 20.0, 30.0))
+    code, out, _ = run(capsys, "info", str(tmp_path / "series"), "--json")
+    info = json.loads(out)
+    assert code == 0 and info["size"] == [5, 6, 4]
+    assert info["spacing"] == pytest.approx([0.7, 0.8, 2.5]) and info["origin"] == pytest.approx([10.0, 20.0, 30.0])
+    assert info["min"] == -1000 and info["max"] == hu.max()
