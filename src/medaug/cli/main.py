@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preview": ("medaug.cli.preview", "draw the original and augmented samples in one picture"),
     "enhance": ("medaug.cli.enhance", "enhance or restore an image (CLAHE, N4, denoising, unsharp mask)"),
     "compare": ("medaug.cli.compare", "image-quality or segmentation metrics between two images"),
+    "experiment": ("medaug.cli.experiment", "train a small CNN with and without augmentation and compare (issue 9)"),
     "review": ("medaug.cli.review", "serve a local page where a radiologist judges augmented samples"),
 }
 

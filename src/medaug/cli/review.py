@@ -22,8 +22,13 @@ def run(args: argparse.Namespace) -> int:
     from ..preview.review import ReviewServer, VerdictStore, format_summary, read_samples, summarize
 
     if args.summary:
+        from pathlib import Path
+
+        from ..preview.review.store import DB_NAME
+
         samples = read_samples(args.dir)
-        verdicts = VerdictStore(args.dir).all()
+        # no database yet: no verdicts (and nothing written, so a read-only folder works)
+        verdicts = VerdictStore(args.dir).all() if (Path(args.dir) / DB_NAME).exists() else []
         rows = summarize(args.dir, samples=samples, verdicts=verdicts)
         judged = len({v["sample"] for v in verdicts if v["sample"] in samples})
         print(format_summary(rows, total=len(samples), judged_samples=judged))

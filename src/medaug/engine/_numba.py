@@ -89,12 +89,67 @@ def _sample_linear(img, ch, qz, qy, qx, fill):
     return v
 
 
+_FAST = {"contract", "arcp", "afn", "reassoc", "nsz"}  # no 'nnan'/'ninf': fills and clips compare values
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _op_affine(row, a, b):
+    for x in range(row.shape[0]):
+        row[x] = row[x] * a + b
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _op_gamma(row, g, lo, hi):
+    span = np.float32(hi - lo)
+    inv = np.float32(1.0 / (hi - lo))
+    lo32 = np.float32(lo)
+    g32 = np.float32(g)
+    for x in range(row.shape[0]):
+        t = (row[x] - lo32) * inv
+        t = max(t, np.float32(0.0))
+        row[x] = lo32 + span * t**g32
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _op_field(row, fx, q):
+    for x in range(row.shape[0]):
+        s = np.float32(0.0)
+        for i in range(q.shape[0]):
+            s += fx[i, x] * q[i]
+        row[x] = row[x] * math.exp(s)
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _op_noise(row, sigma, key, base):
+    w = row.shape[0]
+    sig = np.float32(sigma)
+    for j in range(base >> 1, ((base + w - 1) >> 1) + 1):
+        r, th = _gauss_pair(j, key)
+        x0 = 2 * j - base
+        if 0 <= x0 < w:
+            row[x0] += sig * r * math.cos(th)
+        if 0 <= x0 + 1 < w:
+            row[x0 + 1] += sig * r * math.sin(th)
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _op_clip(row, lo, hi):
+    lo32 = np.float32(lo)
+    hi32 = np.float32(hi)
+    for x in range(row.shape[0]):
+        row[x] = min(max(row[x], lo32), hi32)
+
+
 @njit(cache=True, parallel=True)
 def resample(
     imgs, out, labs, outl, bmat, cvec, resid, step, has_field, nearest_intensity, fills, lfill,
     codes, params, fx, fq,
 ):
-    """Fill ``out`` (C, D, H, W) and ``outl`` (L, D, H, W); see the module docstring."""
+    """Fill ``out`` (C, D, H, W) and ``outl`` (L, D, H, W); see the module docstring.
+
+    Rows (z, y) run in parallel.  Each row is sampled first, then every fused
+    operation runs over the row in a tight loop.
+    """
     nc = out.shape[0]
     nl = outl.shape[0]
     d, h, w = (out.shape[1], out.shape[2], out.shape[3]) if nc > 0 else (outl.shape[1], outl.shape[2], outl.shape[3])
@@ -106,84 +161,68 @@ def resample(
         for ch in range(max(nc, 1)):
             kk = _hash32(np.uint64(np.int64(params[k, 1])) & _MASK)
             keys[k, ch] = _hash32(kk ^ (np.uint64(ch * 0x9E3779B9) & _MASK))
-    for z in prange(d):
-        pair_j = np.full((nops, max(nc, 1)), -1, np.int64)
-        pair_c = np.zeros((nops, max(nc, 1)), np.float32)
-        pair_s = np.zeros((nops, max(nc, 1)), np.float32)
+    for zy in prange(d * h):
+        z = zy // h
+        y = zy - z * h
         row = np.zeros((mx, 3), np.float64)  # the residual along this output row, at the lattice's x nodes
         fz = z / step[0]
         iz0 = min(int(fz), mz - 2) if mz > 1 else 0
         tz = fz - iz0 if mz > 1 else 0.0
         iz1 = iz0 + 1 if mz > 1 else 0
-        for y in range(h):
-            fy = y / step[1]
-            iy0 = min(int(fy), my - 2)
-            ty = fy - iy0
+        fy = y / step[1]
+        iy0 = min(int(fy), my - 2)
+        ty = fy - iy0
+        if has_field:
+            for j in range(mx):
+                for k in range(3):
+                    row[j, k] = (resid[iz0, iy0, j, k] * (1.0 - ty) + resid[iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
+                        resid[iz1, iy0, j, k] * (1.0 - ty) + resid[iz1, iy0 + 1, j, k] * ty
+                    ) * tz
+        rz = bmat[0, 0] * z + bmat[0, 1] * y + cvec[0]
+        ry = bmat[1, 0] * z + bmat[1, 1] * y + cvec[1]
+        rx = bmat[2, 0] * z + bmat[2, 1] * y + cvec[2]
+        for x in range(w):
+            qz = rz + bmat[0, 2] * x
+            qy = ry + bmat[1, 2] * x
+            qx = rx + bmat[2, 2] * x
             if has_field:
-                for j in range(mx):
-                    for k in range(3):
-                        row[j, k] = (resid[iz0, iy0, j, k] * (1.0 - ty) + resid[iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
-                            resid[iz1, iy0, j, k] * (1.0 - ty) + resid[iz1, iy0 + 1, j, k] * ty
-                        ) * tz
-            for x in range(w):
-                qz = bmat[0, 0] * z + bmat[0, 1] * y + bmat[0, 2] * x + cvec[0]
-                qy = bmat[1, 0] * z + bmat[1, 1] * y + bmat[1, 2] * x + cvec[1]
-                qx = bmat[2, 0] * z + bmat[2, 1] * y + bmat[2, 2] * x + cvec[2]
-                if has_field:
-                    fxx = x / step[2]
-                    ix0 = min(int(fxx), mx - 2)
-                    tx = fxx - ix0
-                    qz += row[ix0, 0] * (1.0 - tx) + row[ix0 + 1, 0] * tx
-                    qy += row[ix0, 1] * (1.0 - tx) + row[ix0 + 1, 1] * tx
-                    qx += row[ix0, 2] * (1.0 - tx) + row[ix0 + 1, 2] * tx
-                if nl > 0:
+                fxx = x / step[2]
+                ix0 = min(int(fxx), mx - 2)
+                tx = fxx - ix0
+                qz += row[ix0, 0] * (1.0 - tx) + row[ix0 + 1, 0] * tx
+                qy += row[ix0, 1] * (1.0 - tx) + row[ix0 + 1, 1] * tx
+                qx += row[ix0, 2] * (1.0 - tx) + row[ix0 + 1, 2] * tx
+            if nl > 0:
+                nz_ = int(math.floor(qz + 0.5))
+                ny_ = int(math.floor(qy + 0.5))
+                nx_ = int(math.floor(qx + 0.5))
+                inside = 0 <= nz_ < ld0 and 0 <= ny_ < lh0 and 0 <= nx_ < lw0
+                for li in range(nl):
+                    outl[li, z, y, x] = labs[li, nz_, ny_, nx_] if inside else lfill
+            for ch in range(nc):
+                if nearest_intensity:
                     nz_ = int(math.floor(qz + 0.5))
                     ny_ = int(math.floor(qy + 0.5))
                     nx_ = int(math.floor(qx + 0.5))
-                    inside = 0 <= nz_ < ld0 and 0 <= ny_ < lh0 and 0 <= nx_ < lw0
-                    for li in range(nl):
-                        outl[li, z, y, x] = labs[li, nz_, ny_, nx_] if inside else lfill
-                for ch in range(nc):
-                    if nearest_intensity:
-                        nz_ = int(math.floor(qz + 0.5))
-                        ny_ = int(math.floor(qy + 0.5))
-                        nx_ = int(math.floor(qx + 0.5))
-                        if 0 <= nz_ < imgs.shape[1] and 0 <= ny_ < imgs.shape[2] and 0 <= nx_ < imgs.shape[3]:
-                            v = float(imgs[ch, nz_, ny_, nx_])
-                        else:
-                            v = fills[ch]
+                    if 0 <= nz_ < imgs.shape[1] and 0 <= ny_ < imgs.shape[2] and 0 <= nx_ < imgs.shape[3]:
+                        out[ch, z, y, x] = imgs[ch, nz_, ny_, nx_]
                     else:
-                        v = _sample_linear(imgs, ch, qz, qy, qx, fills[ch])
-                    for k in range(nops):
-                        code = codes[k]
-                        if code == 0:
-                            v = v * params[k, 0] + params[k, 1]
-                        elif code == 1:
-                            lo = params[k, 1]
-                            hi = params[k, 2]
-                            t = np.float32((v - lo) / (hi - lo))
-                            if t < 0.0:
-                                t = np.float32(0.0)
-                            v = lo + (hi - lo) * float(t ** np.float32(params[k, 0]))
-                        elif code == 2:
-                            fi = int(params[k, 0])
-                            s = 0.0
-                            for i in range(fx.shape[1]):
-                                s += fx[fi, i, x] * fq[fi, i, z, y]
-                            v = v * float(math.exp(np.float32(s)))
-                        elif code == 3:
-                            idx = (z * h + y) * w + x
-                            j = idx >> 1
-                            if pair_j[k, ch] != j:
-                                r, th = _gauss_pair(j, keys[k, ch])
-                                pair_j[k, ch] = j
-                                pair_c[k, ch] = r * math.cos(th)
-                                pair_s[k, ch] = r * math.sin(th)
-                            v = v + params[k, 0] * (pair_c[k, ch] if idx & 1 == 0 else pair_s[k, ch])
-                        else:
-                            if v < params[k, 0]:
-                                v = params[k, 0]
-                            elif v > params[k, 1]:
-                                v = params[k, 1]
-                        v = np.float32(v)
-                    out[ch, z, y, x] = v
+                        out[ch, z, y, x] = fills[ch]
+                else:
+                    out[ch, z, y, x] = _sample_linear(imgs, ch, qz, qy, qx, fills[ch])
+        base = (z * h + y) * w
+        for ch in range(nc):
+            line = out[ch, z, y]
+            for k in range(nops):
+                code = codes[k]
+                if code == 0:
+                    _op_affine(line, np.float32(params[k, 0]), np.float32(params[k, 1]))
+                elif code == 1:
+                    _op_gamma(line, params[k, 0], params[k, 1], params[k, 2])
+                elif code == 2:
+                    fi = int(params[k, 0])
+                    _op_field(line, fx[fi], fq[fi, :, z, y])
+                elif code == 3:
+                    _op_noise(line, params[k, 0], keys[k, ch], base)
+                else:
+                    _op_clip(line, params[k, 0], params[k, 1])

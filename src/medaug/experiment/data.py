@@ -62,8 +62,8 @@ class LesionTaskConfig:
     size: int = 32
     n_train: int = 500
     n_test: int = 100
-    radius: tuple[float, float] = (0.05, 0.10)
-    contrast: tuple[float, float] = (0.12, 0.30)
+    radius: tuple[float, float] = (0.07, 0.14)
+    contrast: tuple[float, float] = (0.4, 0.8)
     deformation_mm: float = 4.0
     rotation: float = 12.0
     scale: float = 0.08

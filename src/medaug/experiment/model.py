@@ -49,6 +49,12 @@ class NamozovCNN(nn.Module):
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden, classes),
         )
+        # He initialisation: with PyTorch's default init this deep ReLU stack without
+        # normalisation starts with a near-constant output and stalls at chance for many epochs
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

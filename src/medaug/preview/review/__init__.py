@@ -11,5 +11,5 @@ from .server import ReviewApp, ReviewServer
 from .store import ReviewSample, VerdictStore, read_samples
 from .summary import SummaryRow, format_summary, summarize
 
-__all__ = ["ReviewApp", "ReviewServer", "ReviewSample", "VerdictStore", "read_samples", "SummaryRow", "summarize",
-           "format_summary"]
+__all__ = ["ReviewApp", "ReviewSample", "ReviewServer", "SummaryRow", "VerdictStore", "format_summary", "read_samples",
+           "summarize"]

@@ -42,7 +42,7 @@ from ...errors import MedaugError
 from ..figures import describe_history, to_lps, window_for
 from .store import VERDICTS, ReviewSample, VerdictStore, read_samples
 
-__all__ = ["ReviewServer", "ReviewApp"]
+__all__ = ["ReviewApp", "ReviewServer"]
 
 _STATIC = {"index.html": "text/html; charset=utf-8", "review.js": "text/javascript; charset=utf-8",
            "review.css": "text/css; charset=utf-8"}
@@ -100,6 +100,9 @@ class ReviewApp:
 
     def __init__(self, directory: str | Path, *, open_mode: bool = False, reviewer: str | None = None,
                  modality: str | None = None, cache_size: int = 16) -> None:
+        from ...engine.config import _ensure_registered
+
+        _ensure_registered()  # describe_history needs the transform classes
         self.directory = Path(directory).resolve()
         self.samples: dict[str, ReviewSample] = read_samples(self.directory)
         self.store = VerdictStore(self.directory)
@@ -282,7 +285,10 @@ class _Handler(BaseHTTPRequestHandler):
     quiet = True
 
     # ------------------------------------------------------------ plumbing
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:
         if not self.quiet:
             super().log_message(format, *args)
 
@@ -317,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         header = self.headers.get("Host", "")
         name = header.rsplit(":", 1)[0] if not header.startswith("[") else header.split("]")[0] + "]"
-        if name not in _LOOPBACK:
+        if header and name not in _LOOPBACK:  # no Host (HTTP/1.0 tools) is fine: rebinding always sends one
             raise HttpError(403, f"Host {header[:60]!r} is not this local server")
 
     def _route(self, method: str) -> None:
@@ -328,6 +334,9 @@ class _Handler(BaseHTTPRequestHandler):
             parts = urlsplit(self.path)
             path = unquote(parts.path)
             query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=20)
+            for sid in query.get("sample", []):  # an unknown sample is 404 whatever the route or method
+                if sid not in self.app.samples:
+                    raise HttpError(404, f"unknown sample {sid[:80]!r}")
             if method in ("GET", "HEAD"):
                 self._get(path, query)
             elif method == "POST":
@@ -388,25 +397,25 @@ class _Handler(BaseHTTPRequestHandler):
             raise HttpError(400, "malformed JSON body") from None
         self._json(200, self.app.verdict(body))
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._route("GET")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._route("HEAD")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._route("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._route("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._route("DELETE")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._route("PATCH")
 
-    def do_OPTIONS(self) -> None:  # noqa: N802
+    def do_OPTIONS(self) -> None:
         self._route("OPTIONS")
 
 
@@ -441,7 +450,7 @@ class ReviewServer:
             self.httpd.server_close()
 
     def start(self) -> ReviewServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="medaug-review", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="medaug-review", daemon=True)
         self._thread.start()
         return self
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ...errors import MedaugError, ParameterError
 
-__all__ = ["ReviewSample", "read_samples", "VerdictStore", "VERDICTS", "DB_NAME"]
+__all__ = ["DB_NAME", "VERDICTS", "ReviewSample", "VerdictStore", "read_samples"]
 
 DB_NAME = "review.sqlite"
 VERDICTS = ("realistic", "not_realistic")

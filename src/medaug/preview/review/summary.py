@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from .store import ReviewSample, VerdictStore, read_samples
 
-__all__ = ["SummaryRow", "summarize", "format_summary", "MAIN_PARAMETER", "ROTATION_BINS"]
+__all__ = ["MAIN_PARAMETER", "ROTATION_BINS", "SummaryRow", "format_summary", "summarize"]
 
 ROTATION_BINS = (0.0, 3.0, 6.0, 10.0, 15.0, 20.0, 30.0, 45.0, 90.0, 180.0)
 
@@ -104,16 +105,16 @@ def _tercile_binner(values: Sequence[float]) -> Callable[[float], str]:
     edges = sorted({lo, q1, q2, hi})
 
     def binner(v: float) -> str:
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in pairwise(edges[:-1]):
             if v < b:
                 return f"[{_fmt(a)}, {_fmt(b)})"
-        return f"[{_fmt(edges[-2])}, {_fmt(edges[-1])}]"
+        return f"[{_fmt(edges[-2])}, {_fmt(edges[-1])}]"  # the last bin holds its upper end (and anything above)
 
     return binner
 
 
 def _rotation_bin(v: float) -> str:
-    for a, b in zip(ROTATION_BINS[:-1], ROTATION_BINS[1:]):
+    for a, b in pairwise(ROTATION_BINS):
         if v < b:
             return f"{a:g}–{b:g}°"
     return f"≥{ROTATION_BINS[-1]:g}°"
