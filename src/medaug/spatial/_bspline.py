@@ -23,12 +23,12 @@ def evaluate_scipy(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 try:  # pragma: no branch
-    from numba import njit, prange
+    from numba import njit
 
-    @njit(cache=True, parallel=True)
+    @njit(cache=True)  # serial: the lattice is small, and a parallel launch costs more than it saves
     def _eval3(coef, u, out):
         nc, kx, ky, kz = coef.shape
-        for p in prange(u.shape[0]):
+        for p in range(u.shape[0]):
             wa = np.empty((3, 4))
             base = np.empty(3, np.int64)
             for a in range(3):
