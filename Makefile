@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/medaug demo --out demo-output
 
 test: $(STAMP)
+	sh tests/preview/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -168,6 +168,7 @@ function renderGrid() {
     for (const which of ["original", "augmented"]) {
       const img = document.createElement("img");
       img.alt = which;
+      img.title = which;
       img.loading = "lazy";
       img.src = `/api/slice?${new URLSearchParams({ sample: s.id, which })}`;
       thumbs.appendChild(img);
