@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 DEFAULT_STRATEGIES = "none,offline4x,onthefly,offline_random"
-FULL = {"epochs": 25, "seeds": "0,1,2"}
-QUICK = {"epochs": 10, "seeds": "0"}
+FULL = {"epochs": 40, "seeds": "0,1,2"}
+QUICK = {"epochs": 25, "seeds": "0"}
 
 
 def _int_list(text: str) -> list[int]:
@@ -91,7 +91,16 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import ParameterError
     from ..experiment.data import LesionTaskConfig, load_task, make_task
-    from ..experiment.train import PAPER, STRATEGIES, TrainConfig, format_table, machine, summarize, train_run, write_results
+    from ..experiment.train import (
+        PAPER,
+        STRATEGIES,
+        TrainConfig,
+        format_table,
+        machine,
+        summarize,
+        train_run,
+        write_results,
+    )
     from ..presets import preset_config
 
     torch.set_num_threads(args.threads)

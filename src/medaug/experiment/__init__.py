@@ -12,5 +12,15 @@ from .data import LesionTaskConfig, TaskData, load_task, make_task
 from .model import NamozovCNN
 from .train import PAPER, STRATEGIES, TrainConfig, auc, train_run
 
-__all__ = ["LesionTaskConfig", "TaskData", "make_task", "load_task", "NamozovCNN", "STRATEGIES", "PAPER",
-           "TrainConfig", "auc", "train_run"]
+__all__ = [
+           "PAPER",
+           "STRATEGIES",
+           "LesionTaskConfig",
+           "NamozovCNN",
+           "TaskData",
+           "TrainConfig",
+           "auc",
+           "load_task",
+           "make_task",
+           "train_run",
+]

@@ -21,6 +21,8 @@ by ``(seed, split, index)``: the same seed gives the same data set.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +35,26 @@ from ..data.image import Image
 from ..data.sample import Sample
 from ..errors import ParameterError
 
-__all__ = ["LesionTaskConfig", "TaskData", "base_slices", "make_case", "make_task", "load_task"]
+__all__ = ["LesionTaskConfig", "TaskData", "base_slices", "load_task", "make_case", "make_task", "single_thread"]
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block (augmenting small images), then restore.
+
+    medaug's pointwise kernels on a 32 x 32 image are microseconds of work; with
+    two torch threads on a loaded 2-core machine each tiny operation can wait
+    milliseconds for the second thread (measured: ``torch.sqrt`` on 1024 floats
+    4.3 ms with 2 threads vs 1.3 us with 1), so augmentation runs single-threaded.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -116,7 +137,7 @@ def _square_crop(arr: np.ndarray, mask: np.ndarray, margin: int) -> tuple[np.nda
     y0, y1, x0, x1 = ys.min() - margin, ys.max() + 1 + margin, xs.min() - margin, xs.max() + 1 + margin
     side = max(y1 - y0, x1 - x0)
     cy, cx = (y0 + y1) / 2.0, (x0 + x1) / 2.0
-    y0, x0 = int(round(cy - side / 2.0)), int(round(cx - side / 2.0))
+    y0, x0 = round(cy - side / 2.0), round(cx - side / 2.0)
     pad = side
     a = np.pad(arr, pad)
     m = np.pad(mask, pad)
@@ -285,8 +306,9 @@ def make_task(seed: int = 0, cfg: LesionTaskConfig | None = None, *, progress: b
             from tqdm.auto import tqdm
 
             it = tqdm(it, desc=f"making {split} cases", leave=False)
-        for i in it:
-            cases.append(make_case(seed, split, i, bool(labels[i]), cfg))
+        with single_thread():
+            for i in it:
+                cases.append(make_case(seed, split, i, bool(labels[i]), cfg))
         out.append(TaskData(
             images=np.stack([c["image"] for c in cases]),
             targets=labels,
@@ -351,7 +373,7 @@ def load_task(source: str | Path, size: int = 32, test_fraction: float = 0.2, se
         test = np.zeros(len(targets_a), bool)
         for cls in (0, 1):
             idx = np.flatnonzero(targets_a == cls)
-            k = int(round(test_fraction * idx.size))
+            k = round(test_fraction * idx.size)
             test[rng.choice(idx, size=k, replace=False)] = True
     if test.all() or not test.any():
         raise ParameterError("need both training and test cases", path=src)

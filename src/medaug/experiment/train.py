@@ -27,12 +27,22 @@ from torch import nn
 
 from ..data.sample import Sample
 from ..errors import ParameterError
-from .data import TaskData
+from .data import TaskData, single_thread
 from .model import NamozovCNN
 
 __all__ = [
-    "STRATEGIES", "PAPER", "TrainConfig", "RunResult", "auc", "accuracy", "training_source",
-    "train_run", "summarize", "format_table", "plot_curves", "write_results",
+    "PAPER",
+    "STRATEGIES",
+    "RunResult",
+    "TrainConfig",
+    "accuracy",
+    "auc",
+    "format_table",
+    "plot_curves",
+    "summarize",
+    "train_run",
+    "training_source",
+    "write_results",
 ]
 
 #: strategy -> one-line description
@@ -54,7 +64,7 @@ PAPER: dict[str, dict[str, float]] = {
 class TrainConfig:
     """Training settings shared by every strategy."""
 
-    epochs: int = 25
+    epochs: int = 40
     batch_size: int = 32
     lr: float = 2e-4
     optimizer: str = "adam"
@@ -125,8 +135,9 @@ def _offline4x(samples: list[Sample]) -> np.ndarray:
     ops = [Compose([Flip(axes=["LR"])], fill=0.0), Compose([Flip(axes=["AP"])], fill=0.0),
            Compose([Affine(rotation=90.0)], fill=0.0)]
     out = [_samples_to_arrays(samples)]
-    for op in ops:
-        out.append(_samples_to_arrays([op(s, seed=0) for s in samples]))
+    with single_thread():
+        for op in ops:
+            out.append(_samples_to_arrays([op(s, seed=0) for s in samples]))
     return np.concatenate(out)
 
 
@@ -134,8 +145,9 @@ def _offline_random(samples: list[Sample], pipeline: Any, seed: int, copies: int
     from ..datasets.torch_dataset import item_seed
 
     out = [_samples_to_arrays(samples)]
-    for k in range(copies):
-        out.append(_samples_to_arrays([pipeline(s, seed=item_seed(seed, k + 1, i)) for i, s in enumerate(samples)]))
+    with single_thread():
+        for k in range(copies):
+            out.append(_samples_to_arrays([pipeline(s, seed=item_seed(seed, k + 1, i)) for i, s in enumerate(samples)]))
     return np.concatenate(out)
 
 
@@ -187,7 +199,12 @@ class _OnTheFly:
         gen = torch.Generator().manual_seed(self.seed * 1000 + epoch)
         loader = DataLoader(self.dataset, batch_size=batch_size, shuffle=True, generator=gen,
                             collate_fn=collate, num_workers=0)
-        for batch in loader:
+        batches = iter(loader)
+        while True:
+            with single_thread():  # augment on one thread, train on all (see data.single_thread)
+                batch = next(batches, None)
+            if batch is None:
+                return
             yield batch["image"].float(), batch["target"].long()
 
 
@@ -280,7 +297,7 @@ def summarize(results: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in results:
         out.setdefault(r.strategy, {"runs": []})["runs"].append(r)
-    for _strategy, entry in out.items():
+    for entry in out.values():
         runs = entry.pop("runs")
         entry["seeds"] = [r.seed for r in runs]
         for key in ("train_acc", "test_acc", "auc", "seconds"):
@@ -296,11 +313,16 @@ def format_table(summary: dict[str, dict[str, Any]], *, markdown: bool = False) 
     rows = []
     for name, e in summary.items():
         paper = PAPER.get(name)
+        one = len(e["seeds"]) == 1  # no spread from a single seed
+
+        def pm(mean: float, std: float, scale: float, digits: int, one: bool = one) -> str:
+            return f"{scale * mean:.{digits}f}" if one else f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
+
         rows.append([
             name, str(len(e["seeds"])),
-            f"{100 * e['train_acc']:.1f} ± {100 * e['train_acc_std']:.1f}",
-            f"{100 * e['test_acc']:.1f} ± {100 * e['test_acc_std']:.1f}",
-            f"{e['auc']:.3f} ± {e['auc_std']:.3f}",
+            pm(e["train_acc"], e["train_acc_std"], 100, 1),
+            pm(e["test_acc"], e["test_acc_std"], 100, 1),
+            pm(e["auc"], e["auc_std"], 1, 3),
             f"{paper['train_acc']:g}" if paper else "–",
             f"{paper['test_acc']:g}" if paper else "–",
         ])
@@ -309,7 +331,7 @@ def format_table(summary: dict[str, dict[str, Any]], *, markdown: bool = False) 
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
     lines.append("paper: Namozov & Cho, Set1 = no augmentation (train 85.7 %, test 72.6 %), "
                  "Set2 = flips + 90° rotation, 4N (train 93.2 %, test 92.25 %)")
