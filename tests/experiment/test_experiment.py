@@ -134,10 +134,10 @@ def test_results_files(tmp_path, small_task):
     cfg = TrainConfig(epochs=1, batch_size=8, max_steps=1, hidden=32, progress=False)
     results = [train_run("none", tiny, te, s, cfg) for s in (0, 1)]
     paths = write_results(tmp_path, results, {"command": "test"})
-    with paths["csv"].open() as fh:
+    with paths["csv"].open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["strategy", "seed", "train_acc", "test_acc", "auc"] and rows[0]["strategy"] == "none"
-    doc = json.loads(paths["json"].read_text())
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert doc["summary"]["none"]["seeds"] == [0, 1] and paths["png"].stat().st_size > 1000
     assert "72.6" in format_table(summarize(results))
 
@@ -152,7 +152,7 @@ def test_user_csv_data(tmp_path):
             arr[8:12, 8:12] = 40.0
         medaug.save(medaug.Image(arr, spacing=(1.0, 1.0)), tmp_path / f"c{i}.nii.gz")
         rows.append({"image": f"c{i}.nii.gz", "target": i % 2})
-    with (tmp_path / "data.csv").open("w", newline="") as fh:
+    with (tmp_path / "data.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=["image", "target"])
         w.writeheader()
         w.writerows(rows)

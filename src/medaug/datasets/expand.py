@@ -177,7 +177,7 @@ class _Lock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 try:
-                    holder = json.loads(self.path.read_text())
+                    holder = json.loads(self.path.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     holder = {}
                 if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
@@ -188,7 +188,7 @@ class _Lock:
                     f"{holder.get('host')}); wait for it or remove {self.path} if that process is gone",
                     path=self.path.parent.parent,
                 ) from None
-            with os.fdopen(fd, "w") as fh:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(me, fh)
             return self
         raise JobError("could not take the output lock", path=self.path)
@@ -250,7 +250,7 @@ def run_expand(
     with _Lock(meta / "lock"):
         job_file = meta / "job.json"
         if job_file.exists():
-            previous = json.loads(job_file.read_text())
+            previous = json.loads(job_file.read_text(encoding="utf-8"))
             if previous != job.identity():
                 raise JobError(
                     "output folder holds a different expansion job (other input, pipeline, -n/--grid or seed); "
@@ -266,7 +266,7 @@ def run_expand(
         t0 = time.perf_counter()
         results = list(_dispatch(spec, cases, workers, scheduler, progress, on_result))
         failed = [r for r in results if r["error"]]
-        rows = [json.loads(p.read_text()) for p in sorted((meta / "rows").glob("*.json"))] if (meta / "rows").exists() else []
+        rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((meta / "rows").glob("*.json"))] if (meta / "rows").exists() else []
         rows.sort(key=lambda r: (r["case_id"], int(r["index"])))
         write_csv_atomic(out / "manifest.csv", rows, MANIFEST_COLUMNS)
         summary = {

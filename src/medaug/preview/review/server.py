@@ -83,7 +83,7 @@ class _LRU:
 def _modality_of_job(directory: Path) -> str | None:
     """The pipeline's modality from ``DIR/.medaug/job.json`` (``None`` when unknown)."""
     try:
-        job = json.loads((directory / ".medaug" / "job.json").read_text())
+        job = json.loads((directory / ".medaug" / "job.json").read_text(encoding="utf-8"))
         pipe = job.get("pipeline")
         if isinstance(pipe, dict):
             if pipe.get("modality"):
