@@ -45,6 +45,10 @@ from ..errors import ImageReadError, InvalidImageError, ParameterError
 from .grid import Grid
 from .image import Image
 
+# ITK prints C++ warnings (with build paths) straight to stderr; medaug checks what matters itself
+# (slice gaps, spacing, sizes) and reports it as one clear error or warning instead.
+sitk.ProcessObject_SetGlobalWarningDisplay(False)
+
 __all__ = ["load", "save", "read_header", "image_from_sitk", "image_to_sitk", "SUPPORTED_FORMATS"]
 
 PathType = str | PathLike[str]
