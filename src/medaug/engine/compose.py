@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..errors import ParameterError
@@ -420,6 +419,3 @@ def inverse_of(history: Iterable[dict[str, Any]], **options: Any) -> Compose:
     options.setdefault("fill", 0.0)
     return Compose(inv, **options)
 
-
-def grid_of(sample: Sample) -> Grid:
-    return sample.grid

@@ -19,7 +19,7 @@ CPU or CUDA in z-slabs.  Cubic B-spline interpolation uses SciPy's
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -57,7 +57,6 @@ class ResampleOptions:
     label_interpolation: Literal["nearest", "linear_argmax"] = "nearest"
     backend: Backend = "auto"
     tolerance: float = 0.1
-    extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.interpolation not in ("linear", "nearest", "cubic"):

@@ -87,6 +87,13 @@ def _r(transform, parameter, limit, measure, severity, reason) -> Rule:
     return Rule(transform, parameter, limit, measure, severity, reason)
 
 
+# k-space artefacts exist only in MRI: every other modality refuses them
+_MRI_ONLY = [
+    _r("RandomMotion", None, None, "abs", "error", "k-space motion is an MRI artefact"),
+    _r("RandomGhosting", None, None, "abs", "error", "ghosting is an MRI artefact"),
+    _r("RandomSpike", None, None, "abs", "error", "spike noise is an MRI artefact"),
+]
+
 _GEOMETRY_CT = [
     _r("RandomAffine", "rotation", 10.0, "abs", "error", "patient positioning on a CT table varies by a few degrees; > 10° is not realistic"),
     _r("RandomAffine", "scale", 0.10, "deviation", "error", "CT is calibrated in mm; zoom beyond ±10 % changes apparent organ size implausibly"),
@@ -104,9 +111,7 @@ _INTENSITY_CT = [
     _r("RandomGamma", None, None, "abs", "warning", "gamma changes HU non-linearly; use it only on windowed, normalised inputs"),
     _r("RandomBiasField", None, None, "abs", "error", "bias fields are an MRI artefact; CT has none"),
     _r("RandomGaussianField", None, None, "abs", "warning", "smooth intensity fields are an MRI/ultrasound artefact"),
-    _r("RandomMotion", None, None, "abs", "error", "k-space motion is an MRI artefact"),
-    _r("RandomGhosting", None, None, "abs", "error", "ghosting is an MRI artefact"),
-    _r("RandomSpike", None, None, "abs", "error", "spike noise is an MRI artefact"),
+    *_MRI_ONLY,
     _r("RandomGibbs", None, None, "abs", "warning", "Gibbs ringing is mainly an MRI artefact"),
     _r("RandomNoise", "std", 40.0, "upper", "error", "CT quantum noise is 5-40 HU; more is not a diagnostic scan"),
     _r("RandomCLAHE", None, None, "abs", "error", "CLAHE remaps intensities and destroys Hounsfield units"),
@@ -130,8 +135,7 @@ _XRAY = [
     _r("RandomElastic", "max_displacement", 5.0, "upper", "error", "radiographs are projections of rigid anatomy; only mild elastic change is plausible"),
     _r("RandomElastic", "alpha", 5.0, "upper", "error", "radiographs are projections of rigid anatomy; only mild elastic change is plausible"),
     _r("RandomRadialDistortion", "k1", 0.15, "abs", "error", "C-arm image-intensifier distortion is mild"),
-    _r("RandomMotion", None, None, "abs", "error", "k-space motion is an MRI artefact"),
-    _r("RandomGhosting", None, None, "abs", "error", "ghosting is an MRI artefact"),
+    *_MRI_ONLY,
     _r("RandomBiasField", None, None, "abs", "warning", "polynomial bias fields model MRI coils; use RandomGaussianField for heel effect"),
 ]
 _US = [
@@ -139,9 +143,7 @@ _US = [
     _r("RandomAffine", "scale", 0.15, "deviation", "error", "depth calibration varies by < 15 %"),
     _r("RandomAffine", "translation_fraction", 0.10, "abs", "error", "translation beyond 10 % of the field of view is implausible"),
     _r("RandomElastic", "max_displacement", 10.0, "upper", "error", "probe pressure deforms tissue by a few mm"),
-    _r("RandomMotion", None, None, "abs", "error", "k-space motion is an MRI artefact"),
-    _r("RandomGhosting", None, None, "abs", "error", "ghosting is an MRI artefact"),
-    _r("RandomSpike", None, None, "abs", "error", "spike noise is an MRI artefact"),
+    *_MRI_ONLY,
     _r("RandomBlur", "std", 1.0, "upper", "warning", "blur beyond 1 mm removes speckle, which carries diagnostic texture"),
 ]
 
