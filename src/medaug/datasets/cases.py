@@ -5,11 +5,19 @@ A dataset is a CSV with columns ``image``, optional ``label``, optional
 ``images/`` and optional ``labels/`` of matching file names (the Medical
 Segmentation Decathlon's ``imagesTr/`` and ``labelsTr/``, and nnU-Net's
 ``_0000`` channel suffix, are accepted too).
+
+Files ``CASE_0000``, ``CASE_0001`` ... are the input channels of one case
+(sample images ``image``, ``image_0001`` ...).  A folder with an nnU-Net
+``dataset.json`` is read by its rules: ``file_ending``, every case with all
+the channels of ``channel_names`` and a label, label values within
+``labels`` (checked when the case is loaded); see :mod:`medaug.datasets.nnunet`.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -19,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..data.image import Image
-from ..data.io import SUPPORTED_FORMATS, load
+from ..data.io import SUPPORTED_FORMATS, check_utf8_name, load
 from ..data.sample import Sample
 from ..errors import ImageReadError, ParameterError
 
@@ -30,13 +38,20 @@ _IMAGE_DIRS = (("images", "labels"), ("imagesTr", "labelsTr"), ("imagesTs", "lab
 
 @dataclass(frozen=True)
 class Case:
-    """One case of a dataset."""
+    """One case of a dataset.
+
+    ``extra`` holds further input channels by sample name (``image_0001``,
+    ``image_0002`` ..., channel 0 being ``image``), read as intensity images on
+    the grid of ``image``; ``allowed_labels`` (from an nnU-Net ``dataset.json``)
+    are the label values the label file may hold.
+    """
 
     case_id: str
     image: Path
     label: Path | None = None
     target: Any = None
     extra: dict[str, Path] = field(default_factory=dict)
+    allowed_labels: tuple[int, ...] | None = None
 
 
 def case_id_from_path(path: Path) -> str:
@@ -57,6 +72,34 @@ def _is_image_file(p: Path) -> bool:
     return any(p.name.lower().endswith(ext) for ext in SUPPORTED_FORMATS)
 
 
+def _check_entry(p: Path, folder: Path) -> None:
+    """Refuse a dataset entry no reader can handle: a non-UTF-8 name or a symbolic link loop.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the entry; found before any work starts, so a long job does not
+        stop (or hang) half-way.
+    """
+    check_utf8_name(p)
+    if not p.is_symlink():
+        return
+    loop = False
+    try:
+        target = p.resolve(strict=True)
+        loop = target.is_dir() and (folder.resolve() == target or folder.resolve().is_relative_to(target))
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        loop = True
+    except OSError as err:
+        loop = err.errno == errno.ELOOP
+    if loop:
+        raise ImageReadError(
+            f"is a symbolic link loop (it leads back to {os.readlink(p)!r} and never to an image); remove the link "
+            "or point it at the image file or DICOM folder",
+            path=p,
+        )
+
+
 def read_cases(source: str | Path) -> list[Case]:
     """The cases of a CSV file or a dataset folder, in a stable order.
 
@@ -67,6 +110,7 @@ def read_cases(source: str | Path) -> list[Case]:
         ``imagesTr/``) sub-folder, or case ids collide.
     """
     src = Path(source)
+    check_utf8_name(src)
     if not src.exists():
         raise ImageReadError("dataset not found", path=src)
     cases = _from_csv(src) if src.is_file() else _from_folder(src)
@@ -123,20 +167,31 @@ def _from_folder(folder: Path) -> list[Case]:
     if labels.is_dir():
         for p in sorted(labels.iterdir()):
             if _is_image_file(p):
+                _check_entry(p, labels)
                 label_files[case_id_from_path(p)] = p
-    out = []
+    files = []
     for p in sorted(images.iterdir()):
         if not _is_image_file(p):
             continue
-        cid = case_id_from_path(p)
-        out.append(Case(cid, p, label_files.get(cid)))
-    return out
+        _check_entry(p, images)
+        files.append(p)
+    from .nnunet import cases_from_files  # channels (_0000, _0001 ...) and dataset.json
+
+    return cases_from_files(folder, images, labels, files, label_files.values())
 
 
 def load_case(case: Case, *, volume: int | None = None) -> Sample:
     """Read a case into a :class:`Sample` (image, label if any, target), checking geometry."""
     image = load(case.image, volume=volume).check_finite()
     images: dict[str, Image] = {"image": image}
+    for name, path in case.extra.items():  # further input channels
+        channel = load(path, volume=volume).check_finite()
+        problem = image.grid.mismatch(channel.grid)
+        if problem:
+            from ..errors import GeometryError
+
+            raise GeometryError(f"channel '{name}' is not on the grid of channel 0 {case.image} ({problem})", path=path)
+        images[name] = channel
     if case.label is not None:
         label = load(case.label, label=True)
         problem = image.grid.mismatch(label.grid)
@@ -144,6 +199,13 @@ def load_case(case: Case, *, volume: int | None = None) -> Sample:
             from ..errors import GeometryError
 
             raise GeometryError(f"image and label are not on the same grid ({problem}); label: {case.label}", path=case.image)
+        if case.allowed_labels is not None:
+            bad = sorted(set(label.label_values().tolist()) - set(case.allowed_labels))
+            if bad:
+                raise ParameterError(
+                    f"label value(s) {bad} are not in dataset.json's 'labels' (values {list(case.allowed_labels)}); "
+                    "fix the label file or add the classes to dataset.json", path=case.label,
+                )
         images["label"] = label
     return Sample(**images, target=case.target, metadata={"case_id": case.case_id})
 

@@ -126,11 +126,11 @@ class Compose(_Base):
 
     # ------------------------------------------------------------ config
     def config_params(self) -> dict[str, Any]:
-        return {"transforms": [t.to_config() for t in self.transforms], "p": self.p}
+        return {"transforms": [_child_config(t) for t in self.transforms], "p": self.p}
 
     def to_config(self) -> Any:
         """A list of ``{Name: params}`` items, or a dict when options differ from defaults."""
-        items = [t.to_config() for t in self.transforms]
+        items = [_child_config(t) for t in self.transforms]
         extra = self._options_dict()
         if not extra and self.p == 1.0:
             return items
@@ -189,7 +189,7 @@ class OneOf(Compose):
         _resolve_item(self.transforms[i], rng, ctx, out)
 
     def config_params(self) -> dict[str, Any]:
-        return {"transforms": [t.to_config() for t in self.transforms], "weights": self.weights.tolist(), "p": self.p}
+        return {"transforms": [_child_config(t) for t in self.transforms], "weights": self.weights.tolist(), "p": self.p}
 
     def to_config(self) -> Any:
         return {"OneOf": self.config_params()}
@@ -215,10 +215,17 @@ class SomeOf(Compose):
 
     def config_params(self) -> dict[str, Any]:
         n: Any = self.n[0] if self.n[0] == self.n[1] else list(self.n)
-        return {"transforms": [t.to_config() for t in self.transforms], "n": n, "p": self.p}
+        return {"transforms": [_child_config(t) for t in self.transforms], "n": n, "p": self.p}
 
     def to_config(self) -> Any:
         return {"SomeOf": self.config_params()}
+
+
+def _child_config(item: _Base) -> Any:
+    """The config item of a child; a nested plain Compose is ``{"Compose": {...}}`` (its top-level form is a list)."""
+    if type(item) is Compose:
+        return {"Compose": item.config_params()}
+    return item.to_config()
 
 
 def _resolve_item(item: _Base, rng: np.random.Generator, ctx: Context, out: list[Transform]) -> None:
@@ -396,6 +403,11 @@ def _records(history: Iterable[dict[str, Any]]) -> list[Transform]:
     for rec in history:
         if rec.get("check"):  # reports such as the output range check are not transforms
             continue
+        if rec.get("replayable") is False:  # e.g. a wrapped MONAI/TorchIO transform (medaug.interop)
+            raise ParameterError(
+                f"history entry {rec.get('name')!r} cannot be rebuilt from its record, so this history cannot be "
+                f"replayed or inverted: {rec.get('note') or 'it was recorded without replayable parameters'}"
+            )
         cls = _Base.registry.get(rec.get("name", ""))
         if cls is None or not issubclass(cls, Transform):
             raise ParameterError(f"history entry {rec.get('name')!r} is not a known deterministic transform")
