@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._common import add_pipeline_arguments, pipeline_from_args
@@ -15,11 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", type=int, default=4, help="number of augmented copies (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
+                        "series UIDs of a DICOM input into the manifest and the output headers (default: nothing "
+                        "from a DICOM header reaches the outputs)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
-    from ..datasets.writing import write_augmented, write_csv_atomic
+    from ..datasets.writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
     from ..errors import ParameterError
 
     if args.n < 1:
@@ -28,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
     image = Path(args.image)
     case = Case(case_id_from_path(image), image.resolve(), Path(args.label).resolve() if args.label else None)
     sample = load_case(case)
+    identifiers, columns = None, MANIFEST_COLUMNS
+    if args.keep_identifiers:
+        from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING, read_identifiers
+
+        print(KEEP_IDENTIFIERS_WARNING, file=sys.stderr)
+        identifiers, columns = read_identifiers(case.image), MANIFEST_COLUMNS + IDENTIFIER_COLUMNS
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     dtypes = {name: img.dtype for name, img in sample.items()}
@@ -35,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     for index in range(args.n):
         seed = case_seed(args.seed, case.case_id, index)
         out = pipeline(sample, seed=seed)
-        rows.append(write_augmented(out, case, index, seed, outdir, dtypes))
-    write_csv_atomic(outdir / "manifest.csv", rows)
+        rows.append(write_augmented(out, case, index, seed, outdir, dtypes, identifiers=identifiers))
+    write_csv_atomic(outdir / "manifest.csv", rows, columns)
     print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

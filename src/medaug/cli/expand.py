@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ._common import add_pipeline_arguments
 
@@ -21,6 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="local worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask distributed scheduler address (tcp://host:port)")
     parser.add_argument("--include-originals", action="store_true", help="also write each original case")
+    parser.add_argument("--layout", choices=("medaug", "nnunet"), default="medaug",
+                        help="output layout: images/ + labels/ in the input's format (medaug), or nnU-Net v2's "
+                             "imagesTr/ + labelsTr/ (.nii.gz, one file per channel) + dataset.json (nnunet)")
+    parser.add_argument("--dataset-name", metavar="DatasetXXX_Name",
+                        help="with --layout nnunet: write into OUTPUT/DatasetXXX_Name and name it so in dataset.json")
+    parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
+                        "series UIDs of DICOM inputs into the manifest and the output headers (default: nothing "
+                        "from a DICOM header reaches the outputs)")
     parser.add_argument("--yes", action="store_true", help=f"do not ask before writing more than {CONFIRM_ABOVE} files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -46,8 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if pipeline is not None:  # validate before any work
         from ..engine.config import pipeline_from_config
 
-        pipeline_from_config(pipeline)
+        pipeline_from_config(Path(args.config) if args.config else pipeline)  # errors name the config file
     job = ExpandJob(str(args.input), str(args.output), pipeline, n, grid, args.seed, args.include_originals)
+    job.layout, job.dataset_name = getattr(args, "layout", "medaug"), getattr(args, "dataset_name", None)
+    if args.keep_identifiers:
+        from ..data.identifiers import KEEP_IDENTIFIERS_WARNING
+
+        job.keep_identifiers = True
+        print(KEEP_IDENTIFIERS_WARNING, file=sys.stderr)
     cases = read_cases(args.input)
     total = len(cases) * job.items_per_case()
     print(f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))
@@ -58,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except JobError as exc:
         print(f"medaug expand: error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {summary['written']} new case(s); manifest has {summary['rows']} row(s): {args.output}/manifest.csv "
+    where = summary.get("output", args.output)  # OUTPUT/DatasetXXX_Name with --dataset-name
+    print(f"wrote {summary['written']} new case(s); manifest has {summary['rows']} row(s): {where}/manifest.csv "
           f"({summary['seconds']:.1f} s)")
     return 0

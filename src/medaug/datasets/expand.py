@@ -11,6 +11,10 @@ The job is robust by construction:
   lost or duplicated;
 * a case that cannot be read is logged, skipped and reported, and the job
   exits non-zero at the end;
+* the output folder is probed (a file created and deleted) before any work, so
+  a read-only folder or mount fails at once; a full disk stops the job (it is
+  not skipped like a bad case): the failing file is never left half-written,
+  finished items are kept and a re-run resumes;
 * augmentation ``i`` of a case uses a seed derived from (seed, case id, i), so
   the output does not depend on the number of workers or on the scheduler:
   local processes or a Dask cluster give the same files.
@@ -18,10 +22,12 @@ The job is robust by construction:
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.identifiers import IDENTIFIER_COLUMNS
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case, read_cases
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
@@ -102,10 +109,23 @@ class ExpandJob:
     grid: list[dict[str, float]] = field(default_factory=list)
     seed: int = 0
     include_originals: bool = False
+    #: copy the patient identifiers of DICOM inputs into the outputs (see :mod:`medaug.data.identifiers`)
+    keep_identifiers: bool = False
+    #: output layout: "medaug" (images/, labels/) or "nnunet" (imagesTr/, labelsTr/, dataset.json)
+    layout: str = "medaug"
+    #: nnunet layout: write into OUTPUT/DatasetXXX_Name (and name the dataset so in dataset.json)
+    dataset_name: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        return {"input": self.input, "pipeline": self.pipeline, "n": self.n, "grid": self.grid, "seed": self.seed,
-                "include_originals": self.include_originals}
+        ident = {"input": self.input, "pipeline": self.pipeline, "n": self.n, "grid": self.grid, "seed": self.seed,
+                 "include_originals": self.include_originals}
+        if self.keep_identifiers:  # only when set: job.json of older runs stays valid
+            ident["keep_identifiers"] = True
+        if self.layout != "medaug":  # likewise
+            ident["layout"] = self.layout
+        if self.dataset_name is not None:
+            ident["dataset_name"] = self.dataset_name
+        return ident
 
     def items_per_case(self) -> int:
         return (len(self.grid) or self.n) + (1 if self.include_originals else 0)
@@ -113,7 +133,11 @@ class ExpandJob:
 
 # ---------------------------------------------------------------- one case (runs in a worker)
 def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
-    """Write every missing augmentation of one case; return ``{"case_id", "done", "error"}``."""
+    """Write every missing augmentation of one case; return ``{"case_id", "done", "error"}``.
+
+    A full disk (or exhausted quota) adds ``"disk_full": <the file that could not be written>``:
+    the job stops on it instead of skipping the case (every following case would fail too).
+    """
     from ..engine.compose import Compose
     from ..engine.config import pipeline_from_config
 
@@ -125,10 +149,16 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
     todo = [i for i in indices if not (rows_dir / _row_name(case.case_id, i)).exists()]
     if not todo:
         return {"case_id": case.case_id, "done": 0, "error": None}
+    done, index = 0, None
     try:
         sample = load_case(case)
         pipeline = pipeline_from_config(job["pipeline"]) if job["pipeline"] is not None else Compose([])
         dtypes = {name: img.dtype for name, img in sample.items()}
+        identifiers = None
+        if job.get("keep_identifiers"):
+            from ..data.identifiers import read_identifiers
+
+            identifiers = read_identifiers(case.image)
         for index in todo:
             seed = case_seed(job["seed"], case.case_id, index)
             if index == -1:
@@ -141,13 +171,61 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
                 result, name = grid_pipe(sample, seed=seed), None
             else:
                 result, name = pipeline(sample, seed=seed), None
-            row = write_augmented(result, case, index, seed, out, dtypes, name=name)
-            _write_json_atomic(rows_dir / _row_name(case.case_id, index), row)
-        return {"case_id": case.case_id, "done": len(todo), "error": None}
-    except MedaugError as exc:
-        return {"case_id": case.case_id, "done": 0, "error": str(exc)}
-    except Exception as exc:  # a bug or an OS error: report it with the case, keep going
-        return {"case_id": case.case_id, "done": 0, "error": f"{type(exc).__name__}: {exc}"}
+            if job.get("layout", "medaug") != "medaug" or case.extra:  # nnU-Net files, or several channels
+                from .nnunet import write_item
+
+                row = write_item(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers,
+                                 layout=job.get("layout", "medaug"))
+            else:
+                row = write_augmented(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers)
+            try:
+                _write_json_atomic(rows_dir / _row_name(case.case_id, index), row)
+            except BaseException:  # not committed: leave no file of the item behind
+                for rel in [row.get("output_image"), row.get("output_label"), *(row.get("output_channels") or [])]:
+                    if rel:
+                        (out / rel).unlink(missing_ok=True)
+                raise
+            done += 1
+        return {"case_id": case.case_id, "done": done, "error": None}
+    except Exception as exc:  # noqa: BLE001 - a bad case, a bug or an OS error: report it with the case, keep going
+        error = str(exc) if isinstance(exc, MedaugError) else f"{type(exc).__name__}: {exc}"
+        result = {"case_id": case.case_id, "done": done, "error": error}
+        if _is_disk_full(exc):
+            result["disk_full"] = _failed_file(exc) or f"item {index} of case {case.case_id}"
+            result["error"] = f"disk full while writing {result['disk_full']} ({_os_reason(exc)})"
+        return result
+
+
+def _chain(exc: BaseException) -> Iterable[BaseException]:
+    """``exc`` and its causes / contexts."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """Whether an error comes from a full disk or an exhausted quota (ENOSPC / EDQUOT anywhere in its chain)."""
+    return any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in _chain(exc))
+
+
+def _failed_file(exc: BaseException) -> str | None:
+    """The file an error names (a medaug error's path, else an OSError's file name)."""
+    for e in _chain(exc):
+        if isinstance(e, MedaugError) and e.path:
+            return e.path
+        if isinstance(e, OSError) and e.filename:
+            return str(e.filename)
+    return None
+
+
+def _os_reason(exc: BaseException) -> str:
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return e.strerror or os.strerror(e.errno)
+    return os.strerror(errno.ENOSPC)
 
 
 def _row_name(case_id: str, index: int) -> str:
@@ -157,11 +235,17 @@ def _row_name(case_id: str, index: int) -> str:
 def _write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)  # never leave half a row (a full disk, an interrupt)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: name it
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
 
 
 # ---------------------------------------------------------------- the job
@@ -176,13 +260,17 @@ class _Lock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    holder = json.loads(self.path.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    holder = {}
+                holder = _read_holder(self.path)
+                if holder is None:
+                    continue  # released while we looked: try again
                 if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
                     self.path.unlink(missing_ok=True)  # a stale lock from a killed run on this host
                     continue
+                if "pid" not in holder:
+                    raise JobError(
+                        f"output folder is locked but the lock names no process; if no medaug process is writing "
+                        f"here, remove {self.path}", path=self.path.parent.parent,
+                    ) from None
                 raise JobError(
                     f"output folder is in use by another medaug process (PID {holder.get('pid')} on host "
                     f"{holder.get('host')}); wait for it or remove {self.path} if that process is gone",
@@ -195,6 +283,55 @@ class _Lock:
 
     def __exit__(self, *exc: object) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _read_holder(path: Path, wait: float = 2.0) -> dict[str, Any] | None:
+    """The lock's ``{pid, host}`` (None when the lock is gone); waits for a lock just created.
+
+    The lock is created first (``O_EXCL``) and filled next, so a reader may see
+    it empty for a moment: it is read again for up to ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            holder = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(holder, dict) and "pid" in holder:
+                return holder
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            return {}
+        time.sleep(0.05)
+
+
+def _check_writable(out: Path) -> None:
+    """Create, write and delete a small file in ``OUTPUT/.medaug/``; raise :class:`JobError` when that fails.
+
+    ``os.access`` is not enough: as root it says yes to a folder whose
+    permission bits forbid writing, and a read-only mount or a full disk shows
+    only when a file is really written.  Runs before any work.
+    """
+    probe = out / ".medaug" / f".probe-{os.getpid()}-{secrets.token_hex(3)}.tmp"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.parent.mkdir(exist_ok=True)
+        with probe.open("wb") as fh:
+            fh.write(b"medaug write test\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        probe.unlink()
+    except OSError as exc:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise JobError(f"the disk is full ({exc.strerror}): no file can be written in the output folder; "
+                           "free some space first", path=out) from None
+        raise JobError(f"output folder is not writable ({exc.strerror or exc}); choose another folder or make "
+                       "this one writable", path=out) from None
 
 
 def _alive(pid: int) -> bool:
@@ -212,7 +349,7 @@ def _alive(pid: int) -> bool:
 def _clean_partial_files(out: Path) -> int:
     """Remove temporary files left by an interrupted run (never a finished file)."""
     removed = 0
-    for folder in (out / "images", out / "labels", out / ".medaug" / "rows", out):
+    for folder in (out / "images", out / "labels", out / "imagesTr", out / "labelsTr", out / ".medaug" / "rows", out):
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
@@ -238,14 +375,17 @@ def run_expand(
     """Run (or resume) an expansion job; return a summary. Raises :class:`JobError` when cases failed."""
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
     cases = read_cases(inp)
+    from .nnunet import prepare_layout
+
+    out = prepare_layout(job, out, cases)  # nnunet: OUTPUT/DatasetXXX_Name, labels present, unique identifiers
     in_root = inp if inp.is_dir() else inp.parent
     if out == in_root or out.is_relative_to(in_root) and inp.is_dir():
         raise ParameterError(f"the output folder {out} is inside the input {in_root}; medaug never writes into its input")
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise JobError("output folder is not writable", path=out)
+    _check_writable(out)  # before any work: a read-only folder or mount, a full disk
+    if job.keep_identifiers:
+        log.info("keep_identifiers: patient identifiers from the DICOM headers are copied into the outputs")
     meta = out / ".medaug"
     with _Lock(meta / "lock"):
         job_file = meta / "job.json"
@@ -262,20 +402,42 @@ def run_expand(
         if removed:
             log.info("removed %d temporary file(s) of an interrupted run", removed)
         spec = {"output": str(out), "pipeline": job.pipeline, "n": job.n, "grid": job.grid, "seed": job.seed,
-                "include_originals": job.include_originals}
+                "include_originals": job.include_originals, "keep_identifiers": job.keep_identifiers,
+                "layout": job.layout}
         t0 = time.perf_counter()
         results = list(_dispatch(spec, cases, workers, scheduler, progress, on_result))
-        failed = [r for r in results if r["error"]]
+        disk_full = next((r["disk_full"] for r in results if r.get("disk_full")), None)
+        failed = [r for r in results if r["error"] and not r.get("disk_full")]
         rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((meta / "rows").glob("*.json"))] if (meta / "rows").exists() else []
         rows.sort(key=lambda r: (r["case_id"], int(r["index"])))
-        write_csv_atomic(out / "manifest.csv", rows, MANIFEST_COLUMNS)
+        columns = MANIFEST_COLUMNS + (IDENTIFIER_COLUMNS if job.keep_identifiers else [])
+        try:
+            write_csv_atomic(out / "manifest.csv", rows, columns)
+            if job.layout == "nnunet":  # from the committed rows, so it describes exactly the finished files
+                from .nnunet import write_dataset_json
+
+                write_dataset_json(out, rows, source=inp, pipeline=job.pipeline, dataset_name=job.dataset_name)
+        except OSError as exc:
+            if not _is_disk_full(exc):
+                raise
+            disk_full = disk_full or str(out / "manifest.csv")  # the next run writes it
+        if disk_full is None:
+            _clean_partial_files(out)  # e.g. left by a Dask worker killed mid-write (its case was re-run)
         summary = {
             "cases": len(cases),
             "written": sum(r["done"] for r in results),
             "rows": len(rows),
             "failed": [(r["case_id"], r["error"]) for r in failed],
             "seconds": time.perf_counter() - t0,
+            "output": str(out),
         }
+    if disk_full is not None:
+        raise JobError(
+            f"the disk is full: this file could not be written, so the job stopped (every further case would fail "
+            f"too); the {len(rows)} item(s) finished so far are kept. Free some space and run the same command "
+            "again: it resumes with the missing items only",
+            path=disk_full,
+        )
     if failed:
         lines = "\n  ".join(f"{cid}: {err}" for cid, err in summary["failed"])
         raise JobError(f"{len(failed)} of {len(cases)} case(s) failed and were skipped:\n  {lines}", path=out)
@@ -286,8 +448,9 @@ def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, 
     from tqdm import tqdm
 
     bar = tqdm(total=len(cases), unit="case", disable=not progress, dynamic_ncols=True, desc="expand")
+    results = _results(spec, cases, workers, scheduler)
     try:
-        for result in _results(spec, cases, workers, scheduler):
+        for result in results:
             if result["error"]:
                 log.error("case %s failed: %s", result["case_id"], result["error"])
                 bar.write(f"error: case {result['case_id']}: {result['error']}")
@@ -295,7 +458,10 @@ def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, 
                 on_result(result)
             bar.update(1)
             yield result
+            if result.get("disk_full"):
+                break  # stop: no further case can be written (cases not started are cancelled)
     finally:
+        results.close()  # type: ignore[attr-defined]
         bar.close()
 
 
@@ -304,11 +470,16 @@ def _results(spec, cases: list[Case], workers: int, scheduler) -> Iterable[dict[
         from distributed import Client, as_completed
 
         client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+        futures: list[Any] = []
         try:
             futures = client.map(process_case, [spec] * len(cases), cases, pure=False, retries=2)
+            case_of = {f.key: c for f, c in zip(futures, cases)}
             for fut in as_completed(futures):
-                yield fut.result()
+                yield _outcome(fut, case_of[fut.key])
         finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                client.cancel(pending)
             if client is not scheduler:
                 client.close()
         return
@@ -321,9 +492,21 @@ def _results(spec, cases: list[Case], workers: int, scheduler) -> Iterable[dict[
 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-        futures = [pool.submit(process_case, spec, c) for c in cases]
-        for fut in as_completed(futures):
-            yield fut.result()
+        futures = {pool.submit(process_case, spec, c): c for c in cases}
+        try:
+            for fut in as_completed(futures):
+                yield _outcome(fut, futures[fut])
+        finally:
+            for fut in futures:
+                fut.cancel()  # stopped early (a full disk): cases not started are not run
+
+
+def _outcome(fut: Any, case: Case) -> dict[str, Any]:
+    """A finished future's result; a task that raised (e.g. its worker died too often) is a failed case."""
+    try:
+        return fut.result()
+    except Exception as exc:  # noqa: BLE001
+        return {"case_id": case.case_id, "done": 0, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _worker_init() -> None:

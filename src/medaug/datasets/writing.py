@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.identifiers import IDENTIFIER_COLUMNS, header_fields
 from ..data.image import Image
 from ..data.io import save
 from ..data.sample import Sample
@@ -45,18 +46,33 @@ def output_extension(source: Path) -> str:
 
 
 def write_augmented(
-    out: Sample, case: Case, index: int, seed: int, outdir: Path, dtypes: dict[str, Any], *, name: str | None = None
+    out: Sample, case: Case, index: int, seed: int, outdir: Path, dtypes: dict[str, Any], *, name: str | None = None,
+    identifiers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Save an augmented sample's image (and label) and return its manifest row."""
+    """Save an augmented sample's image (and label) and return its manifest row.
+
+    ``identifiers`` (only with ``--keep-identifiers``; see :mod:`medaug.data.identifiers`)
+    go into the row's identifier columns and the files' headers.  When the label
+    cannot be written, the image just written is removed: an item is written whole or not at all.
+    """
     stem = name or f"{case.case_id}_aug{index:03d}"
     img_path = outdir / "images" / f"{stem}{output_extension(case.image)}"
     img_path.parent.mkdir(parents=True, exist_ok=True)
-    save(cast_like(out["image"], dtypes["image"]), img_path)
+    save(cast_like(out["image"], dtypes["image"]), img_path, header=header_fields(identifiers or {}, img_path.name))
     lab_path = None
     if "label" in out and case.label is not None:
         lab_path = outdir / "labels" / f"{stem}{output_extension(case.label)}"
-        lab_path.parent.mkdir(parents=True, exist_ok=True)
-        save(cast_like(out["label"], dtypes["label"]), lab_path)
+        try:
+            lab_path.parent.mkdir(parents=True, exist_ok=True)
+            save(cast_like(out["label"], dtypes["label"]), lab_path, header=header_fields(identifiers or {}, lab_path.name))
+        except BaseException:
+            img_path.unlink(missing_ok=True)
+            raise
+    ids = {c: (identifiers or {}).get(c, "") for c in IDENTIFIER_COLUMNS} if identifiers is not None else {}
+    return {**_row(out, case, index, seed, outdir, img_path, lab_path), **ids}
+
+
+def _row(out: Sample, case: Case, index: int, seed: int, outdir: Path, img_path: Path, lab_path: Path | None) -> dict[str, Any]:
     return {
         "case_id": case.case_id,
         "index": index,
@@ -75,7 +91,7 @@ def write_csv_atomic(path: Path, rows: list[dict[str, Any]], columns: list[str] 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")  # rows may carry more (e.g. nnU-Net channels)
             writer.writeheader()
             writer.writerows(rows)
             fh.flush()

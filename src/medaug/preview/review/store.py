@@ -109,6 +109,7 @@ class VerdictStore:
         db = sqlite3.connect(self.path, timeout=10.0)
         try:
             db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA synchronous=FULL")  # a verdict answered with 200 is on disk (WAL synced per commit)
             with db:
                 yield db
         finally:
