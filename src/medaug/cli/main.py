@@ -1,14 +1,19 @@
 """The ``medaug`` command: one module per sub-command, imported only when used.
 
-Every :class:`~medaug.errors.MedaugError` becomes one line on stderr and exit
-code 2; no traceback reaches the user.
+Every :class:`~medaug.errors.MedaugError` (and running out of memory) becomes
+one line on stderr and exit code 2; a warning is one ``warning:`` line; any
+other exception (a bug) is one ``internal error:`` line and exit code 3, with
+the traceback only when ``MEDAUG_TRACEBACK`` is set.  No traceback reaches the
+user.  (Called as ``main([...])`` from Python, warnings and bugs propagate.)
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 # name -> (module, one-line help); modules define ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -24,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("medaug.cli.compare", "image-quality or segmentation metrics between two images"),
     "experiment": ("medaug.cli.experiment", "train a small CNN with and without augmentation and compare (issue 9)"),
     "review": ("medaug.cli.review", "serve a local page where a radiologist judges augmented samples"),
+    "register": ("medaug.cli.register", "register MOVING onto FIXED (affine + deformable); carry label maps across"),
+    "learn-deformations": ("medaug.cli.learn", "register the cases of a dataset and store their deformation fields"),
 }
 
 
@@ -70,14 +77,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0 if not args_list else 2
     module = importlib.import_module(_available()[chosen][0])
-    try:
-        return int(module.run(args) or 0)
-    except MedaugError as exc:
-        print(f"medaug {chosen}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"medaug {chosen}: interrupted", file=sys.stderr)
-        return 130
+    program = argv is None  # run as the ``medaug`` program (not called from Python, e.g. by a test)
+    with warnings.catch_warnings():
+        if program:  # a warning is one line, like an error
+            warnings.showwarning = lambda message, *_a, **_k: print(f"medaug {chosen}: warning: {message}", file=sys.stderr)
+        try:
+            return int(module.run(args) or 0)
+        except MedaugError as exc:
+            print(f"medaug {chosen}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"medaug {chosen}: interrupted", file=sys.stderr)
+            return 130
+        except MemoryError:
+            print(f"medaug {chosen}: error: out of memory; use smaller images or a machine with more memory", file=sys.stderr)
+            return 2
+        except Exception as exc:  # a bug: one line for the user, the traceback on request
+            if not program or os.environ.get("MEDAUG_TRACEBACK"):
+                raise
+            print(f"medaug {chosen}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug in medaug, please "
+                  "report it (set MEDAUG_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+            return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,13 +19,23 @@ Conventions and decisions
 * SimpleITK (niftilib) silently zero-fills a truncated NIfTI file and reads
   NaN/Inf voxels of a NIfTI file as 0, so NIfTI files are checked against their
   header (data size, gzip integrity, finite floats) before reading.
-* Headers that claim more voxels than the available memory are refused before
-  any allocation.
+* GDCM likewise zero-fills the missing pixels of a cut (uncompressed) DICOM
+  file, so its pixel data is checked against Rows x Columns x frames x samples
+  x BitsAllocated first.
+* Headers that claim more voxels than the available memory (the smallest of
+  MemAvailable, the container's cgroup limit and ``ulimit -v``) are refused
+  before any allocation.
+* Paths that are not valid UTF-8 are refused (the C++ readers abort the whole
+  process on them), as are symbolic link loops; a file without read permission
+  gets a "permission denied" error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
+import logging
 import math
 import os
 import re
@@ -36,6 +46,7 @@ import warnings
 import zlib
 from os import PathLike
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -112,14 +123,15 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None) -> I
     """
     p = Path(path)
     where = str(p)
-    if not p.exists():
-        raise ImageReadError("file not found; check the path and the current folder", path=where)
+    _check_input_path(p)
     if p.is_dir():
         itk, fmt = _read_dicom_folder(p), "DICOM"
     else:
         fmt = _format_of(p)
         if fmt == "NIfTI":
             _check_nifti(p)
+        elif fmt == "DICOM":
+            _check_dicom_file(p)
         itk = _read_file(p, fmt)
     itk = _select_volume(itk, volume, where)
     itk = _to_scalar(itk, where)
@@ -145,7 +157,7 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None) -> I
     return image
 
 
-def save(image: Image, path: PathType, *, compress: bool = False) -> None:
+def save(image: Image, path: PathType, *, compress: bool = False, header: dict[str, str] | None = None) -> None:
     """Write ``image`` to ``path``; the format follows the extension.
 
     The file is written to a temporary name in the same folder and renamed, so
@@ -160,6 +172,9 @@ def save(image: Image, path: PathType, *, compress: bool = False) -> None:
         Target file; its folder must exist.  ``.nii.gz`` is always compressed.
     compress : bool
         Also compress MetaImage and NRRD data.
+    header : dict, optional
+        Extra header entries (SimpleITK metadata names); used only for the
+        identifiers kept by ``--keep-identifiers`` (:mod:`medaug.data.identifiers`).
 
     Raises
     ------
@@ -173,6 +188,7 @@ def save(image: Image, path: PathType, *, compress: bool = False) -> None:
         raise ParameterError(f"save() needs a medaug Image, got {type(image).__name__}", path=path)
     p = Path(path)
     where = str(p)
+    check_utf8_name(p)
     ext = _extension(p)
     fmt = SUPPORTED_FORMATS.get(ext)
     if fmt is None or fmt == "DICOM":
@@ -185,6 +201,25 @@ def save(image: Image, path: PathType, *, compress: bool = False) -> None:
         raise ImageReadError(f"the folder {p.parent} does not exist; create it first", path=where)
     _check_writable(image.ndim, image.array.dtype, fmt, where)
     itk = image_to_sitk(image)
+    for key, value in (header or {}).items():
+        itk.SetMetaData(key, value)
+    write_itk(itk, p, compress=compress)
+
+
+def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False) -> None:
+    """Write a SimpleITK image atomically (temporary name in the same folder, then rename).
+
+    The one place medaug writes image files; :func:`save` and the displacement
+    fields of :mod:`medaug.registration` go through it.
+
+    Raises
+    ------
+    ImageReadError
+        When the file cannot be written (the message names it and the reason).
+    """
+    p = Path(path)
+    where = str(p)
+    ext = _extension(p)
     stem = p.name[: len(p.name) - len(ext)]
     token = f"tmp-{os.getpid()}-{secrets.token_hex(3)}"
     try:
@@ -224,8 +259,7 @@ def read_header(path: PathType) -> dict[str, Any]:
     """
     p = Path(path)
     where = str(p)
-    if not p.exists():
-        raise ImageReadError("file not found; check the path and the current folder", path=where)
+    _check_input_path(p)
     if p.is_dir():
         files = _dicom_series_files(p)
         reader = _info_reader(Path(files[0]), "DICOM", where)
@@ -282,6 +316,67 @@ def image_to_sitk(image: Image) -> sitk.Image:
     itk.SetOrigin(image.origin)
     itk.SetDirection(tuple(float(v) for v in np.asarray(image.direction).ravel()))
     return itk
+
+
+# ------------------------------------------------------------ path checks
+def check_utf8_name(path: PathType) -> None:
+    """Refuse a path that is not valid UTF-8 (the C++ readers abort the process on such names).
+
+    Raises
+    ------
+    ImageReadError
+        Naming the path, with its raw bytes.
+    """
+    text = os.fsdecode(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImageReadError(
+            f"the name is not valid UTF-8 ({os.fsencode(os.path.basename(text))!r}), which the image readers cannot "
+            "open; rename it with a UTF-8 name (e.g. convmv -f latin1 -t utf-8)",
+            path=text,
+        ) from None
+
+
+def _check_input_path(p: Path) -> None:
+    """Refuse, with a clear message, what cannot be read before any reader sees it.
+
+    A non-UTF-8 name, a missing file, a broken or looping symbolic link, and a
+    file or folder without read permission.
+    """
+    where = str(p)
+    check_utf8_name(p)
+    try:
+        os.stat(p)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ImageReadError(
+                "is a symbolic link loop (the link points, through other links, back to itself); replace it by a "
+                "link to the real file",
+                path=where,
+            ) from None
+        if p.is_symlink():
+            raise ImageReadError(
+                f"is a broken symbolic link to {os.readlink(p)}, which does not exist; fix or remove the link",
+                path=where,
+            ) from None
+        if err.errno == errno.EACCES:
+            raise ImageReadError(
+                "cannot be reached: permission denied on a folder of its path; check the permissions", path=where
+            ) from None
+        raise ImageReadError("file not found; check the path and the current folder", path=where) from None
+    try:
+        if p.is_dir():
+            os.listdir(p)
+        else:
+            with open(p, "rb"):
+                pass
+    except PermissionError:
+        raise ImageReadError(
+            "cannot be opened: permission denied; ask for read access (e.g. chmod u+r) or copy the file", path=where
+        ) from None
+    except OSError as err:
+        raise ImageReadError(f"cannot be opened: {err.strerror or err}", path=where) from None
 
 
 # ------------------------------------------------------------ format helpers
@@ -349,7 +444,17 @@ def _fits(arr: np.ndarray, dtype: type) -> bool:
 
 # ------------------------------------------------------------ memory check
 def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (MemAvailable), if known."""
+    """Bytes of memory available to a new allocation, if known.
+
+    The smallest of the system's MemAvailable, the room left under a container
+    (cgroup) memory limit, and the room left under this process's address-space
+    limit (``ulimit -v``, RLIMIT_AS).
+    """
+    known = [v for v in (_system_available(), _cgroup_available(), _rlimit_available()) if v is not None]
+    return min(known) if known else None
+
+
+def _system_available() -> int | None:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -361,6 +466,83 @@ def _available_memory() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # missing, or "max"
+
+
+def _cgroup_available() -> int | None:
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),  # v1
+    ):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and usage is not None and limit < 2**60:
+            return max(limit - usage, 0)
+    return None
+
+
+def _rlimit_available() -> int | None:
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    used = _vm_size()
+    if soft == resource.RLIM_INFINITY or used is None:
+        return None
+    return max(soft - used, 0)
+
+
+#: Address space GDCM may take beyond the image itself (headers, per-file buffers) while reading DICOM.
+_HEADER_ROOM = 256 * 2**20
+
+
+def _vm_size() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+@contextlib.contextmanager
+def _allocation_cap(room: int | None) -> Iterator[None]:
+    """Cap the address space at its current size + ``room`` bytes while a C++ reader runs (Linux).
+
+    GDCM allocates whatever a corrupt DICOM length field claims (up to 4 GiB per
+    element) and does not free it when the read then fails: under the cap the
+    allocation fails instead, GDCM reports an unreadable file, and nothing is
+    lost.  The limit is only ever lowered, and restored afterwards; it applies
+    to the whole process for the duration of the read.  ``room=None``: no cap.
+    """
+    limits = None
+    if room is not None and os.environ.get("MEDAUG_NO_ALLOCATION_CAP") is None:
+        try:
+            import resource
+
+            used = _vm_size()
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            cap = None if used is None else used + int(room)
+            if cap is not None and (soft == resource.RLIM_INFINITY or cap < soft):
+                if hard != resource.RLIM_INFINITY:
+                    cap = min(cap, hard)
+                resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+                limits = (resource, soft, hard)
+        except (ImportError, OSError, ValueError):
+            limits = None
+    try:
+        yield
+    finally:
+        if limits is not None:
+            resource_mod, soft, hard = limits
+            resource_mod.setrlimit(resource_mod.RLIMIT_AS, (soft, hard))
 
 
 def _check_memory(nbytes: int, size: Any, where: str) -> None:
@@ -387,6 +569,9 @@ class _NiftiHeader(NamedTuple):
     bitpix: int
     offset: int
     float_dtype: np.dtype | None  # set for float32/float64 data
+    pixdim: tuple[float, ...] = ()  # voxel sizes of the spatial axes (pixdim[1:4], at most ndim of them)
+    version: int = 1  # NIfTI-1 or NIfTI-2
+    extended: bool = False  # header extensions follow the header (vox_offset beyond the header is then normal)
 
 
 def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
@@ -407,14 +592,16 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
         if len(h) >= 348 and struct.unpack(e + "i", h[:4])[0] == 348:
             dims = list(struct.unpack(e + "8h", h[40:56]))
             datatype, bitpix = struct.unpack(e + "2h", h[70:74])
-            offset = max(int(struct.unpack(e + "f", h[108:112])[0]), 352)
-            magic = h[344:347]
+            pixdim = struct.unpack(e + "8f", h[76:108])
+            offset = max(_as_offset(struct.unpack(e + "f", h[108:112])[0]), 352)
+            magic, version, extended = h[344:347], 1, h[348:349] not in (b"", b"\x00")
             break
         if len(h) >= 540 and struct.unpack(e + "i", h[:4])[0] == 540:
             datatype, bitpix = struct.unpack(e + "2h", h[12:16])
             dims = list(struct.unpack(e + "8q", h[16:80]))
+            pixdim = struct.unpack(e + "8d", h[104:168])
             offset = max(struct.unpack(e + "q", h[168:176])[0], 544)
-            magic = h[4:7]
+            magic, version, extended = h[4:7], 2, h[540:541] not in (b"", b"\x00")
             break
     else:
         raise ImageReadError(
@@ -431,7 +618,12 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
     if magic not in (b"n+1", b"n+2"):
         return None
     float_dtype = np.dtype(e + _NIFTI_FLOATS[datatype]) if datatype in _NIFTI_FLOATS else None
-    return _NiftiHeader(shape, bitpix, offset, float_dtype)
+    return _NiftiHeader(shape, bitpix, offset, float_dtype, tuple(pixdim[1 : 1 + min(ndim, 3)]), version, extended)
+
+
+def _as_offset(value: float) -> int:
+    """A NIfTI-1 ``vox_offset`` (stored as a float) as a byte count; garbage (NaN, inf, huge) as 0."""
+    return int(value) if math.isfinite(value) and 0 <= value < 2**62 else 0
 
 
 def _scan_nifti(p: Path, opener: Any, hdr: _NiftiHeader, data_bytes: int) -> tuple[int, int]:
@@ -467,6 +659,13 @@ def _check_nifti(p: Path) -> None:
         return
     data_bytes = math.ceil(math.prod(hdr.shape) * max(hdr.bitpix, 1) / 8)
     _check_memory(data_bytes, hdr.shape, where)
+    if not all(math.isfinite(v) and v > 0 for v in hdr.pixdim):
+        raise InvalidImageError(
+            f"has an invalid voxel size (pixdim) in its NIfTI header: {tuple(round(v, 6) for v in hdr.pixdim)}; "
+            "voxel sizes must be positive and finite: fix the header (e.g. nibabel: img.header.set_zooms(...)) "
+            "or re-export the image",
+            path=where,
+        )
     if opener is open and hdr.float_dtype is None:
         actual, bad = p.stat().st_size, 0
     else:
@@ -476,8 +675,17 @@ def _check_nifti(p: Path) -> None:
             raise ImageReadError(_CORRUPT_GZIP.format(err), path=where) from err
     expected = hdr.offset + data_bytes
     if actual < expected:
+        start = 544 if hdr.version == 2 else 352
+        if hdr.offset > start and not hdr.extended and actual >= start + data_bytes:
+            raise ImageReadError(
+                f"has a wrong vox_offset {hdr.offset} in its NIfTI header: the voxels would end at byte {expected} but "
+                f"the file holds {actual} bytes (the voxel data fits after the header at byte {start}); fix the "
+                "header's vox_offset or re-export the image",
+                path=where,
+            )
+        what = f" (vox_offset {hdr.offset} + {data_bytes} bytes of voxels)" if hdr.offset > start else ""
         raise ImageReadError(
-            f"is truncated: the header describes {expected} bytes of image but the file holds only {actual} "
+            f"is truncated: the header describes {expected} bytes of image{what} but the file holds only {actual} "
             f"({100 * actual / expected:.0f}%); copy or export the file again",
             path=where,
         )
@@ -494,7 +702,8 @@ def _info_reader(p: Path, fmt: str, where: str) -> sitk.ImageFileReader:
     if fmt == "DICOM":
         reader.SetImageIO("GDCMImageIO")
     try:
-        reader.ReadImageInformation()
+        with _allocation_cap(_HEADER_ROOM if fmt == "DICOM" else None):
+            reader.ReadImageInformation()
     except RuntimeError as err:
         if fmt == "DICOM" and _extension(p) == "" and not _is_dicom_file(p):
             raise ImageReadError(
@@ -502,16 +711,191 @@ def _info_reader(p: Path, fmt: str, where: str) -> sitk.ImageFileReader:
                 f"{_SUPPORTED_TEXT}: give the file its proper extension or convert it",
                 path=where,
             ) from err
-        raise _unreadable(fmt, err, where) from err
+        raise _unreadable(fmt, err, where, p) from err
     return reader
 
 
-def _unreadable(fmt: str, err: RuntimeError, where: str) -> ImageReadError:
+def _unreadable(fmt: str, err: RuntimeError, where: str, p: Path | None = None) -> ImageReadError | InvalidImageError:
+    """The error for a file SimpleITK refused, as specific as the file allows."""
+    reason = _itk_reason(err)
+    if "orthonormal" in reason.lower():
+        return InvalidImageError(
+            "has a direction that is not orthonormal (a sheared or skewed sform/qform or direction matrix) in its "
+            "header; medaug needs orthonormal direction cosines: resample the image onto an orthonormal grid, or "
+            "fix the header",
+            path=where,
+        )
+    if fmt == "NIfTI" and p is not None and _nifti_version(p) == 2:
+        return ImageReadError(
+            "is a NIfTI-2 file, which medaug's reader (SimpleITK) cannot read; convert it to NIfTI-1, e.g. "
+            "nibabel.save(nibabel.Nifti1Image.from_image(nibabel.load(path)), 'image.nii.gz')",
+            path=where,
+        )
+    if fmt == "DICOM" and p is not None and p.is_file():
+        if not _is_dicom_file(p):
+            return ImageReadError(
+                "is not a DICOM file (no 'DICM' marker at byte 128, and GDCM cannot parse it); pass a DICOM image "
+                f"file or a folder holding a series (medaug reads {_SUPPORTED_TEXT})",
+                path=where,
+            )
+        sop_class = _dicom_without_pixels(p)
+        if sop_class is not None:
+            return ImageReadError(
+                f"is a DICOM file with no pixel data ({sop_class}): a report, structured report or presentation "
+                "state rather than an image; pass an image file, or the folder of the image series",
+                path=where,
+            )
     return ImageReadError(
-        f"cannot be read as {fmt}: {_itk_reason(err)}; the file is corrupt, truncated or not really {fmt}: "
+        f"cannot be read as {fmt}: {reason}; the file is corrupt, truncated or not really {fmt}: "
         "check it in a viewer, or copy/export it again",
         path=where,
     )
+
+
+def _nifti_version(p: Path) -> int | None:
+    """1 or 2 from the first four bytes (``sizeof_hdr``) of a NIfTI file, None when neither."""
+    try:
+        with (gzip.open if _extension(p) == ".nii.gz" else open)(p, "rb") as f:
+            head = f.read(4)
+    except (OSError, EOFError, zlib.error):
+        return None
+    for e in "<>":
+        if len(head) == 4 and struct.unpack(e + "i", head)[0] in (348, 540):
+            return 1 if struct.unpack(e + "i", head)[0] == 348 else 2
+    return None
+
+
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's warnings and log records (a broken file's details add nothing to medaug's error)."""
+    logger = logging.getLogger("pydicom")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = disabled
+
+
+def _dicom_dataset(p: Path) -> Any | None:
+    """The file parsed by pydicom with every long value deferred (not read); None if pydicom cannot parse it."""
+    try:
+        import pydicom
+
+        with _quiet_pydicom(), open(p, "rb") as f:
+            return pydicom.dcmread(f, defer_size=256, force=True)
+    except Exception:  # noqa: BLE001 - an unparsable header is GDCM's to report
+        return None
+
+
+def _dicom_without_pixels(p: Path) -> str | None:
+    """The SOP class of a DICOM file that holds no pixel data; None when it has some (or cannot be parsed)."""
+    ds = _dicom_dataset(p)
+    if ds is None or any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        return None
+    try:
+        with _quiet_pydicom():
+            uid = ds.get("SOPClassUID")
+            name = getattr(uid, "name", "") if uid is not None else ""
+    except Exception:  # noqa: BLE001
+        uid, name = None, ""
+    return f"SOP class {name or uid or 'unknown'}"
+
+
+_UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_IMPLICIT_LE = "1.2.840.10008.1.2"  # the default when a file has no meta header
+
+
+def _overlong_element(ds: Any, size: int) -> str | None:
+    """The first top-level element whose declared length runs past the end of the file, as text."""
+    for part in (getattr(ds, "file_meta", None), ds):
+        if part is None:
+            continue
+        for tag in list(part.keys()):
+            raw = part.get_item(tag)
+            length, tell = getattr(raw, "length", None), getattr(raw, "value_tell", None)
+            if length is None or tell is None or length == _UNDEFINED_LENGTH:
+                continue
+            if tell + length > size:
+                return f"element {tag} declares {length} bytes but only {max(size - tell, 0)} remain in the file"
+    return None
+
+
+def _pixel_layout(ds: Any, size: int) -> tuple[int, int, str] | None:
+    """(pixel bytes present, bytes the header needs, layout text) of uncompressed pixel data, else None."""
+    try:
+        with _quiet_pydicom():
+            meta = getattr(ds, "file_meta", None)
+            syntax = str(meta.get("TransferSyntaxUID", _IMPLICIT_LE)) if meta is not None else _IMPLICIT_LE
+            if syntax not in _UNCOMPRESSED_SYNTAXES or "PixelData" not in ds:
+                return None
+            elem = ds.get_item("PixelData")
+            declared, present = int(elem.length), size - int(elem.value_tell)
+            rows, cols, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
+            frames = int(ds.get("NumberOfFrames") or 1)
+            samples = int(ds.get("SamplesPerPixel") or 1)
+    except Exception:  # noqa: BLE001 - missing or unparsable attributes are GDCM's to report
+        return None
+    if declared == _UNDEFINED_LENGTH or min(rows, cols, bits, frames, samples) <= 0:
+        return None
+    needed = math.ceil(rows * cols * frames * samples * bits / 8)
+    layout = f"{rows} rows x {cols} columns x {frames} frame(s) x {samples} sample(s) x {bits} bits = {needed} bytes"
+    return min(declared, present), needed, layout
+
+
+
+def _bad_orientation(ds: Any) -> str | None:
+    """Why ImageOrientationPatient is unusable (ITK would print SVD warnings on it), or None."""
+    try:
+        with _quiet_pydicom():
+            if "ImageOrientationPatient" not in ds:
+                return None
+            iop = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
+    except Exception:  # noqa: BLE001 - an unparsable value: GDCM ignores it and uses the identity
+        return None
+    if iop.size != 6 or not np.isfinite(iop).all():
+        return f"{iop.size} values" if iop.size != 6 else "non-finite values"
+    row, col = iop[:3], iop[3:]
+    if not (abs(np.linalg.norm(row) - 1) < 1e-2 and abs(np.linalg.norm(col) - 1) < 1e-2 and abs(row @ col) < 1e-2):
+        return f"{iop.round(4).tolist()} is not two orthogonal unit vectors"
+    return None
+
+
+def _check_dicom_file(p: Path) -> None:
+    """Check a DICOM file with pydicom before GDCM reads it.
+
+    GDCM allocates whatever an element's length field claims (a corrupt length
+    can cost gigabytes that are never given back), zero-fills pixel data that is
+    shorter than Rows x Columns x frames x samples x BitsAllocated, and ITK
+    prints SVD warnings on stderr for a degenerate ImageOrientationPatient; all
+    three are refused here with a clear message.
+    """
+    where = str(p)
+    ds = _dicom_dataset(p)
+    if ds is None:
+        return
+    size = p.stat().st_size
+    overlong = _overlong_element(ds, size)
+    if overlong:
+        raise ImageReadError(
+            f"is truncated or corrupt: {overlong}; copy or export the file again", path=where
+        )
+    layout = _pixel_layout(ds, size)
+    if layout is not None and layout[0] < layout[1]:
+        raise ImageReadError(
+            f"is truncated or has a wrong header: it holds {layout[0]} bytes of pixel data but its header describes "
+            f"{layout[2]}; copy or export the file again",
+            path=where,
+        )
+    orientation = _bad_orientation(ds)
+    if orientation:
+        raise InvalidImageError(
+            f"has an invalid ImageOrientationPatient (0020,0037): {orientation}; fix the header or re-export the "
+            "image",
+            path=where,
+        )
 
 
 def _read_file(p: Path, fmt: str) -> sitk.Image:
@@ -521,15 +905,34 @@ def _read_file(p: Path, fmt: str) -> sitk.Image:
     nbytes = math.prod(size) * reader.GetNumberOfComponents() * _itk_dtype(reader.GetPixelID()).itemsize
     _check_memory(nbytes, size, where)
     try:
-        return reader.Execute()
+        with _allocation_cap(_HEADER_ROOM + 3 * nbytes if fmt == "DICOM" else None):
+            return reader.Execute()
     except RuntimeError as err:
-        raise _unreadable(fmt, err, where) from err
+        raise _unreadable(fmt, err, where, p) from err
+
+
+def _precheck_folder(folder: Path) -> None:
+    """Refuse a folder holding a DICOM file with an element longer than the file (GDCM's scan would allocate it)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return
+    for name in names:
+        p = folder / name
+        if name.startswith(".") or not p.is_file() or not _is_dicom_file(p):
+            continue
+        ds = _dicom_dataset(p)
+        overlong = _overlong_element(ds, p.stat().st_size) if ds is not None else None
+        if overlong:
+            raise ImageReadError(f"is truncated or corrupt: {overlong}; copy or export the file again", path=str(p))
 
 
 def _dicom_series_files(folder: Path) -> list[str]:
     where = str(folder)
+    _precheck_folder(folder)
     try:
-        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(where)
+        with _allocation_cap(_HEADER_ROOM):
+            ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(where)
     except RuntimeError as err:
         raise ImageReadError(f"cannot scan the folder for DICOM files: {_itk_reason(err)}", path=where) from err
     if not ids:
@@ -538,8 +941,11 @@ def _dicom_series_files(folder: Path) -> list[str]:
             f"of one series (medaug reads {_SUPPORTED_TEXT})",
             path=where,
         )
-    files = {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(where, uid)) for uid in ids}
+    with _allocation_cap(_HEADER_ROOM):
+        files = {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(where, uid)) for uid in ids}
     uid = max(ids, key=lambda u: len(files[u]))
+    for name in files[uid]:
+        check_utf8_name(name)
     if len(ids) > 1:
         warnings.warn(
             f"{where}: the folder holds {len(ids)} DICOM series; reading the largest, SeriesInstanceUID "
@@ -551,6 +957,19 @@ def _dicom_series_files(folder: Path) -> list[str]:
 
 def _floats(text: str) -> np.ndarray:
     return np.array([float(v) for v in text.strip().strip("\x00").split("\\")], dtype=float)
+
+
+def _outsiders(folder: Path, files: list[str]) -> str:
+    """A hint naming the files of ``folder`` that are not in the series read (a cut slice is one of them)."""
+    inside = {Path(f).name for f in files}
+    try:
+        others = sorted(n for n in os.listdir(folder) if n not in inside and not n.startswith(".") and (folder / n).is_file())
+    except OSError:
+        return ""
+    if not others:
+        return ""
+    return (f"; {len(others)} other file(s) of the folder are not in the series (e.g. {others[0]}): a cut or corrupt "
+            "file may be the missing slice")
 
 
 def _check_slice_positions(folder: Path, files: list[str]) -> None:
@@ -566,7 +985,8 @@ def _check_slice_positions(folder: Path, files: list[str]) -> None:
     for name in files:
         reader.SetFileName(name)
         try:
-            reader.ReadImageInformation()
+            with _allocation_cap(_HEADER_ROOM):
+                reader.ReadImageInformation()
             if normal is None:
                 iop = _floats(reader.GetMetaData("0020|0037"))
                 normal = np.cross(iop[:3], iop[3:6])
@@ -590,8 +1010,8 @@ def _check_slice_positions(folder: Path, files: list[str]) -> None:
         raise InvalidImageError(
             f"the DICOM series is missing {missing} slice(s): a gap of {steps[worst]:.3g} mm between slice "
             f"positions {z[worst]:.3f} and {z[worst + 1]:.3f} mm (between {Path(files[worst]).name} and "
-            f"{Path(files[worst + 1]).name}) where the other slices are {step:.3g} mm apart; copy the "
-            "complete series again",
+            f"{Path(files[worst + 1]).name}) where the other slices are {step:.3g} mm apart{_outsiders(folder, files)}; "
+            "copy the complete series again",
             path=where,
         )
     if steps.max() - steps.min() > 0.1 * step + 1e-3:
@@ -606,6 +1026,8 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
     where = str(folder)
     files = _dicom_series_files(folder)
     _check_slice_positions(folder, files)
+    for name in files:
+        _check_dicom_file(Path(name))
     info = _info_reader(Path(files[0]), "DICOM", where)
     size = (*info.GetSize()[:2], len(files))
     itemsize = _itk_dtype(info.GetPixelID()).itemsize * info.GetNumberOfComponents()
@@ -613,7 +1035,8 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     try:
-        return reader.Execute()
+        with _allocation_cap(_HEADER_ROOM + 3 * math.prod(size) * itemsize):
+            return reader.Execute()
     except RuntimeError as err:
         raise ImageReadError(
             f"cannot read the DICOM series: {_itk_reason(err)}; a file of the series may be corrupt: copy the "
@@ -744,4 +1167,66 @@ def _write(itk: sitk.Image, target: Path, compress: bool, where: str) -> None:
     try:
         writer.Execute(itk)
     except RuntimeError as err:
-        raise ImageReadError(f"cannot be written: {_itk_reason(err)}", path=where) from err
+        full = _disk_full(target, itk, str(err))
+        reason = f"{full.strerror}; free some space" if full else _itk_reason(err)
+        raise ImageReadError(f"cannot be written: {reason}", path=where) from (full or err)
+    short = _nifti_incomplete(target)
+    if short:  # niftilib reports a short write (a full disk) only on stderr, and returns as if all went well
+        full = _disk_full(target, itk, "")
+        reason = f"{full.strerror}; free some space" if full else f"the written file is incomplete ({short})"
+        raise ImageReadError(f"cannot be written: {reason}", path=where) from (full or OSError(errno.EIO, short))
+
+
+def _disk_full(target: Path, itk: sitk.Image, message: str) -> OSError | None:
+    """An ``OSError(ENOSPC or EDQUOT)`` when a failed write was (most likely) a full disk, else None.
+
+    ITK's writers drop the ``errno``: the message is searched for the system's
+    text, and the free space of the target's file system (the partial file still
+    on it) is compared with the image's uncompressed size.
+    """
+    low = message.lower()
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        if os.strerror(code).lower() in low:
+            return OSError(code, os.strerror(code), str(target))
+    needed = itk.GetNumberOfPixels() * itk.GetNumberOfComponentsPerPixel() * itk.GetSizeOfPixelComponent()
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        return None
+    if free < needed:
+        text = f"{os.strerror(errno.ENOSPC)} ({free} bytes free, about {needed} needed)"
+        return OSError(errno.ENOSPC, text, str(target))
+    return None
+
+
+def _nifti_incomplete(target: Path) -> str | None:
+    """Why a NIfTI file just written is not whole (a short write), or None when it is.
+
+    ``.nii``: the file size against the header; ``.nii.gz``: the gzip trailer's
+    length against the header (the file is decompressed only when they differ).
+    """
+    ext = _extension(target)
+    if ext not in (".nii", ".nii.gz"):
+        return None
+    try:
+        hdr = _nifti_header(target, gzip.open if ext == ".nii.gz" else open)
+    except (ImageReadError, InvalidImageError):
+        return "the header is cut short"
+    if hdr is None:
+        return None
+    expected = hdr.offset + math.ceil(math.prod(hdr.shape) * max(hdr.bitpix, 1) / 8)
+    try:
+        if ext == ".nii":
+            actual = target.stat().st_size
+        else:
+            with open(target, "rb") as f:
+                f.seek(-4, os.SEEK_END)
+                if struct.unpack("<I", f.read(4))[0] == expected % 2**32:
+                    return None
+            actual = 0
+            with gzip.open(target, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    actual += len(chunk)
+    except (OSError, EOFError, zlib.error) as err:
+        return f"the compressed data is cut short: {err}"
+    return None if actual >= expected else f"{actual} of {expected} bytes"
