@@ -12,7 +12,7 @@ $(BIN)/python:
 # torch first, pinned: on these machines 2.13.0 is a local CPU build (any other spec pulls CUDA wheels).
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,monai,torchio]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	sh tests/preview/ensure_chromium.sh
 	$(BIN)/python -m pytest
+
+# Long fuzz run of the readers (NIfTI, DICOM, PNG, configs): FUZZ_EXAMPLES random inputs per target.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	MEDAUG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider --timeout=0 \
+		--durations=0 --hypothesis-show-statistics
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
