@@ -119,3 +119,16 @@ def test_register_cli_carries_a_label_map(tmp_path, capsys):
     dice = lambda a, b: 2 * (a & b).sum() / (a.sum() + b.sum())  # noqa: E731
     assert dice(brain(carried.array), brain(fixed.label.array)) > dice(brain(moving.label.array), brain(fixed.label.array))
     assert "usable" in capsys.readouterr().out
+
+
+def test_workers_give_the_same_fields(tmp_path):
+    from medaug.registration import load_field
+
+    data = _dataset(tmp_path / "data", n=3, size=40)
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_learn(LearnJob(str(data), str(one), reference="case1"), progress=False)
+    run_learn(LearnJob(str(data), str(two), reference="case1"), workers=2, progress=False)
+    a, b = _manifest(one), _manifest(two)
+    assert [r["pair"] for r in a] == [r["pair"] for r in b]
+    for ra, rb in zip(a, b):
+        np.testing.assert_allclose(load_field(one / ra["field"]).data, load_field(two / rb["field"]).data, atol=1e-3)

@@ -11,7 +11,7 @@ from medaug.engine.compose import Compose
 from medaug.engine.warp import compose
 from medaug.errors import InvalidImageError, ParameterError
 from medaug.registration import DisplacementField, load_field, register, save_field
-from medaug.spatial import Deformation, ElasticBSpline, LearnedDeformation, RandomLearnedDeformation
+from medaug.spatial import ElasticBSpline, LearnedDeformation, RandomLearnedDeformation
 
 
 def textured_phantom(n: int, seed: int = 1, ndim: int = 3) -> medaug.Sample:

@@ -27,8 +27,6 @@ import itertools
 import json
 import logging
 import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ import numpy as np
 from ..data.identifiers import IDENTIFIER_COLUMNS
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case, read_cases
+from .jobs import OutputLock, check_writable, worker_init, write_json_atomic
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
@@ -179,7 +178,7 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
             else:
                 row = write_augmented(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers)
             try:
-                _write_json_atomic(rows_dir / _row_name(case.case_id, index), row)
+                write_json_atomic(rows_dir / _row_name(case.case_id, index), row)
             except BaseException:  # not committed: leave no file of the item behind
                 for rel in [row.get("output_image"), row.get("output_label"), *(row.get("output_channels") or [])]:
                     if rel:
@@ -232,120 +231,7 @@ def _row_name(case_id: str, index: int) -> str:
     return f"{case_id}__{index:05d}.json" if index >= 0 else f"{case_id}__orig.json"
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)  # never leave half a row (a full disk, an interrupt)
-        if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: name it
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-        raise
-
-
 # ---------------------------------------------------------------- the job
-class _Lock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> _Lock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = _read_holder(self.path)
-                if holder is None:
-                    continue  # released while we looked: try again
-                if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
-                    self.path.unlink(missing_ok=True)  # a stale lock from a killed run on this host
-                    continue
-                if "pid" not in holder:
-                    raise JobError(
-                        f"output folder is locked but the lock names no process; if no medaug process is writing "
-                        f"here, remove {self.path}", path=self.path.parent.parent,
-                    ) from None
-                raise JobError(
-                    f"output folder is in use by another medaug process (PID {holder.get('pid')} on host "
-                    f"{holder.get('host')}); wait for it or remove {self.path} if that process is gone",
-                    path=self.path.parent.parent,
-                ) from None
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(me, fh)
-            return self
-        raise JobError("could not take the output lock", path=self.path)
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _read_holder(path: Path, wait: float = 2.0) -> dict[str, Any] | None:
-    """The lock's ``{pid, host}`` (None when the lock is gone); waits for a lock just created.
-
-    The lock is created first (``O_EXCL``) and filled next, so a reader may see
-    it empty for a moment: it is read again for up to ``wait`` seconds.
-    """
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            holder = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(holder, dict) and "pid" in holder:
-                return holder
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            return {}
-        time.sleep(0.05)
-
-
-def _check_writable(out: Path) -> None:
-    """Create, write and delete a small file in ``OUTPUT/.medaug/``; raise :class:`JobError` when that fails.
-
-    ``os.access`` is not enough: as root it says yes to a folder whose
-    permission bits forbid writing, and a read-only mount or a full disk shows
-    only when a file is really written.  Runs before any work.
-    """
-    probe = out / ".medaug" / f".probe-{os.getpid()}-{secrets.token_hex(3)}.tmp"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.parent.mkdir(exist_ok=True)
-        with probe.open("wb") as fh:
-            fh.write(b"medaug write test\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        probe.unlink()
-    except OSError as exc:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise JobError(f"the disk is full ({exc.strerror}): no file can be written in the output folder; "
-                           "free some space first", path=out) from None
-        raise JobError(f"output folder is not writable ({exc.strerror or exc}); choose another folder or make "
-                       "this one writable", path=out) from None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clean_partial_files(out: Path) -> int:
     """Remove temporary files left by an interrupted run (never a finished file)."""
     removed = 0
@@ -383,11 +269,11 @@ def run_expand(
         raise ParameterError(f"the output folder {out} is inside the input {in_root}; medaug never writes into its input")
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
-    _check_writable(out)  # before any work: a read-only folder or mount, a full disk
+    check_writable(out)  # before any work: a read-only folder or mount, a full disk
     if job.keep_identifiers:
         log.info("keep_identifiers: patient identifiers from the DICOM headers are copied into the outputs")
     meta = out / ".medaug"
-    with _Lock(meta / "lock"):
+    with OutputLock(meta / "lock"):
         job_file = meta / "job.json"
         if job_file.exists():
             previous = json.loads(job_file.read_text(encoding="utf-8"))
@@ -397,7 +283,7 @@ def run_expand(
                     "use a new output folder", path=out,
                 )
         else:
-            _write_json_atomic(job_file, job.identity())
+            write_json_atomic(job_file, job.identity())
         removed = _clean_partial_files(out)
         if removed:
             log.info("removed %d temporary file(s) of an interrupted run", removed)
@@ -491,7 +377,7 @@ def _results(spec, cases: list[Case], workers: int, scheduler) -> Iterable[dict[
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
         futures = {pool.submit(process_case, spec, c): c for c in cases}
         try:
             for fut in as_completed(futures):
@@ -507,9 +393,3 @@ def _outcome(fut: Any, case: Case) -> dict[str, Any]:
         return fut.result()
     except Exception as exc:  # noqa: BLE001
         return {"case_id": case.case_id, "done": 0, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)

@@ -23,9 +23,7 @@ describes exactly the finished files), written atomically.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ from ..data.io import save
 from ..data.sample import Sample
 from ..errors import ParameterError
 from .cases import Case
+from .jobs import write_json_atomic
 from .writing import cast_like, output_extension
 
 __all__ = [
@@ -420,19 +419,5 @@ def write_dataset_json(
         doc["name"] = check_dataset_name(dataset_name).group(2)
     doc.setdefault("description",
                    f"augmented by medaug expand from {src.name}; every applied parameter is in manifest.csv")
-    _write_json_atomic(out / DATASET_JSON, doc)
+    write_json_atomic(out / DATASET_JSON, doc, indent=2)
     return doc
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

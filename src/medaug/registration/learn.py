@@ -119,7 +119,7 @@ def _pair_name(fixed: str, moving: str) -> str:
 # ---------------------------------------------------------------- one pair (runs in a worker)
 def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     """Register one pair, write its field, commit its row; return ``{"pair", "error"}``."""
-    from ..datasets.expand import _write_json_atomic
+    from ..datasets.jobs import write_json_atomic
     from .field import save_field
     from .register import register
 
@@ -139,7 +139,7 @@ def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, A
         rep = result.report.to_dict()
         row = {"pair": name, "fixed": fixed.case_id, "moving": moving.case_id, "field": rel,
                **{k: rep[k] for k in MANIFEST_COLUMNS if k in rep}, "affine": json.dumps(result.affine.round(8).tolist())}
-        _write_json_atomic(row_file, row)
+        write_json_atomic(row_file, row)
         if not result.report.usable:
             log.warning("pair %s: %d folded voxels; the field is kept but marked unusable", name, result.report.folds)
         return {"pair": name, "error": None, "done": 1, "summary": result.report.summary()}
@@ -158,7 +158,7 @@ def run_learn(
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a learn-deformations job; return a summary. Raises :class:`JobError` when pairs failed."""
-    from ..datasets.expand import _Lock, _check_writable, _write_json_atomic
+    from ..datasets.jobs import OutputLock, check_writable, write_json_atomic
     from ..datasets.writing import write_csv_atomic
 
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
@@ -170,16 +170,16 @@ def run_learn(
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_writable(out)
+    check_writable(out)
     todo = plan_pairs(cases, job.reference, job.pairs, job.seed)
     meta = out / ".medaug"
-    with _Lock(meta / "lock"):
+    with OutputLock(meta / "lock"):
         job_file = meta / "job.json"
         if job_file.exists():
             if json.loads(job_file.read_text(encoding="utf-8")) != job.identity():
                 raise JobError("output folder holds a different learn-deformations job; use a new output folder", path=out)
         else:
-            _write_json_atomic(job_file, job.identity())
+            write_json_atomic(job_file, job.identity())
         for tmp in list((out / "fields").glob(".*tmp*")) if (out / "fields").is_dir() else []:
             tmp.unlink(missing_ok=True)  # a field half-written by an interrupted run
         spec = asdict(job)
@@ -232,10 +232,10 @@ def _results(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from ..datasets.expand import _worker_init
+    from ..datasets.jobs import worker_init
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
         futures = {pool.submit(process_pair, spec, f, m): _pair_name(f.case_id, m.case_id) for f, m in pairs}
         for fut in as_completed(futures):
             try:
