@@ -82,7 +82,7 @@ def test_time_limit_stops_and_reports(pair3d):
     fixed, moving, _, _ = pair3d
     result = register(fixed, moving, time_limit=0.05)
     assert result.report.stopped_early
-    assert result.report.seconds < 30
+    assert result.report.seconds < 5  # every pyramid level stops at the deadline, not just the first
 
 
 def test_transfer_a_segmentation_keeps_label_values(pair3d):
