@@ -131,18 +131,7 @@ def check_writable(out: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _alive(pid: int) -> bool:
+    """Whether a process of this host is running (a lock of a dead one is stale)."""
     if pid <= 0:
         return False
     try:

@@ -421,7 +421,9 @@ def _demons(f: sitk.Image, m: sitk.Image, affine_tx: sitk.Transform, f_img: Imag
     Returns the displacement transform ``b`` (fixed space), its feature length
     in mm, the iterations run and whether the deadline stopped it.
     """
-    fill = float(np.median(_border(sitk.GetArrayViewFromImage(m))))
+    from ..engine.compose import border_median
+
+    fill = border_median(sitk.GetArrayFromImage(m))
     aligned = sitk.Resample(m, f, affine_tx, sitk.sitkLinear, fill, sitk.sitkFloat32)
     if metric != "meansquares":  # correlation: intensities may differ by gain/offset, match histograms
         aligned = sitk.HistogramMatching(aligned, f, numberOfHistogramLevels=256, numberOfMatchPoints=15,
@@ -463,10 +465,6 @@ def _demons(f: sitk.Image, m: sitk.Image, affine_tx: sitk.Transform, f_img: Imag
     field = sitk.Cast(field, sitk.sitkVectorFloat64)
     feature = 4.0 * sigma * float(min(f.GetSpacing()))
     return sitk.DisplacementFieldTransform(field), feature, total, early
-
-
-def _border(arr: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.take(arr, [0, arr.shape[a] - 1], axis=a).ravel() for a in range(arr.ndim)])
 
 
 def _set_metric(reg: sitk.ImageRegistrationMethod, metric: str) -> None:
