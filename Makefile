@@ -25,7 +25,7 @@ test: $(STAMP)
 # Long fuzz run of the readers (NIfTI, DICOM, PNG, configs): FUZZ_EXAMPLES random inputs per target.
 FUZZ_EXAMPLES ?= 5000
 fuzz: $(STAMP)
-	MEDAUG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider --timeout=0 \
+	MEDAUG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider \
 		--durations=0 --hypothesis-show-statistics
 
 bench: $(STAMP)

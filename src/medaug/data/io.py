@@ -42,11 +42,14 @@ import re
 import secrets
 import shutil
 import struct
+import sys
+import tempfile
+import threading
 import warnings
 import zlib
+from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -124,20 +127,9 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None) -> I
     p = Path(path)
     where = str(p)
     _check_input_path(p)
-    if p.is_dir():
-        itk, fmt = _read_dicom_folder(p), "DICOM"
-    else:
-        fmt = _format_of(p)
-        if fmt == "NIfTI":
-            _check_nifti(p)
-        elif fmt == "DICOM":
-            _check_dicom_file(p)
-        itk = _read_file(p, fmt)
-    itk = _select_volume(itk, volume, where)
-    itk = _to_scalar(itk, where)
-    if fmt == "DICOM" and itk.GetDimension() == 3 and itk.GetSize()[2] == 1:
-        itk = _collapse_slice(itk, where)
-    image = image_from_sitk(itk, is_label=False, path=where)
+    with _native_stderr_to_log():  # ITK's helpers (VNL) may also print on a degenerate geometry
+        itk, fmt = _read_any(p, volume, where)
+        image = image_from_sitk(itk, is_label=False, path=where)
     arr = image.array
     if fmt == "DICOM" and arr.dtype == np.int32 and _fits(arr, np.int16):
         image = image.with_data(arr.astype(np.int16))
@@ -155,6 +147,24 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None) -> I
     if label:
         image = Image(_as_label_array(image.array, where), grid=image.grid, is_label=True, path=where)
     return image
+
+
+def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]:
+    """The file or DICOM folder as one scalar 2D/3D SimpleITK image, and its format name."""
+    if p.is_dir():
+        itk, fmt = _read_dicom_folder(p), "DICOM"
+    else:
+        fmt = _format_of(p)
+        if fmt == "NIfTI":
+            _check_nifti(p)
+        elif fmt == "DICOM":
+            _check_dicom_file(p)
+        itk = _read_file(p, fmt)
+    itk = _select_volume(itk, volume, where)
+    itk = _to_scalar(itk, where)
+    if fmt == "DICOM" and itk.GetDimension() == 3 and itk.GetSize()[2] == 1:
+        itk = _collapse_slice(itk, where)
+    return itk, fmt
 
 
 def save(image: Image, path: PathType, *, compress: bool = False, header: dict[str, str] | None = None) -> None:
@@ -512,6 +522,54 @@ def _vm_size() -> int | None:
         return None
 
 
+_NATIVE_STDERR = {"depth": 0, "saved": None, "file": None}
+_NATIVE_STDERR_LOCK = threading.Lock()
+_log = logging.getLogger("medaug.io")
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Send what C/C++ code writes to file descriptor 2 meanwhile to the ``medaug.io`` debug log.
+
+    niftilib, libpng, GDCM and VNL print their own complaints about a broken
+    file straight to stderr; medaug reports the problem itself, in one line.
+    Nested and concurrent uses share one redirection (reference counted).
+    """
+    with _NATIVE_STDERR_LOCK:
+        if _NATIVE_STDERR["depth"] == 0:
+            try:
+                sys.stderr.flush()
+                tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the last user leaves
+                saved = os.dup(2)
+                os.dup2(tmp.fileno(), 2)
+                _NATIVE_STDERR.update(saved=saved, file=tmp)
+            except (OSError, ValueError, AttributeError):
+                _NATIVE_STDERR.update(saved=None, file=None)
+        _NATIVE_STDERR["depth"] += 1
+    try:
+        yield
+    finally:
+        with _NATIVE_STDERR_LOCK:
+            _NATIVE_STDERR["depth"] -= 1
+            saved, tmp = _NATIVE_STDERR["saved"], _NATIVE_STDERR["file"]
+            if _NATIVE_STDERR["depth"] == 0 and saved is not None and tmp is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+                tmp.seek(0)
+                text = tmp.read().decode("utf-8", "replace").strip()
+                tmp.close()
+                _NATIVE_STDERR.update(saved=None, file=None)
+                if text:
+                    _log.debug("native reader output: %s", text)
+
+
+@contextlib.contextmanager
+def _native_read(room: int | None) -> Iterator[None]:
+    """Around every SimpleITK/GDCM read: native stderr to the log, and (for ``room``) the allocation cap."""
+    with _native_stderr_to_log(), _allocation_cap(room):
+        yield
+
+
 @contextlib.contextmanager
 def _allocation_cap(room: int | None) -> Iterator[None]:
     """Cap the address space at its current size + ``room`` bytes while a C++ reader runs (Linux).
@@ -572,6 +630,7 @@ class _NiftiHeader(NamedTuple):
     pixdim: tuple[float, ...] = ()  # voxel sizes of the spatial axes (pixdim[1:4], at most ndim of them)
     version: int = 1  # NIfTI-1 or NIfTI-2
     extended: bool = False  # header extensions follow the header (vox_offset beyond the header is then normal)
+    transforms: tuple[tuple[str, int, tuple[float, ...]], ...] = ()  # (name, code, values) of qform and sform
 
 
 def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
@@ -595,6 +654,8 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
             pixdim = struct.unpack(e + "8f", h[76:108])
             offset = max(_as_offset(struct.unpack(e + "f", h[108:112])[0]), 352)
             magic, version, extended = h[344:347], 1, h[348:349] not in (b"", b"\x00")
+            qcode, scode = struct.unpack(e + "2h", h[252:256])
+            quatern, srow = struct.unpack(e + "6f", h[256:280]), struct.unpack(e + "12f", h[280:328])
             break
         if len(h) >= 540 and struct.unpack(e + "i", h[:4])[0] == 540:
             datatype, bitpix = struct.unpack(e + "2h", h[12:16])
@@ -602,6 +663,8 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
             pixdim = struct.unpack(e + "8d", h[104:168])
             offset = max(struct.unpack(e + "q", h[168:176])[0], 544)
             magic, version, extended = h[4:7], 2, h[540:541] not in (b"", b"\x00")
+            qcode, scode = struct.unpack(e + "2i", h[344:352])
+            quatern, srow = struct.unpack(e + "6d", h[352:400]), struct.unpack(e + "12d", h[400:496])
             break
     else:
         raise ImageReadError(
@@ -618,7 +681,10 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
     if magic not in (b"n+1", b"n+2"):
         return None
     float_dtype = np.dtype(e + _NIFTI_FLOATS[datatype]) if datatype in _NIFTI_FLOATS else None
-    return _NiftiHeader(shape, bitpix, offset, float_dtype, tuple(pixdim[1 : 1 + min(ndim, 3)]), version, extended)
+    transforms = (("qform (quatern_b/c/d, qoffset_x/y/z, pixdim[0])", qcode, (*quatern, pixdim[0])),
+                  ("sform (srow_x/y/z)", scode, srow))
+    return _NiftiHeader(shape, bitpix, offset, float_dtype, tuple(pixdim[1 : 1 + min(ndim, 3)]), version, extended,
+                        transforms)
 
 
 def _as_offset(value: float) -> int:
@@ -666,6 +732,13 @@ def _check_nifti(p: Path) -> None:
             "or re-export the image",
             path=where,
         )
+    for name, code, values in hdr.transforms:
+        if code > 0 and not all(math.isfinite(v) and abs(v) < 1e15 for v in values):
+            raise InvalidImageError(  # ITK's reader loops forever on a non-finite sform: refused before it runs
+                f"has non-finite or absurd values in the {name} of its NIfTI header: "
+                f"{tuple(float(f'{v:.6g}') for v in values)}; fix the header or re-export the image",
+                path=where,
+            )
     if opener is open and hdr.float_dtype is None:
         actual, bad = p.stat().st_size, 0
     else:
@@ -702,7 +775,7 @@ def _info_reader(p: Path, fmt: str, where: str) -> sitk.ImageFileReader:
     if fmt == "DICOM":
         reader.SetImageIO("GDCMImageIO")
     try:
-        with _allocation_cap(_HEADER_ROOM if fmt == "DICOM" else None):
+        with _native_read(_HEADER_ROOM if fmt == "DICOM" else None):
             reader.ReadImageInformation()
     except RuntimeError as err:
         if fmt == "DICOM" and _extension(p) == "" and not _is_dicom_file(p):
@@ -814,9 +887,13 @@ def _overlong_element(ds: Any, size: int) -> str | None:
         if part is None:
             continue
         for tag in list(part.keys()):
-            raw = part.get_item(tag)
+            try:
+                with _quiet_pydicom():
+                    raw = part.get_item(tag, keep_deferred=True)  # the raw element: no value conversion
+            except Exception:  # noqa: BLE001, S112 - a value pydicom cannot convert: not a length problem
+                continue
             length, tell = getattr(raw, "length", None), getattr(raw, "value_tell", None)
-            if length is None or tell is None or length == _UNDEFINED_LENGTH:
+            if not isinstance(length, int) or not isinstance(tell, int) or length == _UNDEFINED_LENGTH:
                 continue
             if tell + length > size:
                 return f"element {tag} declares {length} bytes but only {max(size - tell, 0)} remain in the file"
@@ -831,7 +908,7 @@ def _pixel_layout(ds: Any, size: int) -> tuple[int, int, str] | None:
             syntax = str(meta.get("TransferSyntaxUID", _IMPLICIT_LE)) if meta is not None else _IMPLICIT_LE
             if syntax not in _UNCOMPRESSED_SYNTAXES or "PixelData" not in ds:
                 return None
-            elem = ds.get_item("PixelData")
+            elem = ds.get_item("PixelData", keep_deferred=True)
             declared, present = int(elem.length), size - int(elem.value_tell)
             rows, cols, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
             frames = int(ds.get("NumberOfFrames") or 1)
@@ -870,25 +947,15 @@ def _check_dicom_file(p: Path) -> None:
     can cost gigabytes that are never given back), zero-fills pixel data that is
     shorter than Rows x Columns x frames x samples x BitsAllocated, and ITK
     prints SVD warnings on stderr for a degenerate ImageOrientationPatient; all
-    three are refused here with a clear message.
+    three are refused here with a clear message.  A file without the 'DICM'
+    marker is left to GDCM (read under the allocation cap): pydicom would parse
+    any bytes as elements.
     """
     where = str(p)
-    ds = _dicom_dataset(p)
+    ds = _dicom_dataset(p) if _is_dicom_file(p) else None
     if ds is None:
         return
-    size = p.stat().st_size
-    overlong = _overlong_element(ds, size)
-    if overlong:
-        raise ImageReadError(
-            f"is truncated or corrupt: {overlong}; copy or export the file again", path=where
-        )
-    layout = _pixel_layout(ds, size)
-    if layout is not None and layout[0] < layout[1]:
-        raise ImageReadError(
-            f"is truncated or has a wrong header: it holds {layout[0]} bytes of pixel data but its header describes "
-            f"{layout[2]}; copy or export the file again",
-            path=where,
-        )
+    _check_dicom_sizes(p, ds)
     orientation = _bad_orientation(ds)
     if orientation:
         raise InvalidImageError(
@@ -905,14 +972,29 @@ def _read_file(p: Path, fmt: str) -> sitk.Image:
     nbytes = math.prod(size) * reader.GetNumberOfComponents() * _itk_dtype(reader.GetPixelID()).itemsize
     _check_memory(nbytes, size, where)
     try:
-        with _allocation_cap(_HEADER_ROOM + 3 * nbytes if fmt == "DICOM" else None):
+        with _native_read(_HEADER_ROOM + 3 * nbytes if fmt == "DICOM" else None):
             return reader.Execute()
     except RuntimeError as err:
         raise _unreadable(fmt, err, where, p) from err
 
 
+def _check_dicom_sizes(p: Path, ds: Any) -> None:
+    """Refuse pixel data shorter than the header's layout, then any element longer than what the file holds."""
+    size = p.stat().st_size
+    layout = _pixel_layout(ds, size)
+    if layout is not None and layout[0] < layout[1]:
+        raise ImageReadError(
+            f"is truncated or has a wrong header: it holds {layout[0]} bytes of pixel data but its header describes "
+            f"{layout[2]}; copy or export the file again",
+            path=str(p),
+        )
+    overlong = _overlong_element(ds, size)
+    if overlong:
+        raise ImageReadError(f"is truncated or corrupt: {overlong}; copy or export the file again", path=str(p))
+
+
 def _precheck_folder(folder: Path) -> None:
-    """Refuse a folder holding a DICOM file with an element longer than the file (GDCM's scan would allocate it)."""
+    """Refuse a folder holding a cut or corrupt DICOM file (GDCM's scan would allocate, or silently skip, it)."""
     try:
         names = sorted(os.listdir(folder))
     except OSError:
@@ -922,16 +1004,15 @@ def _precheck_folder(folder: Path) -> None:
         if name.startswith(".") or not p.is_file() or not _is_dicom_file(p):
             continue
         ds = _dicom_dataset(p)
-        overlong = _overlong_element(ds, p.stat().st_size) if ds is not None else None
-        if overlong:
-            raise ImageReadError(f"is truncated or corrupt: {overlong}; copy or export the file again", path=str(p))
+        if ds is not None:
+            _check_dicom_sizes(p, ds)
 
 
 def _dicom_series_files(folder: Path) -> list[str]:
     where = str(folder)
     _precheck_folder(folder)
     try:
-        with _allocation_cap(_HEADER_ROOM):
+        with _native_read(_HEADER_ROOM):
             ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(where)
     except RuntimeError as err:
         raise ImageReadError(f"cannot scan the folder for DICOM files: {_itk_reason(err)}", path=where) from err
@@ -941,7 +1022,7 @@ def _dicom_series_files(folder: Path) -> list[str]:
             f"of one series (medaug reads {_SUPPORTED_TEXT})",
             path=where,
         )
-    with _allocation_cap(_HEADER_ROOM):
+    with _native_read(_HEADER_ROOM):
         files = {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(where, uid)) for uid in ids}
     uid = max(ids, key=lambda u: len(files[u]))
     for name in files[uid]:
@@ -985,7 +1066,7 @@ def _check_slice_positions(folder: Path, files: list[str]) -> None:
     for name in files:
         reader.SetFileName(name)
         try:
-            with _allocation_cap(_HEADER_ROOM):
+            with _native_read(_HEADER_ROOM):
                 reader.ReadImageInformation()
             if normal is None:
                 iop = _floats(reader.GetMetaData("0020|0037"))
@@ -1035,7 +1116,7 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     try:
-        with _allocation_cap(_HEADER_ROOM + 3 * math.prod(size) * itemsize):
+        with _native_read(_HEADER_ROOM + 3 * math.prod(size) * itemsize):
             return reader.Execute()
     except RuntimeError as err:
         raise ImageReadError(

@@ -90,7 +90,7 @@ class Compose(_Base):
             if not isinstance(t, _Base):
                 raise ParameterError(f"pipeline items must be medaug transforms, got {type(t).__name__}")
         self.p = RandomTransform.check_p(p)
-        self.fill = fill
+        self.fill = _checked_fill(fill)
         self.options = ResampleOptions(interpolation, label_interpolation, backend, tolerance)  # type: ignore[arg-type]
         self.modality = modality
         if modality is not None:
@@ -288,6 +288,21 @@ def execute(sample: Sample, transforms: Sequence[Transform], options: ResampleOp
             cur.history.append(t.record())
             i += 1
     return cur
+
+
+def _checked_fill(fill: FillSpec) -> FillSpec:
+    """``fill`` if every value is a finite number, ``"min"``, ``"background"`` or None; else a ParameterError now,
+    not when the first image is resampled (a bad config must stop a job before it starts)."""
+    for value in fill.values() if isinstance(fill, dict) else [fill]:
+        if value is None or (isinstance(value, str) and value in ("min", "background")):
+            continue
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and abs(value) < 1e300:
+            continue  # (also false for NaN)
+        raise ParameterError(
+            f"fill must be a finite number, 'min' or 'background' (or a mapping image name -> one of these), "
+            f"got {fill!r}"
+        )
+    return fill
 
 
 def resolve_fill(spec: FillSpec, name: str, image: Image, metadata: dict[str, Any] | None = None) -> float:

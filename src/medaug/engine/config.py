@@ -62,8 +62,14 @@ def load_config_file(path: str | Path) -> Any:
         raise ParameterError(f"config file is {size} bytes, above the {MAX_CONFIG_BYTES}-byte limit", path=p)
     try:
         text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParameterError(f"cannot read config: {exc}", path=p) from exc
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            f"config file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); save it "
+            "as UTF-8",
+            path=p,
+        ) from None
+    except OSError as exc:
+        raise ParameterError(f"cannot read config: {exc.strerror or exc}", path=p) from None
     try:
         if p.suffix.lower() == ".json":
             return json.loads(text)
@@ -112,16 +118,24 @@ def _build_pipeline(obj: Any, options: dict[str, Any]) -> Compose:
         extra = {k: v for k, v in obj.items() if k != "transforms"}
         for k in extra:
             if k not in _PIPELINE_OPTIONS:
-                raise ParameterError(f"unknown pipeline option '{k}'{did_you_mean(k, _PIPELINE_OPTIONS)}; allowed: {', '.join(_PIPELINE_OPTIONS)}")
+                raise ParameterError(f"unknown pipeline option {k!r}{did_you_mean(k, _PIPELINE_OPTIONS)}; allowed: {', '.join(_PIPELINE_OPTIONS)}")
         items = obj["transforms"]
         options = {**extra, **options}
     else:
         items = obj
     if not isinstance(items, list):
+        got = "a mapping without a 'transforms' key" if isinstance(items, Mapping) else type(items).__name__
         raise ParameterError(
-            f"a pipeline config must be a list of {{TransformName: {{params}}}} items, got {type(items).__name__}"
+            f"a pipeline config must be a list of {{TransformName: {{params}}}} items, got {got}; write each "
+            "transform as a list item, e.g. '- RandomAffine: {rotation: 10}'"
         )
-    return Compose([_build_item(item, i) for i, item in enumerate(items)], **options)
+    children = [_build_item(item, i) for i, item in enumerate(items)]
+    try:
+        return Compose(children, **options)
+    except ParameterError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"invalid pipeline option: {_one_line(exc)}") from None
 
 
 def _build_item(item: Any, index: int) -> _Base:
@@ -131,9 +145,12 @@ def _build_item(item: Any, index: int) -> _Base:
     if not isinstance(item, Mapping) or len(item) != 1:
         raise ParameterError(f"item {index + 1}: expected one {{TransformName: {{params}}}} mapping, got {item!r}")
     ((name, params),) = item.items()
+    if not isinstance(name, str):
+        raise ParameterError(f"item {index + 1}: a transform name must be text, got {name!r}")
     params = {} if params is None else params
     if not isinstance(params, Mapping):
-        raise ParameterError(f"item {index + 1} ({name}): parameters must be a mapping, got {params!r}")
+        shown = name if name.isprintable() else repr(name)  # a message is one line, whatever the file holds
+        raise ParameterError(f"item {index + 1} ({shown}): parameters must be a mapping, got {params!r}")
     if name in ("Compose", "OneOf", "SomeOf"):
         kids = params.get("transforms")
         if not isinstance(kids, list):
@@ -143,11 +160,16 @@ def _build_item(item: Any, index: int) -> _Base:
         cls = {"Compose": Compose, "OneOf": OneOf, "SomeOf": SomeOf}[name]
         allowed = {"Compose": ("p",), "OneOf": ("weights", "p"), "SomeOf": ("n", "p")}[name]
         _check_keys(name, rest, allowed, index)
-        return cls(children, **rest)
+        try:
+            return cls(children, **rest)
+        except ParameterError as exc:
+            raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"item {index + 1} ({name}): invalid parameters {dict(rest)!r}: {_one_line(exc)}") from None
     cls = _Base.registry.get(name)
     if cls is None:
         raise ParameterError(
-            f"item {index + 1}: unknown transform '{name}'{did_you_mean(name, transform_names())}; "
+            f"item {index + 1}: unknown transform {name!r}{did_you_mean(name, transform_names())}; "
             "run 'medaug presets' or see the docs for the list"
         )
     allowed = _parameter_names(cls)
@@ -155,9 +177,14 @@ def _build_item(item: Any, index: int) -> _Base:
     try:
         return cls(**params)
     except ParameterError as exc:
-        raise ParameterError(f"item {index + 1} ({name}): {exc}") from None
+        raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"item {index + 1} ({name}): {exc}") from None
+        raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line (a value from the file may hold line breaks)."""
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _parameter_names(cls: type) -> tuple[str, ...]:
@@ -169,9 +196,12 @@ def _parameter_names(cls: type) -> tuple[str, ...]:
 
 def _check_keys(name: str, params: Mapping[str, Any], allowed: tuple[str, ...], index: int) -> None:
     for key in params:
+        if not isinstance(key, str):
+            raise ParameterError(f"item {index + 1} ({name}): parameter names must be text, got {key!r}; allowed: "
+                                 f"{', '.join(allowed)}")
         if key not in allowed:
             raise ParameterError(
-                f"item {index + 1} ({name}): unknown parameter '{key}'{did_you_mean(key, allowed)}; "
+                f"item {index + 1} ({name}): unknown parameter {key!r}{did_you_mean(key, allowed)}; "
                 f"allowed: {', '.join(allowed)}"
             )
 

@@ -242,8 +242,8 @@ def enforce(pipeline: Compose, modality: str, *, on_violation: Literal["error", 
     found = check_pipeline(pipeline, modality)
     fatal = [v for v in found if v.severity == "error" or on_violation == "strict"]
     if fatal and on_violation != "warn":
-        lines = "\n  ".join(str(v) for v in fatal)
-        raise UnsafePipelineError(f"pipeline violates {len(fatal)} {modality.upper()} constraint(s):\n  {lines}")
+        lines = "; ".join(str(v) for v in fatal)  # one line: the CLI prints every error as one line
+        raise UnsafePipelineError(f"pipeline violates {len(fatal)} {modality.upper()} constraint(s): {lines}")
     for v in found:
         if v not in fatal or on_violation == "warn":
             warnings.warn(str(v), UnsafePipelineWarning, stacklevel=2)
