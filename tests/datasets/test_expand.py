@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import os
 import signal
@@ -18,6 +16,8 @@ import medaug
 from medaug.datasets.expand import ExpandJob, parse_grid, run_expand
 from medaug.errors import JobError, ParameterError
 
+from ..faults._util import digest, read_manifest
+
 PIPE = [{"RandomAffine": {"rotation": 8, "translation": 2}}, {"RandomNoise": {"std": [0, 5]}}]
 
 
@@ -31,19 +31,6 @@ def make_dataset(root: Path, n: int = 4, corrupt: bool = False, size: int = 20) 
     if corrupt:
         (root / "images" / "broken.nii.gz").write_bytes(b"\x1f\x8b" + os.urandom(200))
     return root
-
-
-def digest(folder: Path) -> dict[str, str]:
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and ".medaug" not in p.parts:
-            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
-def read_manifest(folder: Path) -> list[dict[str, str]]:
-    with (folder / "manifest.csv").open() as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_parse_grid_counts():
