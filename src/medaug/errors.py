@@ -28,8 +28,17 @@ class MedaugError(Exception):
     """Base class of every error medaug raises on purpose."""
 
     def __init__(self, message: str, *, path: str | PathLike[str] | None = None) -> None:
+        self.message = message
         self.path = None if path is None else str(path)
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        """The message, led by the file it concerns (``path`` may be set after construction)."""
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def __reduce__(self) -> tuple:
+        """Pickle message and path (errors cross process boundaries from workers)."""
+        return (type(self), (self.message,), dict(self.__dict__))
 
 
 class ImageReadError(MedaugError):

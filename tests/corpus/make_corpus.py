@@ -25,7 +25,7 @@ import SimpleITK as sitk
 
 from medaug.errors import GeometryError, ImageReadError, InvalidImageError, MedaugError, ParameterError
 
-__all__ = ["OUT", "SERIES_UID", "CorpusCase", "write_corpus"]
+__all__ = ["OUT", "SECRET", "SERIES_UID", "CorpusCase", "write_corpus"]
 
 #: Placeholder in CLI argument lists for a fresh output folder.
 OUT = "{out}"
@@ -45,7 +45,8 @@ class CorpusCase:
     name : str
         Unique case name (also the file stem where it makes sense).
     group : str
-        ``nifti``, ``other-formats``, ``dicom``, ``pair``, ``config`` or ``path``.
+        ``nifti``, ``other-formats``, ``dicom``, ``pair``, ``config``, ``path`` or ``boundary``
+        (inputs naming files they do not own, non-regular files, unsafe case ids).
     paths : dict
         Role (``image``, ``label``, ``config``, ``dataset``) -> path as ``str``
         (a non-UTF-8 name holds surrogate escapes, as ``os.fsdecode`` gives).
@@ -490,6 +491,101 @@ def _path_cases(c: _Corpus, chmod: Callable[[Path, int], None]) -> None:
           "not valid UTF-8", names=[os.path.join(os.fsencode(series), b"tranche_\xe92.dcm")])
 
 
+#: Bytes of a file that no input may read into an output (the corpus's stand-in for /etc/shadow).
+SECRET = b"SECRET-medaug-corpus-" * 16
+
+
+def _boundary_cases(c: _Corpus) -> None:
+    """Inputs that name files they do not own, non-regular files, mixed TIFF pages, unsafe case ids."""
+    d = c.root / "boundary"
+    d.mkdir()
+    secret = c.root / "secret.bin"  # outside every header's folder
+    secret.write_bytes(SECRET)
+
+    def image_case(name: str, path: Path, error: type[MedaugError] | None, fragment: str, **kw) -> None:
+        c.add(name, "boundary", {"image": path}, "load", [c.info(path), c.augment(path, "--config", c.good_config)],
+              error, fragment, **kw)
+
+    def mhd(name: str, data_file: str) -> Path:
+        folder = d / name
+        folder.mkdir()
+        path = folder / f"{name}.mhd"
+        path.write_text(f"ObjectType = Image\nNDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\n"
+                        f"ElementDataFile = {data_file}\n", encoding="ascii")
+        return path
+
+    outside = "outside the header's folder"
+    image_case("mhd_data_file_absolute", mhd("mhd_abs", str(secret)), ImageReadError, outside)
+    image_case("mhd_data_file_dotdot", mhd("mhd_dotdot", "../../secret.bin"), ImageReadError, outside)
+    image_case("mhd_data_file_proc_environ", mhd("mhd_proc", "/proc/self/environ"), ImageReadError, outside)
+    image_case("mhd_data_file_list_outside", mhd("mhd_list", "LIST\n../../secret.bin"), ImageReadError, outside)
+    image_case("mhd_data_file_pattern_outside", mhd("mhd_pattern", "../../secret%d.bin 1 2 1"), ImageReadError,
+               outside)
+    linked = mhd("mhd_link", "data.raw")
+    os.symlink(secret, linked.parent / "data.raw")  # a link beside the header that leads out of its folder
+    image_case("mhd_data_file_symlink_outside", linked, ImageReadError, outside)
+    fifo_data = mhd("mhd_fifo", "data.raw")
+    os.mkfifo(fifo_data.parent / "data.raw")
+    image_case("mhd_data_file_fifo", fifo_data, ImageReadError, "not a regular file (a FIFO)")
+    mha = d / "external.mha"
+    mha.write_text(f"ObjectType = Image\nNDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\n"
+                   f"ElementDataFile = {secret}\n", encoding="ascii")
+    image_case("mha_data_file_absolute", mha, ImageReadError, outside)
+    for name, key in (("nhdr_data_file_outside", "data file"), ("nrrd_datafile_outside", "datafile")):
+        folder = d / name
+        folder.mkdir()
+        path = folder / (name + (".nhdr" if name.startswith("nhdr") else ".nrrd"))
+        path.write_text(f"NRRD0004\ntype: uint8\ndimension: 2\nsizes: 8 8\nencoding: raw\n{key}: ../../secret.bin\n\n",
+                        encoding="ascii")
+        image_case(name, path, ImageReadError, outside)
+    inside = mhd("mhd_inside", "data.raw")
+    (inside.parent / "data.raw").write_bytes(bytes(range(64)))
+    image_case("mhd_data_file_inside", inside, None, "")
+
+    os.mkfifo(d / "fifo.nii")
+    image_case("image_is_fifo", d / "fifo.nii", ImageReadError, "is a FIFO")
+    series = d / "series_with_fifo"
+    _dicom_series(series, n=3)
+    os.mkfifo(series / "pipe")
+    c.add("dicom_folder_with_fifo", "boundary", {"image": series}, "load", [c.info(series)], ImageReadError,
+          "is a FIFO", names=[series])
+
+    from PIL import Image as PILImage
+
+    page = PILImage.fromarray(np.full((10, 10), 7, np.uint8))
+    page.save(d / "unequal.tif", save_all=True, append_images=[PILImage.fromarray(np.full((20, 30), 9, np.uint8))])
+    image_case("tiff_pages_of_unequal_size", d / "unequal.tif", ImageReadError, "pages differ")
+    page.save(d / "bitdepth.tif", save_all=True, append_images=[PILImage.fromarray(np.full((10, 10), 999, np.uint16))])
+    image_case("tiff_pages_of_unequal_type", d / "bitdepth.tif", ImageReadError, "pages differ")
+    page.save(d / "equal.tif", save_all=True, append_images=[PILImage.fromarray(np.full((10, 10), 9, np.uint8))])
+    image_case("tiff_equal_pages_volume", d / "equal.tif", None, "")
+
+    def csv_case(name: str, text: str | bytes, error: type[MedaugError] | None, fragment: str) -> None:
+        folder = d / name
+        folder.mkdir()
+        (folder / "a.nii.gz").write_bytes(c.good.read_bytes())
+        (folder / "a_seg.nii.gz").write_bytes(c.good_label.read_bytes())
+        path = folder / "cases.csv"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+        c.add(name, "boundary", {"dataset": path}, "read_cases", [c.expand(path, "--preset", "ct-light")], error,
+              fragment)
+
+    head = "image,label,case_id\n"
+    for name, cid in (("csv_case_id_parent", "../../evil"), ("csv_case_id_absolute", "/abs/x"),
+                      ("csv_case_id_subfolder", "a/b"), ("csv_case_id_dot_segments", "x/../x"),
+                      ("csv_case_id_backslash", "a\\b")):
+        csv_case(name, f"{head}a.nii.gz,a_seg.nii.gz,{cid}\n", ParameterError, "line 2: the case id")
+    csv_case("csv_case_id_newline", f'{head}a.nii.gz,a_seg.nii.gz,"a\nb"\n', ParameterError, "line 2: the case id")
+    csv_case("csv_case_id_control", f"{head}a.nii.gz,a_seg.nii.gz,a\x01b\n", ParameterError, "line 2: the case id")
+    csv_case("csv_case_id_dotdot", f"{head}a.nii.gz,a_seg.nii.gz,..\n", ParameterError, "line 2: the case id")
+    csv_case("csv_case_id_nul", f"{head}a.nii.gz,a_seg.nii.gz,a\x00b\n", ParameterError, "line 2: the case id")
+    csv_case("csv_case_ids_collide_without_case",
+             f"{head}a.nii.gz,a_seg.nii.gz,Case1\na.nii.gz,a_seg.nii.gz,case1\n", ParameterError,
+             "line 3 and line 2 have the same case id")
+    csv_case("csv_utf8_bom_crlf", b"\xef\xbb\xbf" + f"{head}a.nii.gz,a_seg.nii.gz,Case1\n".replace("\n", "\r\n").encode(),
+             None, "")
+
+
 def write_corpus(root: str | Path, *, chmod: Callable[[Path, int], None] = os.chmod) -> list[CorpusCase]:
     """Write every corpus case under ``root`` (created if needed); return the case descriptors.
 
@@ -508,7 +604,7 @@ def write_corpus(root: str | Path, *, chmod: Callable[[Path, int], None] = os.ch
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     corpus = _Corpus(root)
-    for part in (_nifti_cases, _other_format_cases, _dicom_cases, _pair_cases, _config_cases):
+    for part in (_nifti_cases, _other_format_cases, _dicom_cases, _pair_cases, _config_cases, _boundary_cases):
         part(corpus)
     _path_cases(corpus, chmod)
     names = [case.name for case in corpus.cases]

@@ -114,7 +114,7 @@ def _check_message(case: CorpusCase, message: str, *, shown: bool = False) -> No
 def test_the_corpus_covers_the_brief() -> None:
     assert len(CASES) >= 30
     groups = {c.group for c in CASES}
-    assert groups == {"nifti", "other-formats", "dicom", "pair", "config", "path"}
+    assert groups == {"nifti", "other-formats", "dicom", "pair", "config", "path", "boundary"}
     assert {c.api for c in CASES} == {"load", "load_label", "load_case", "read_cases", "pipeline_from_config"}
     assert all(c.cli for c in CASES)
 

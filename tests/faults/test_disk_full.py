@@ -15,6 +15,7 @@ import pytest
 
 from medaug.cli.main import main
 from medaug.data import io
+from medaug.data.io import writing
 from medaug.datasets.expand import ExpandJob, run_expand
 from medaug.errors import JobError
 
@@ -36,7 +37,7 @@ def dataset_and_reference(tmp_path_factory) -> tuple[Path, Path]:
 def test_simulated_disk_full_stops_keeps_finished_items_and_resumes(dataset_and_reference, tmp_path, monkeypatch):
     data, ref = dataset_and_reference
     out = tmp_path / "out"
-    real_write = io._write
+    real_write = writing._write
     calls = []
 
     def write_until_full(itk, target, compress, where):
@@ -47,7 +48,7 @@ def test_simulated_disk_full_stops_keeps_finished_items_and_resumes(dataset_and_
         Path(target).write_bytes(b"\x1f\x8b" + b"\0" * 100)  # what a short write leaves under the temporary name
         raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
-    monkeypatch.setattr(io, "_write", write_until_full)
+    monkeypatch.setattr(writing, "_write", write_until_full)
     job = ExpandJob(str(data), str(out), PIPE, n=N_AUG, seed=1)
     with pytest.raises(JobError) as info:
         run_expand(job, progress=False)
@@ -66,7 +67,7 @@ def test_simulated_disk_full_stops_keeps_finished_items_and_resumes(dataset_and_
     assert_complete(out, {("case00", 0), ("case00", 1)})
     assert not (out / ".medaug" / "lock").exists()
 
-    monkeypatch.setattr(io, "_write", real_write)  # space is free again
+    monkeypatch.setattr(writing, "_write", real_write)  # space is free again
     summary = run_expand(job, progress=False)
     assert summary["written"] == len(ALL_ITEMS) - 2 and summary["rows"] == len(ALL_ITEMS)
     assert digest(out) == digest(ref)

@@ -97,7 +97,8 @@ def _ints(text: str, name: str) -> list[int]:
 
 
 def _check_output(path: str, what: str) -> None:
-    from ..data.io import SUPPORTED_FORMATS, _extension
+    from ..data.io import SUPPORTED_FORMATS
+    from ..data.io._formats import _extension
 
     p = Path(path)
     ext = _extension(p)

@@ -62,7 +62,8 @@ def read_identifiers(source: str | PathLike[str]) -> dict[str, str]:
     """
     import SimpleITK as sitk
 
-    from .io import _dicom_series_files, _format_of
+    from .io._dicom import _dicom_series_files
+    from .io._formats import _format_of
 
     p = Path(source)
     try:

@@ -19,6 +19,7 @@ import csv
 import errno
 import os
 import re
+import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from ..data.io import SUPPORTED_FORMATS, check_utf8_name, load
 from ..data.sample import Sample
 from ..errors import ImageReadError, ParameterError
 
-__all__ = ["Case", "read_cases", "load_case", "case_seed", "case_id_from_path"]
+__all__ = ["Case", "read_cases", "load_case", "case_seed", "case_id_from_path", "case_id_problem", "case_id_key"]
 
 _IMAGE_DIRS = (("images", "labels"), ("imagesTr", "labelsTr"), ("imagesTs", "labelsTs"))
 
@@ -52,6 +53,47 @@ class Case:
     target: Any = None
     extra: dict[str, Path] = field(default_factory=dict)
     allowed_labels: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        problem = case_id_problem(self.case_id)
+        if problem:
+            raise ParameterError(f"the case id {self.case_id!r} {problem}; rename the case", path=self.image)
+
+
+#: Characters a case id may not hold: controls (NUL, newline, ...), path separators, and what Windows forbids.
+_UNSAFE_ID = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]')
+_RESERVED_IDS = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+#: Longest case id in UTF-8 bytes: output names add suffixes (``_aug000_0000.nii.gz``) within 255 bytes.
+MAX_CASE_ID_BYTES = 128
+
+
+def case_id_problem(case_id: str) -> str | None:
+    """Why ``case_id`` cannot name output files, or None when it can.
+
+    A case id becomes part of output file names, so it must be one portable
+    file name: no path separator, control character (NUL, newline, tab ...) or
+    ``: * ? " < > |``; not empty, ``.`` or ``..``, not starting with a dot or
+    space, not ending with a dot or space, not a reserved device name (``CON``,
+    ``NUL``, ``COM1`` ...), at most 128 bytes in UTF-8.
+    """
+    if not isinstance(case_id, str) or not case_id:
+        return "is empty"
+    bad = _UNSAFE_ID.search(case_id)
+    if bad:
+        return (f"holds {bad.group()!r}, which cannot be part of a file name (allowed: letters, digits, spaces "
+                "inside, and punctuation such as - _ . + ( ) but no path separator or control character)")
+    if case_id[0] in ". " or case_id[-1] in ". ":
+        return "starts or ends with a dot or a space, which would make a hidden or ambiguous file name"
+    if case_id.split(".")[0].upper() in _RESERVED_IDS:
+        return "is a reserved device name on Windows"
+    if len(case_id.encode("utf-8")) > MAX_CASE_ID_BYTES:
+        return f"is longer than {MAX_CASE_ID_BYTES} bytes"
+    return None
+
+
+def case_id_key(case_id: str) -> str:
+    """The form in which two case ids collide as file names: Unicode NFC, case folded (macOS, Windows)."""
+    return unicodedata.normalize("NFC", case_id).casefold()
 
 
 def case_id_from_path(path: Path) -> str:
@@ -103,30 +145,48 @@ def _check_entry(p: Path, folder: Path) -> None:
 def read_cases(source: str | Path) -> list[Case]:
     """The cases of a CSV file or a dataset folder, in a stable order.
 
+    Every case id is checked here, once, before any work: it must be a safe
+    file name (:func:`case_id_problem`) and unique after normalisation
+    (:func:`case_id_key`: ``Case1`` and ``case1`` would overwrite each other on
+    a case-insensitive file system).
+
     Raises
     ------
     ParameterError
         When the CSV lacks an ``image`` column, a folder has no ``images/`` (or
-        ``imagesTr/``) sub-folder, or case ids collide.
+        ``imagesTr/``) sub-folder, or a case id is unsafe or collides with
+        another (naming the CSV line or the file).
     """
     src = Path(source)
     check_utf8_name(src)
     if not src.exists():
         raise ImageReadError("dataset not found", path=src)
-    cases = _from_csv(src) if src.is_file() else _from_folder(src)
-    seen: dict[str, Path] = {}
-    for c in cases:
-        if c.case_id in seen:
-            raise ParameterError(f"two cases share the id '{c.case_id}': {seen[c.case_id]} and {c.image}", path=src)
-        seen[c.case_id] = c.image
-    if not cases:
+    if src.is_file():
+        found = _from_csv(src)
+    else:
+        found = [(c, f"case '{c.case_id}' (from {c.image})") for c in _from_folder(src)]
+    seen: dict[str, str] = {}
+    for c, origin in found:
+        problem = case_id_problem(c.case_id)
+        if problem:
+            raise ParameterError(f"{origin}: the case id {c.case_id!r} {problem}; rename the case", path=src)
+        key = case_id_key(c.case_id)
+        if key in seen:
+            raise ParameterError(
+                f"{origin} and {seen[key]} have the same case id (compared without case, as file names on macOS "
+                "and Windows): their outputs would overwrite each other; give them distinct ids",
+                path=src,
+            )
+        seen[key] = origin
+    if not found:
         raise ParameterError("the dataset lists no cases", path=src)
-    return cases
+    return [c for c, _ in found]
 
 
-def _from_csv(path: Path) -> list[Case]:
+def _from_csv(path: Path) -> list[tuple[Case, str]]:
+    """The CSV's cases, each with where it was read ("line N"); ``utf-8-sig`` accepts Excel's byte-order mark."""
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ParameterError(f"cannot read the CSV: {exc}", path=path) from exc
@@ -148,8 +208,12 @@ def _from_csv(path: Path) -> list[Case]:
                     target = float(target)
                 except ValueError:
                     pass
-        cid = (row.get("case_id") or "").strip() or case_id_from_path(image)
-        out.append(Case(cid, image, label, target))
+        cid = row.get("case_id") or ""
+        cid = cid.strip(" ") if cid.strip() else case_id_from_path(image)
+        problem = case_id_problem(cid)
+        if problem:
+            raise ParameterError(f"line {i}: the case id {cid!r} {problem}; rename the case", path=path)
+        out.append((Case(cid, image, label, target), f"line {i}"))
     return out
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from ..data.identifiers import IDENTIFIER_COLUMNS
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case, read_cases
-from .jobs import OutputLock, check_writable, worker_init, write_json_atomic
+from .jobs import OutputLock, check_writable, output_path, worker_init, write_json_atomic
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
@@ -145,7 +145,7 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
     indices = list(range(len(job["grid"]) or job["n"]))
     if job["include_originals"]:
         indices = [-1, *indices]
-    todo = [i for i in indices if not (rows_dir / _row_name(case.case_id, i)).exists()]
+    todo = [i for i in indices if not output_path(rows_dir, _row_name(case.case_id, i)).exists()]
     if not todo:
         return {"case_id": case.case_id, "done": 0, "error": None}
     done, index = 0, None
@@ -178,7 +178,7 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
             else:
                 row = write_augmented(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers)
             try:
-                write_json_atomic(rows_dir / _row_name(case.case_id, index), row)
+                write_json_atomic(output_path(rows_dir, _row_name(case.case_id, index)), row)
             except BaseException:  # not committed: leave no file of the item behind
                 for rel in [row.get("output_image"), row.get("output_label"), *(row.get("output_channels") or [])]:
                     if rel:

@@ -21,7 +21,26 @@ from typing import Any
 
 from ..errors import JobError
 
-__all__ = ["OutputLock", "check_writable", "write_json_atomic", "worker_init"]
+__all__ = ["OutputLock", "check_writable", "output_path", "write_json_atomic", "worker_init"]
+
+
+def output_path(out: Path, *parts: str) -> Path:
+    """``out / parts...``, refused unless it resolves (links followed) inside the output folder ``out``.
+
+    Every file a job writes is named through this function, so no case id,
+    pair name or layout can place a file outside OUTPUT, whatever it holds.
+
+    Raises
+    ------
+    JobError
+        Naming the path that would leave the output folder.
+    """
+    path = out.joinpath(*parts)
+    root = out.resolve()
+    resolved = path.resolve()
+    if resolved == root or not resolved.is_relative_to(root) or any(p in ("", ".", "..") for p in parts):
+        raise JobError(f"refusing to write {path}: it resolves to {resolved}, outside the output folder", path=out)
+    return path
 
 
 def write_json_atomic(path: Path, obj: Any, *, indent: int | None = None) -> None:

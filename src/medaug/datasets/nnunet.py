@@ -35,7 +35,7 @@ from ..data.io import save
 from ..data.sample import Sample
 from ..errors import ParameterError
 from .cases import Case
-from .jobs import write_json_atomic
+from .jobs import output_path, write_json_atomic
 from .writing import cast_like, output_extension
 
 __all__ = [
@@ -316,17 +316,17 @@ def write_item(
     stem = name or f"{case.case_id}_aug{index:03d}"
     names = [channel_sample_name(k) for k in range(len(case.extra) + 1)]
     if layout == "nnunet":
-        img_dir, lab_dir = outdir / "imagesTr", outdir / "labelsTr"
+        img_dir, lab_dir = "imagesTr", "labelsTr"
         img_ext = lab_ext = NNUNET_ENDING
     elif layout == "medaug":
-        img_dir, lab_dir = outdir / "images", outdir / "labels"
+        img_dir, lab_dir = "images", "labels"
         img_ext = output_extension(case.image)
         lab_ext = output_extension(case.label) if case.label is not None else img_ext
     else:
         raise ParameterError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     written: list[Path] = []
-    img_paths = [img_dir / f"{stem}_{k:04d}{img_ext}" for k in range(len(names))]
-    lab_path = lab_dir / f"{stem}{lab_ext}" if "label" in out and case.label is not None else None
+    img_paths = [output_path(outdir, img_dir, f"{stem}_{k:04d}{img_ext}") for k in range(len(names))]
+    lab_path = output_path(outdir, lab_dir, f"{stem}{lab_ext}") if "label" in out and case.label is not None else None
     label_values: list[int] = []
     try:
         for sample_name, path in zip(names, img_paths, strict=True):

@@ -24,7 +24,8 @@ from ..data.sample import Sample
 from ..engine.compose import Compose
 from ..errors import ParameterError
 from ..spatial.crop import Crop
-from .cases import Case, load_case, read_cases
+from .cases import Case, case_id_problem, load_case, read_cases
+from .jobs import output_path
 
 __all__ = ["AugmentedDataset", "BatchAugmenter", "collate", "item_seed"]
 
@@ -152,8 +153,9 @@ class AugmentedDataset(Dataset):
         if self.cache in (None, "memory"):
             return None
         case = self.cases[index]
-        cid = case.metadata.get("case_id", f"item{index}") if isinstance(case, Sample) else case.case_id
-        return Path(self.cache) / f"{index:06d}_{cid}.npz"
+        cid = str(case.metadata.get("case_id", "")) if isinstance(case, Sample) else case.case_id
+        name = f"{index:06d}_{cid}.npz" if cid and case_id_problem(cid) is None else f"{index:06d}.npz"
+        return output_path(Path(self.cache), name)
 
     def _to_disk_cache(self, index: int, sample: Sample) -> None:
         path = self._cache_file(index)

@@ -16,6 +16,7 @@ from ..data.image import Image
 from ..data.io import save
 from ..data.sample import Sample
 from .cases import Case
+from .jobs import output_path
 
 __all__ = ["MANIFEST_COLUMNS", "cast_like", "output_extension", "write_augmented", "write_csv_atomic"]
 
@@ -56,12 +57,12 @@ def write_augmented(
     cannot be written, the image just written is removed: an item is written whole or not at all.
     """
     stem = name or f"{case.case_id}_aug{index:03d}"
-    img_path = outdir / "images" / f"{stem}{output_extension(case.image)}"
+    img_path = output_path(outdir, "images", f"{stem}{output_extension(case.image)}")
     img_path.parent.mkdir(parents=True, exist_ok=True)
     save(cast_like(out["image"], dtypes["image"]), img_path, header=header_fields(identifiers or {}, img_path.name))
     lab_path = None
     if "label" in out and case.label is not None:
-        lab_path = outdir / "labels" / f"{stem}{output_extension(case.label)}"
+        lab_path = output_path(outdir, "labels", f"{stem}{output_extension(case.label)}")
         try:
             lab_path.parent.mkdir(parents=True, exist_ok=True)
             save(cast_like(out["label"], dtypes["label"]), lab_path, header=header_fields(identifiers or {}, lab_path.name))

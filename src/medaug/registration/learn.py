@@ -119,13 +119,13 @@ def _pair_name(fixed: str, moving: str) -> str:
 # ---------------------------------------------------------------- one pair (runs in a worker)
 def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     """Register one pair, write its field, commit its row; return ``{"pair", "error"}``."""
-    from ..datasets.jobs import write_json_atomic
+    from ..datasets.jobs import output_path, write_json_atomic
     from .field import save_field
     from .register import register
 
     out = Path(spec["output"])
     name = _pair_name(fixed.case_id, moving.case_id)
-    row_file = out / ".medaug" / "rows" / f"{name}.json"
+    row_file = output_path(out, ".medaug", "rows", f"{name}.json")
     if row_file.exists():
         return {"pair": name, "error": None, "done": 0}
     try:
@@ -135,7 +135,7 @@ def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, A
                           field_size=spec["field_size"], seed=spec["seed"])
         rel = f"fields/{name}.nii.gz"
         (out / "fields").mkdir(parents=True, exist_ok=True)
-        save_field(result.deformable, out / rel)
+        save_field(result.deformable, output_path(out, "fields", f"{name}.nii.gz"))
         rep = result.report.to_dict()
         row = {"pair": name, "fixed": fixed.case_id, "moving": moving.case_id, "field": rel,
                **{k: rep[k] for k in MANIFEST_COLUMNS if k in rep}, "affine": json.dumps(result.affine.round(8).tolist())}

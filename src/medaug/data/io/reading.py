@@ -1,0 +1,231 @@
+"""Reading images: :func:`load` and :func:`read_header`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from ...errors import ImageReadError, InvalidImageError, ParameterError
+from ..image import Image
+from ._dicom import _check_dicom_file, _check_slice_positions, _collapse_slice, _dicom_series_files
+from ._formats import PathType, _fits, _format_of, _itk_dtype, _itk_reason
+from ._itk import _info_reader, _read_file
+from ._native import _HEADER_ROOM, _check_memory, _native_read, _native_stderr_to_log
+from ._nifti import _check_nifti
+from ._paths import _check_input_path
+from .convert import image_from_sitk
+
+__all__ = ["load", "read_header"]
+
+def load(path: PathType, *, label: bool = False, volume: int | None = None) -> Image:
+    """Read an image file (or a DICOM series folder) into an :class:`Image`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A NIfTI, MetaImage, NRRD, DICOM, PNG, JPEG, TIFF or BMP file, or a folder
+        holding a DICOM series.
+    label : bool
+        Read a label map: values must be non-negative integers; float files
+        holding whole numbers are cast to the smallest of uint8/int16/int32.
+    volume : int, optional
+        For a 4D image (a time series), the index of the 3D volume to return.
+
+    Returns
+    -------
+    Image
+        2D ``(y, x)`` or 3D ``(z, y, x)`` image with the file's geometry; an
+        intensity image keeps the file's dtype.
+
+    Raises
+    ------
+    ImageReadError
+        The path does not exist, the format is not supported, or the file is
+        unreadable, corrupt or truncated.
+    InvalidImageError
+        The image has NaN/Inf voxels, is empty, complex, RGB, 4D without
+        ``volume``, too large for memory, or a DICOM series misses a slice;
+        or, with ``label=True``, holds non-integer or negative values.
+    ParameterError
+        ``volume`` is out of range, or given for an image that is not 4D.
+    """
+    p = Path(path)
+    where = str(p)
+    _check_input_path(p)
+    with _native_stderr_to_log():  # ITK's helpers (VNL) may also print on a degenerate geometry
+        itk, fmt = _read_any(p, volume, where)
+        image = image_from_sitk(itk, is_label=False, path=where)
+    arr = image.array
+    if fmt == "DICOM" and arr.dtype == np.int32 and _fits(arr, np.int16):
+        image = image.with_data(arr.astype(np.int16))
+    if arr.dtype.kind == "c":
+        raise InvalidImageError(
+            f"has complex voxel values ({arr.dtype}); medaug needs real values: save the magnitude "
+            "(or real part) as a separate image",
+            path=where,
+        )
+    try:
+        image.check_finite()
+    except InvalidImageError as err:
+        err.path = where
+        raise
+    if label:
+        image = Image(_as_label_array(image.array, where), grid=image.grid, is_label=True, path=where)
+    return image
+
+
+def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]:
+    """The file or DICOM folder as one scalar 2D/3D SimpleITK image, and its format name."""
+    if p.is_dir():
+        itk, fmt = _read_dicom_folder(p), "DICOM"
+    else:
+        fmt = _format_of(p)
+        if fmt == "NIfTI":
+            _check_nifti(p)
+        elif fmt == "DICOM":
+            _check_dicom_file(p)
+        itk = _read_file(p, fmt)
+    itk = _select_volume(itk, volume, where)
+    itk = _to_scalar(itk, where)
+    if fmt == "DICOM" and itk.GetDimension() == 3 and itk.GetSize()[2] == 1:
+        itk = _collapse_slice(itk, where)
+    return itk, fmt
+
+
+def read_header(path: PathType) -> dict[str, Any]:
+    """Read an image's header only (no voxel data).
+
+    Returns
+    -------
+    dict
+        ``format``, ``shape`` (array order, may be 4D), ``spacing``, ``origin``,
+        ``direction`` (flat, row-major), ``dtype`` and ``components``; for a
+        DICOM folder also ``files`` (slices of the series that would be read);
+        its other entries come from the first file, so the z spacing and the
+        dtype (before narrowing to int16) may differ from what :func:`load` returns.
+    """
+    p = Path(path)
+    where = str(p)
+    _check_input_path(p)
+    if p.is_dir():
+        files = _dicom_series_files(p)
+        reader = _info_reader(Path(files[0]), "DICOM", where)
+        fmt, extra = "DICOM", {"files": len(files)}
+        shape = (len(files), *reversed(reader.GetSize()[:2]))
+    else:
+        fmt, extra = _format_of(p), {}
+        reader = _info_reader(p, fmt, where)
+        shape = tuple(reversed(reader.GetSize()))
+    return {
+        "format": fmt,
+        "shape": shape,
+        "spacing": tuple(reader.GetSpacing()),
+        "origin": tuple(reader.GetOrigin()),
+        "direction": tuple(reader.GetDirection()),
+        "dtype": str(_itk_dtype(reader.GetPixelID())),
+        "components": reader.GetNumberOfComponents(),
+        **extra,
+    }
+
+
+def _read_dicom_folder(folder: Path) -> sitk.Image:
+    where = str(folder)
+    files = _dicom_series_files(folder)
+    _check_slice_positions(folder, files)
+    for name in files:
+        _check_dicom_file(Path(name))
+    info = _info_reader(Path(files[0]), "DICOM", where)
+    size = (*info.GetSize()[:2], len(files))
+    itemsize = _itk_dtype(info.GetPixelID()).itemsize * info.GetNumberOfComponents()
+    _check_memory(math.prod(size) * itemsize, size, where)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    try:
+        with _native_read(_HEADER_ROOM + 3 * math.prod(size) * itemsize):
+            return reader.Execute()
+    except RuntimeError as err:
+        raise ImageReadError(
+            f"cannot read the DICOM series: {_itk_reason(err)}; a file of the series may be corrupt: copy the "
+            "series again",
+            path=where,
+        ) from err
+
+
+def _select_volume(itk: sitk.Image, volume: int | None, where: str) -> sitk.Image:
+    dim = itk.GetDimension()
+    if dim > 4:
+        raise InvalidImageError(f"is {dim}D; medaug works on 2D or 3D images", path=where)
+    if dim < 4:
+        if volume is not None:
+            raise ParameterError(
+                f"volume={volume} was given but the image is {dim}D, not a 4D series; drop volume= (--volume)",
+                path=where,
+            )
+        return itk
+    size = list(itk.GetSize())
+    n = size[3]
+    if volume is None and n > 1:
+        raise InvalidImageError(
+            f"is 4D with {n} volumes of size {tuple(size[:3])}; pass volume=K (CLI: --volume K) "
+            f"to pick one, K from 0 to {n - 1}",
+            path=where,
+        )
+    k = 0 if volume is None else int(volume)
+    if not 0 <= k < n:
+        raise ParameterError(f"volume={volume} is out of range; the image has {n} volumes (0 to {n - 1})", path=where)
+    return sitk.Extract(itk, [*size[:3], 0], [0, 0, 0, k], sitk.ExtractImageFilter.DIRECTIONCOLLAPSETOSUBMATRIX)
+
+
+def _to_scalar(itk: sitk.Image, where: str) -> sitk.Image:
+    """Turn grey RGB(A) into one channel; refuse colour and other vector images."""
+    ncomp = itk.GetNumberOfComponentsPerPixel()
+    if ncomp == 1:
+        return itk
+    if ncomp in (3, 4):
+        rgb = sitk.GetArrayViewFromImage(itk)[..., :3]
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+            return sitk.VectorIndexSelectionCast(itk, 0)
+        raise InvalidImageError(
+            "is an RGB colour image where grey is required; convert it to greyscale first "
+            "(e.g. with Pillow: Image.open(path).convert('L').save(new_path))",
+            path=where,
+        )
+    raise InvalidImageError(
+        f"has {ncomp} values per voxel (a vector image); medaug needs a scalar image: split the "
+        "components into separate files",
+        path=where,
+    )
+
+
+def _as_label_array(arr: np.ndarray, where: str) -> np.ndarray:
+    """Check that ``arr`` holds class indices; cast float/bool to an integer type."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if arr.dtype.kind not in "uif":
+        raise InvalidImageError(f"a label map must hold integers, got {arr.dtype}", path=where)
+    if arr.dtype.kind == "f":
+        frac = arr != np.round(arr)
+        if frac.any():
+            raise InvalidImageError(
+                f"label map has non-integer values (e.g. {arr[frac].flat[0]:g}); a label map must hold class "
+                "indices 0, 1, 2, ...: load it without label=True if it is an intensity image or a "
+                "probability map, or round/threshold it first",
+                path=where,
+            )
+    lo, hi = arr.min(), arr.max()
+    if lo < 0:
+        raise InvalidImageError(
+            f"label map has negative values (min {lo:g}); labels must be class indices 0, 1, 2, ...: "
+            "remap them before augmenting",
+            path=where,
+        )
+    if arr.dtype.kind == "f":
+        for dt in (np.uint8, np.int16, np.int32):
+            if hi <= np.iinfo(dt).max:
+                return arr.astype(dt)
+        raise InvalidImageError(f"label map has values up to {hi:g}, too large for a label map", path=where)
+    return arr

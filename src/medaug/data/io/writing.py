@@ -1,0 +1,166 @@
+"""Writing images atomically: :func:`save` and :func:`write_itk`."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ...errors import ImageReadError, ParameterError
+from ..image import Image
+from ._formats import _DETACHED, _EIGHT_BIT_ONLY, SUPPORTED_FORMATS, PathType, _extension, _itk_reason
+from ._nifti import _nifti_incomplete
+from ._paths import check_utf8_name
+from .convert import image_to_sitk
+
+__all__ = ["save", "write_itk"]
+
+def save(image: Image, path: PathType, *, compress: bool = False, header: dict[str, str] | None = None) -> None:
+    """Write ``image`` to ``path``; the format follows the extension.
+
+    The file is written to a temporary name in the same folder and renamed, so
+    a reader never sees a half-written file.  Geometry and dtype are kept
+    (a ``bool`` array is written as ``uint8``, ``float16`` as ``float32``).
+
+    Parameters
+    ----------
+    image : Image
+        The image to write (NumPy or torch data).
+    path : str or PathLike
+        Target file; its folder must exist.  ``.nii.gz`` is always compressed.
+    compress : bool
+        Also compress MetaImage and NRRD data.
+    header : dict, optional
+        Extra header entries (SimpleITK metadata names); used only for the
+        identifiers kept by ``--keep-identifiers`` (:mod:`medaug.data.identifiers`).
+
+    Raises
+    ------
+    ImageReadError
+        Unsupported extension, missing folder, a dtype or dimensionality the
+        format cannot hold (e.g. float data as PNG), or a write failure.
+    ParameterError
+        ``image`` is not an :class:`Image`.
+    """
+    if not isinstance(image, Image):
+        raise ParameterError(f"save() needs a medaug Image, got {type(image).__name__}", path=path)
+    p = Path(path)
+    where = str(p)
+    check_utf8_name(p)
+    ext = _extension(p)
+    fmt = SUPPORTED_FORMATS.get(ext)
+    if fmt is None or fmt == "DICOM":
+        what = "writing DICOM is not supported" if fmt == "DICOM" else f"cannot write '{ext or p.name}' files"
+        raise ImageReadError(
+            f"{what}; use .nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr, or for 2D images .png, .jpg, .tif, .bmp",
+            path=where,
+        )
+    if not p.parent.is_dir():
+        raise ImageReadError(f"the folder {p.parent} does not exist; create it first", path=where)
+    _check_writable(image.ndim, image.array.dtype, fmt, where)
+    itk = image_to_sitk(image)
+    for key, value in (header or {}).items():
+        itk.SetMetaData(key, value)
+    write_itk(itk, p, compress=compress)
+
+
+def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False) -> None:
+    """Write a SimpleITK image atomically (temporary name in the same folder, then rename).
+
+    The one place medaug writes image files; :func:`save` and the displacement
+    fields of :mod:`medaug.registration` go through it.
+
+    Raises
+    ------
+    ImageReadError
+        When the file cannot be written (the message names it and the reason).
+    """
+    p = Path(path)
+    where = str(p)
+    ext = _extension(p)
+    stem = p.name[: len(p.name) - len(ext)]
+    token = f"tmp-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        if ext in _DETACHED:  # header + data file: write both in a temporary folder, move the header last
+            tmp_dir = p.parent / f".{stem}.{token}"
+            tmp_dir.mkdir()
+            try:
+                header = tmp_dir / p.name
+                _write(itk, header, compress, where)
+                for f in sorted(tmp_dir.iterdir(), key=lambda f: f == header):
+                    os.replace(f, p.parent / f.name)
+            finally:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+        else:
+            tmp = p.parent / f".{stem}.{token}{ext}"
+            try:
+                _write(itk, tmp, compress, where)
+                os.replace(tmp, p)
+            finally:
+                tmp.unlink(missing_ok=True)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise ImageReadError(f"cannot be written: {reason}; check the path and permissions", path=where) from err
+
+
+def _check_writable(ndim: int, dtype: np.dtype, fmt: str, where: str) -> None:
+    """Refuse what a 2D picture format cannot hold (TIFF and the 3D formats take any dtype)."""
+    if fmt in ("PNG", "JPEG", "BMP"):
+        if ndim != 2:
+            raise ImageReadError(
+                f"{fmt} holds only 2D images but this image is {ndim}D; save it as .nii.gz, .mha or .nrrd",
+                path=where,
+            )
+        allowed = (np.uint8,) if fmt in _EIGHT_BIT_ONLY else (np.uint8, np.uint16)
+        if dtype not in [np.dtype(a) for a in allowed] and dtype != np.bool_:
+            kinds = "8-bit" if fmt in _EIGHT_BIT_ONLY else "8- or 16-bit"
+            raise ImageReadError(
+                f"{fmt} stores only {kinds} unsigned integers but the image is {dtype}; save it as .mha, "
+                ".nrrd or .nii.gz to keep the values, or rescale and cast it to "
+                f"{' / '.join(np.dtype(a).name for a in allowed)} first",
+                path=where,
+            )
+
+
+def _write(itk: sitk.Image, target: Path, compress: bool, where: str) -> None:
+    writer = sitk.ImageFileWriter()
+    writer.SetFileName(str(target))
+    writer.SetUseCompression(compress or str(target).lower().endswith(".gz"))
+    try:
+        writer.Execute(itk)
+    except RuntimeError as err:
+        full = _disk_full(target, itk, str(err))
+        reason = f"{full.strerror}; free some space" if full else _itk_reason(err)
+        raise ImageReadError(f"cannot be written: {reason}", path=where) from (full or err)
+    short = _nifti_incomplete(target)
+    if short:  # niftilib reports a short write (a full disk) only on stderr, and returns as if all went well
+        full = _disk_full(target, itk, "")
+        reason = f"{full.strerror}; free some space" if full else f"the written file is incomplete ({short})"
+        raise ImageReadError(f"cannot be written: {reason}", path=where) from (full or OSError(errno.EIO, short))
+
+
+def _disk_full(target: Path, itk: sitk.Image, message: str) -> OSError | None:
+    """An ``OSError(ENOSPC or EDQUOT)`` when a failed write was (most likely) a full disk, else None.
+
+    ITK's writers drop the ``errno``: the message is searched for the system's
+    text, and the free space of the target's file system (the partial file still
+    on it) is compared with the image's uncompressed size.
+    """
+    low = message.lower()
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        if os.strerror(code).lower() in low:
+            return OSError(code, os.strerror(code), str(target))
+    needed = itk.GetNumberOfPixels() * itk.GetNumberOfComponentsPerPixel() * itk.GetSizeOfPixelComponent()
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        return None
+    if free < needed:
+        text = f"{os.strerror(errno.ENOSPC)} ({free} bytes free, about {needed} needed)"
+        return OSError(errno.ENOSPC, text, str(target))
+    return None

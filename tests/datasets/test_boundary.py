@@ -1,0 +1,115 @@
+"""Untrusted datasets: a header cannot read a file it does not own; a case id cannot place an output.
+
+End-to-end through ``medaug expand`` and ``medaug learn-deformations``: the bad
+case is refused (named, the job fails), the good ones are written, and no
+output, manifest or row holds a byte of the file the header pointed at.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import medaug
+from medaug.cli.main import main
+from medaug.datasets.cases import Case, case_id_key, case_id_problem, read_cases
+from medaug.datasets.jobs import output_path
+from medaug.errors import JobError, ParameterError
+
+SECRET = b"TOP-SECRET-not-an-image-" * 64
+
+
+def _dataset(root: Path) -> Path:
+    (root / "images").mkdir(parents=True)
+    for i in range(2):
+        s = medaug.shepp_logan_2d(16, seed=i)
+        medaug.save(s["image"].with_data(np.asarray(s["image"].array, np.float32)), root / "images" / f"good{i}.mha")
+    return root
+
+
+def _every_byte(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+@pytest.mark.parametrize("data_file", ["ABS", "../../secret.bin", "/proc/self/environ"])
+def test_expand_never_copies_a_file_named_by_a_header(tmp_path, capsys, data_file):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(SECRET)
+    data = _dataset(tmp_path / "in")
+    target = str(secret) if data_file == "ABS" else data_file
+    (data / "images" / "evil.mhd").write_text(
+        f"ObjectType = Image\nNDims = 2\nDimSize = 16 16\nElementType = MET_UCHAR\nElementDataFile = {target}\n",
+        encoding="ascii",
+    )
+    out = tmp_path / "out"
+    code = main(["expand", str(data), str(out), "--preset", "xray", "-n", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1  # the job fails on the bad case ...
+    assert "evil.mhd" in err and "outside the header's folder" in err
+    written = sorted(p.name for p in (out / "images").iterdir())
+    assert written == [f"good{i}_aug00{k}.mha" for i in range(2) for k in range(2)]  # ... the good ones are done
+    everything = _every_byte(out)
+    assert SECRET[:24] not in everything
+    assert os.environ.get("HOME", "/root").encode() + b"\x00" not in everything  # nothing of /proc/self/environ
+
+
+def test_the_opt_in_reads_data_beside_another_folder(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "voxels.raw").write_bytes(bytes(range(64)))
+    (tmp_path / "hdr").mkdir()
+    header = tmp_path / "hdr" / "img.mhd"
+    header.write_text("ObjectType = Image\nNDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\n"
+                      "ElementDataFile = ../data/voxels.raw\n", encoding="ascii")
+    with pytest.raises(medaug.errors.ImageReadError, match="MEDAUG_ALLOW_EXTERNAL_DATA=1"):
+        medaug.load(header)
+    monkeypatch.setenv("MEDAUG_ALLOW_EXTERNAL_DATA", "1")
+    assert np.array_equal(np.asarray(medaug.load(header).array).ravel(), np.arange(64))
+
+
+@pytest.mark.parametrize("bad", ["../../evil", "/abs/x", "a/b", "x/../x", "a\x00b", "a\nb", "a\x1bb", ".", "..",
+                                 ".hidden", "trailing.", " lead", "NUL", "com1.txt", "x" * 129, ""])
+def test_unsafe_case_ids_are_named(bad):
+    assert case_id_problem(bad) is not None
+    with pytest.raises(ParameterError, match="case id"):
+        Case(bad, Path("image.nii.gz"))
+
+
+@pytest.mark.parametrize("good", ["case01", "BraTS-GLI-00001-000", "sub-01_ses-1", "Patient 7", "Müller+2", "a.b"])
+def test_ordinary_case_ids_pass(good):
+    assert case_id_problem(good) is None
+
+
+def test_ids_that_collide_as_file_names_share_a_key():
+    assert case_id_key("Case1") == case_id_key("case1")
+    assert case_id_key("caf\u00e9") == case_id_key("cafe\u0301")  # NFC and NFD spellings (macOS names)
+
+
+def test_folder_ids_colliding_without_case_are_refused(tmp_path):
+    data = _dataset(tmp_path / "in")
+    os.rename(data / "images" / "good1.mha", data / "images" / "GOOD0.mha")
+    with pytest.raises(ParameterError, match="same case id"):
+        read_cases(data)
+
+
+def test_no_output_path_leaves_the_output_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    assert output_path(out, "images", "a.nii.gz") == out / "images" / "a.nii.gz"
+    (out / "link").symlink_to(tmp_path)
+    for parts in (("..", "x"), ("images", "..", "..", "x"), ("/etc", "passwd"), ("link", "x"), ("",), (".",)):
+        with pytest.raises(JobError, match="outside the output folder"):
+            output_path(out, *parts)
+
+
+def test_learn_deformations_refuses_unsafe_ids_before_work(tmp_path, capsys):
+    data = _dataset(tmp_path / "in")
+    csv = tmp_path / "cases.csv"
+    csv.write_text(f"image,case_id\n{data / 'images' / 'good0.mha'},ok\n{data / 'images' / 'good1.mha'},../up\n",
+                   encoding="utf-8")
+    code = main(["learn-deformations", str(csv), str(tmp_path / "fields")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "line 3: the case id '../up'" in err[0]
+    assert not (tmp_path / "fields").exists() and not (tmp_path / "up").exists()
