@@ -15,9 +15,10 @@ from .data.image import Image
 from .data.io import load, save
 from .data.phantoms import shepp_logan_2d, shepp_logan_3d
 from .data.sample import Sample
-from .engine.compose import Compose, OneOf, SomeOf, inverse_of, replay
+from .engine.compose import Compose, OneOf, SomeOf
 from .engine.config import pipeline_from_config, pipeline_to_config, save_config
-from .presets import preset
+from .engine.record import inverse_of, replay
+from .engine.registry import add_providers
 from .errors import (
     GeometryError,
     ImageReadError,
@@ -27,6 +28,11 @@ from .errors import (
     ParameterError,
     UnsafePipelineError,
 )
+from .presets import preset
+
+# The modules that define transforms and the modality constraints, imported when a configuration,
+# a record or a modality first needs them: the engine never imports them itself.
+add_providers("medaug.spatial", "medaug.intensity", "medaug.presets.constraints")
 
 __version__ = "0.1.0"
 

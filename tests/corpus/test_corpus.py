@@ -39,7 +39,8 @@ import pytest
 from medaug.data.image import Image
 from medaug.data.io import load
 from medaug.data.sample import Sample
-from medaug.datasets.cases import Case, load_case, read_cases
+from medaug.datasets.cases import Case, load_case
+from medaug.datasets.discover import read_cases
 from medaug.engine.compose import Compose
 from medaug.engine.config import pipeline_from_config
 

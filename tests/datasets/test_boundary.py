@@ -15,7 +15,8 @@ import pytest
 
 import medaug
 from medaug.cli.main import main
-from medaug.datasets.cases import Case, case_id_key, case_id_problem, read_cases
+from medaug.datasets.cases import Case, case_id_key, case_id_problem
+from medaug.datasets.discover import read_cases
 from medaug.datasets.jobs import output_path
 from medaug.errors import JobError, ParameterError
 

@@ -16,7 +16,8 @@ import pytest
 
 import medaug
 from medaug.data.io import read_header
-from medaug.datasets.cases import load_case, read_cases
+from medaug.datasets.cases import load_case
+from medaug.datasets.discover import read_cases
 from medaug.datasets.expand import ExpandJob, run_expand
 from medaug.errors import JobError, ParameterError
 

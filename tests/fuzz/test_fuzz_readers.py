@@ -48,7 +48,7 @@ from medaug.data.image import Image
 from medaug.data.io import load, save
 from medaug.engine.compose import Compose
 from medaug.engine.config import _parameter_names, pipeline_from_config, pipeline_to_config, transform_names
-from medaug.engine.transform import _Base
+from medaug.engine.registry import transform_class
 from medaug.errors import MedaugError
 from medaug.presets import preset_config
 
@@ -297,7 +297,7 @@ _VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.
 
 
 def _params(name: str) -> list[str]:
-    cls = _Base.registry.get(name)
+    cls = transform_class(name)
     return (list(_parameter_names(cls)) if cls is not None else []) + ["p", "bogus", "transforms"]
 
 

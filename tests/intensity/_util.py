@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from medaug import Sample, pipeline_from_config, replay
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.spatial import Affine
 
 

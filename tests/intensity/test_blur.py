@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from medaug import Image, ParameterError, Sample, shepp_logan_2d
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.intensity import Blur, RandomBlur, RandomSharpen, Sharpen
 
 from ..conftest import blob_sample

@@ -7,7 +7,7 @@ import pytest
 
 from medaug import ParameterError, Sample
 from medaug.data.samples import ct_small
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.intensity import CLAHE, RandomCLAHE, equalize_adaptive
 
 from ..conftest import blob_sample

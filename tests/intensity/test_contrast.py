@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medaug import ParameterError, shepp_logan_2d
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.intensity import (
     Brightness,
     Contrast,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medaug import Image, ParameterError, Sample, shepp_logan_3d
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.intensity import LowResolution, RandomLowResolution
 
 from ..conftest import blob_sample

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from medaug import GeometryError, ParameterError
-from medaug.engine.compose import execute
 from medaug.engine.config import transform_names
+from medaug.engine.execute import execute
 from medaug.intensity import CutMix, Cutout, Mixup, RandomCutout, cutmix, mixup
 
 from ..conftest import blob_sample

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from medaug import Image, ParameterError, Sample, shepp_logan_2d, shepp_logan_3d
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.intensity import (
     Ghosting,
     GibbsRinging,

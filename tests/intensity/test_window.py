@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medaug import ParameterError, pipeline_from_config, replay, shepp_logan_3d
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.intensity import CT_WINDOWS, RandomWindow, Window
 
 from ..conftest import blob_sample

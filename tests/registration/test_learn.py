@@ -88,8 +88,9 @@ def test_bad_case_is_reported_and_the_rest_done(tmp_path, capsys):
 
 
 def test_plan_pairs():
-    from medaug.datasets.cases import Case
     from pathlib import Path
+
+    from medaug.datasets.cases import Case
 
     cases = [Case(f"c{i}", Path(f"/x/c{i}.nii.gz")) for i in range(5)]
     assert plan_pairs(cases, "c2", None, 0) == [("c2", c) for c in ("c0", "c1", "c3", "c4")]

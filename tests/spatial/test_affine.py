@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medaug import Compose, inverse_of
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.spatial import Affine, Flip, RandomAffine, RandomFlip
 
 from ..conftest import blob_sample

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import medaug
 from medaug import Compose
-from medaug.engine.compose import execute
+from medaug.engine.execute import execute
 from medaug.spatial import (
     Affine,
     Crop,

@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.samples import sample_paths
     from ..datasets.cases import Case, case_seed, load_case
     from ..datasets.writing import write_augmented, write_csv_atomic
-    from ..preview.figures import preview
     from ..presets import preset
+    from ..preview.figures import preview
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets.cases import read_cases
+    from ..datasets.discover import read_cases
     from ..datasets.expand import ExpandJob, parse_grid, run_expand
     from ..engine.config import load_config_file
     from ..errors import JobError, ParameterError

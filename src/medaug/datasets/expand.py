@@ -37,7 +37,8 @@ import numpy as np
 
 from ..data.identifiers import IDENTIFIER_COLUMNS
 from ..errors import JobError, MedaugError, ParameterError
-from .cases import Case, case_seed, load_case, read_cases
+from .cases import Case, case_seed, load_case
+from .discover import read_cases
 from .jobs import OutputLock, check_writable, output_path, worker_init, write_json_atomic
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 

@@ -24,7 +24,8 @@ from ..data.sample import Sample
 from ..engine.compose import Compose
 from ..errors import ParameterError
 from ..spatial.crop import Crop
-from .cases import Case, case_id_problem, load_case, read_cases
+from .cases import Case, case_id_problem, load_case
+from .discover import read_cases
 from .jobs import output_path
 
 __all__ = ["AugmentedDataset", "BatchAugmenter", "collate", "item_seed"]

@@ -19,6 +19,7 @@ import yaml
 
 from ..errors import ParameterError, did_you_mean
 from .compose import Compose, OneOf, SomeOf
+from .registry import transform_class, transform_classes
 from .transform import _Base
 
 __all__ = ["pipeline_from_config", "pipeline_to_config", "save_config", "load_config_file", "transform_names"]
@@ -42,12 +43,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def transform_names() -> list[str]:
     """Every name usable in a configuration file."""
-    _ensure_registered()
-    return sorted(n for n in _Base.registry if not n.startswith("_"))
-
-
-def _ensure_registered() -> None:
-    from .. import intensity, presets, spatial  # noqa: F401  (importing registers the classes)
+    return sorted(n for n in transform_classes() if not n.startswith("_"))
 
 
 def load_config_file(path: str | Path) -> Any:
@@ -139,7 +135,6 @@ def _build_pipeline(obj: Any, options: dict[str, Any]) -> Compose:
 
 
 def _build_item(item: Any, index: int) -> _Base:
-    _ensure_registered()
     if isinstance(item, str):
         item = {item: {}}
     if not isinstance(item, Mapping) or len(item) != 1:
@@ -166,7 +161,7 @@ def _build_item(item: Any, index: int) -> _Base:
             raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"item {index + 1} ({name}): invalid parameters {dict(rest)!r}: {_one_line(exc)}") from None
-    cls = _Base.registry.get(name)
+    cls = transform_class(name)
     if cls is None:
         raise ParameterError(
             f"item {index + 1}: unknown transform {name!r}{did_you_mean(name, transform_names())}; "

@@ -10,7 +10,7 @@ replay it and, for spatial ones, to invert it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -19,6 +19,7 @@ from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..errors import ParameterError
+from .registry import register
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -37,6 +38,7 @@ __all__ = [
     "to_jsonable",
     "parse_range",
     "per_axis_range",
+    "int_range",
 ]
 
 SeedLike = int | np.random.Generator | None
@@ -111,6 +113,21 @@ def per_axis_range(value: Any, name: str, ndim: int, *, around: float = 0.0, min
     return [r] * ndim
 
 
+def int_range(value: Any, name: str, min_value: int = 0) -> tuple[int, int]:
+    """Parse ``n`` as (n, n) and ``[a, b]`` as the inclusive integer range (a, b)."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        ok = len(pair) == 2 and all(float(v) == int(v) for v in pair)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or int(pair[0]) < min_value or int(pair[1]) < int(pair[0]):
+        raise ParameterError(
+            f"'{name}' must be an integer >= {min_value} or an integer range [min, max]"
+            f", got {value!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
 class Context:
     """What a random transform may look at while sampling.
 
@@ -138,19 +155,17 @@ class Context:
 class _Base:
     """Shared by deterministic and random transforms: naming, config, calling."""
 
-    #: Registry of every concrete transform class by name, filled by subclasses.
-    registry: ClassVar[dict[str, type]] = {}
+    #: How one transform runs on a sample: as a one-item pipeline (installed by :mod:`medaug.engine.compose`).
+    _run_alone: ClassVar[Callable[[_Base, Sample, SeedLike], Sample]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_") and not cls.__dict__.get("__abstract__", False):
-            _Base.registry[cls.__name__] = cls
+            register(cls)
 
     def __call__(self, sample: Sample, seed: SeedLike = 0) -> Sample:
-        """Apply to a sample and return a new sample with the history extended."""
-        from .compose import Compose
-
-        return Compose([self])(sample, seed=seed)
+        """Apply to a sample and return a new sample with the history extended (see :class:`Compose`)."""
+        return _Base._run_alone(self, sample, seed)
 
     def config_params(self) -> dict[str, Any]:
         """Parameters as they would be written in a configuration file."""

@@ -332,7 +332,8 @@ def load_task(source: str | Path, size: int = 32, test_fraction: float = 0.2, se
     """
     import csv
 
-    from ..datasets.cases import load_case, read_cases
+    from ..datasets.cases import load_case
+    from ..datasets.discover import read_cases
 
     src = Path(source)
     cases = read_cases(src)

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.axes import array_axis, axis_choices, index_axis, pick_axis
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
 from ..errors import ParameterError
 from .blur import smooth_axis
-from .mri_artifacts import _axis_choices, _check_axis, _pick_axis, array_axis
 
 __all__ = ["LowResolution", "RandomLowResolution"]
 
@@ -56,7 +56,7 @@ class LowResolution(IntensityTransform):
 
     def __post_init__(self) -> None:
         if self.axis is not None:
-            self.axis = _check_axis(self.axis)
+            self.axis = index_axis(self.axis)
         if not (np.isfinite(self.factor) and self.factor >= 1.0):
             raise ParameterError(f"LowResolution 'factor' must be >= 1, got {self.factor}")
 
@@ -95,7 +95,7 @@ class RandomLowResolution(RandomTransform):
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._axes = _axis_choices(self.axis)
+        self._axes = axis_choices(self.axis)
         f = self.factor
         if isinstance(f, (int, float)) and not isinstance(f, bool):
             if f < 1:
@@ -106,7 +106,7 @@ class RandomLowResolution(RandomTransform):
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> LowResolution:
         return LowResolution(
-            axis=_pick_axis(rng, self._axes, ctx.ndim, "axis"),
+            axis=pick_axis(rng, self._axes, ctx.ndim, "axis"),
             factor=float(rng.uniform(*self._factor)),
             mask=self.mask,
         )

@@ -35,10 +35,17 @@ import torch.nn.functional as F
 from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
-from ..engine.compose import border_median
-from ..engine.transform import Context, IntensityTransform, RandomTransform, SeedLike, as_generator, parse_range
+from ..engine.execute import border_median
+from ..engine.transform import (
+    Context,
+    IntensityTransform,
+    RandomTransform,
+    SeedLike,
+    as_generator,
+    int_range,
+    parse_range,
+)
 from ..errors import GeometryError, ParameterError
-from .mri_artifacts import int_range
 
 __all__ = ["mixup", "cutmix", "Mixup", "CutMix", "Cutout", "RandomCutout"]
 

@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.axes import array_axis, axis_choices, index_axis, pick_axis
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.transform import Context, IntensityTransform, RandomTransform, int_range, parse_range
 from ..errors import ParameterError
 
 __all__ = [
     "Motion", "RandomMotion", "Ghosting", "RandomGhosting", "Spike", "RandomSpike", "GibbsRinging", "RandomGibbs",
-    "kspace", "image_from_kspace", "array_axis", "int_range",
+    "kspace", "image_from_kspace",
 ]
 
 
@@ -35,57 +36,6 @@ def kspace(data: torch.Tensor) -> torch.Tensor:
 def image_from_kspace(spectrum: torch.Tensor) -> torch.Tensor:
     """Real part of the inverse of :func:`kspace`, float32."""
     return torch.fft.ifftn(torch.fft.ifftshift(spectrum)).real.to(torch.float32)
-
-
-def array_axis(axis: Any, ndim: int, name: str = "axis") -> int:
-    """Array axis (z, y, x order) of index axis ``axis`` (0 = x, 1 = y, 2 = z, or 'x', 'y', 'z')."""
-    if isinstance(axis, str) and axis.lower() in ("x", "y", "z"):
-        axis = "xyz".index(axis.lower())
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= int(axis) < ndim:
-        raise ParameterError(
-            f"'{name}' must be an index axis 0..{ndim - 1} (0 = x, 1 = y, 2 = z) of a {ndim}D image"
-            f", got {axis!r}"
-        )
-    return ndim - 1 - int(axis)
-
-
-def _check_axis(axis: Any, name: str = "axis") -> int:
-    array_axis(axis, 3, name)
-    return int("xyz".index(axis.lower())) if isinstance(axis, str) else int(axis)
-
-
-def _axis_choices(axis: Any, name: str = "axis") -> list[int] | None:
-    """None (any axis), one axis, or a list of candidate axes."""
-    if axis is None:
-        return None
-    if isinstance(axis, (str, int, np.integer)):
-        return [_check_axis(axis, name)]
-    choices = [_check_axis(a, name) for a in axis]
-    if not choices:
-        raise ParameterError(f"'{name}' must list at least one axis")
-    return choices
-
-
-def _pick_axis(rng: np.random.Generator, choices: list[int] | None, ndim: int, name: str) -> int:
-    options = list(range(ndim)) if choices is None else choices
-    for a in options:
-        array_axis(a, ndim, name)
-    return int(options[int(rng.integers(len(options)))])
-
-
-def int_range(value: Any, name: str, min_value: int = 0) -> tuple[int, int]:
-    """Parse ``n`` as (n, n) and ``[a, b]`` as the inclusive integer range (a, b)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    try:
-        ok = len(pair) == 2 and all(float(v) == int(v) for v in pair)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or int(pair[0]) < min_value or int(pair[1]) < int(pair[0]):
-        raise ParameterError(
-            f"'{name}' must be an integer >= {min_value} or an integer range [min, max]"
-            f", got {value!r}"
-        )
-    return int(pair[0]), int(pair[1])
 
 
 def _along(vec: torch.Tensor, axis: int, ndim: int) -> torch.Tensor:
@@ -127,7 +77,7 @@ class Motion(IntensityTransform):
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        self.axis = _check_axis(self.axis)
+        self.axis = index_axis(self.axis)
         self.degrees = [np.atleast_1d(np.asarray(d, float)).tolist() for d in self.degrees]
         self.translation = [np.atleast_1d(np.asarray(t, float)).tolist() for t in self.translation]
         self.times = [float(t) for t in self.times]
@@ -143,7 +93,7 @@ class Motion(IntensityTransform):
 
     def _copies(self, data: torch.Tensor, grid: Grid) -> list[torch.Tensor]:
         from ..data.sample import Sample
-        from ..engine.compose import execute
+        from ..engine.execute import execute
         from ..spatial.affine import Affine
 
         tmp = Sample(image=Image(data, grid=grid))
@@ -205,7 +155,7 @@ class RandomMotion(RandomTransform):
         self._deg = parse_range(self.degrees, "degrees")
         self._tr = parse_range(self.translation, "translation")
         self._n = int_range(self.num_transforms, "num_transforms", 1)
-        self._axes = _axis_choices(self.axis)
+        self._axes = axis_choices(self.axis)
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Motion:
         nd = ctx.ndim
@@ -216,7 +166,7 @@ class RandomMotion(RandomTransform):
             degrees=rng.uniform(*self._deg, size=(n, 1 if nd == 2 else 3)).tolist(),
             translation=rng.uniform(*self._tr, size=(n, nd)).tolist(),
             times=np.sort(times).tolist(),
-            axis=_pick_axis(rng, self._axes, nd, "axis"),
+            axis=pick_axis(rng, self._axes, nd, "axis"),
             mask=self.mask,
         )
 
@@ -246,7 +196,7 @@ class Ghosting(IntensityTransform):
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        self.axis = _check_axis(self.axis)
+        self.axis = index_axis(self.axis)
         if int(self.num_ghosts) != self.num_ghosts or self.num_ghosts < 1:
             raise ParameterError(f"Ghosting 'num_ghosts' must be a positive integer, got {self.num_ghosts}")
         self.num_ghosts = int(self.num_ghosts)
@@ -297,7 +247,7 @@ class RandomGhosting(RandomTransform):
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
         self._n = int_range(self.num_ghosts, "num_ghosts", 1)
-        self._axes = _axis_choices(self.axis)
+        self._axes = axis_choices(self.axis)
         i = self.intensity
         self._int = (float(i), float(i)) if isinstance(i, (int, float)) else parse_range(i, "intensity", min_value=0.0)
         if not 0.0 <= self._int[0] <= self._int[1] <= 1.0:
@@ -307,7 +257,7 @@ class RandomGhosting(RandomTransform):
     def sample(self, rng: np.random.Generator, ctx: Context) -> Ghosting:
         return Ghosting(
             num_ghosts=int(rng.integers(self._n[0], self._n[1] + 1)),
-            axis=_pick_axis(rng, self._axes, ctx.ndim, "axis"),
+            axis=pick_axis(rng, self._axes, ctx.ndim, "axis"),
             intensity=float(rng.uniform(*self._int)),
             restore=float(self.restore),
             mask=self.mask,
@@ -412,7 +362,7 @@ class GibbsRinging(IntensityTransform):
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha <= 1.0:
             raise ParameterError(f"GibbsRinging 'alpha' is the fraction of k-space kept, in (0, 1]; got {self.alpha}")
-        self.axes = _axis_choices(self.axes, "axes")
+        self.axes = axis_choices(self.axes, "axes")
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         axes = range(data.ndim) if self.axes is None else [array_axis(a, data.ndim, "axes") for a in self.axes]

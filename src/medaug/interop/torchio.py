@@ -46,7 +46,8 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
-from ..engine.compose import Compose, inverse_of
+from ..engine.compose import Compose
+from ..engine.record import inverse_of
 from ..engine.transform import Transform as _MedaugTransform
 from ..errors import GeometryError, ParameterError
 from ._convert import channel_names, group_channels, split_channels, stack_channels

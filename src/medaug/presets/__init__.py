@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..engine.compose import Compose
+from ..engine.config import pipeline_from_config
 from ..errors import ParameterError, did_you_mean
 from . import ct, mri, ultrasound, xray
 
@@ -40,8 +42,6 @@ def preset_config(name: str) -> dict[str, Any]:
     return {"transforms": copy.deepcopy(config), "fill": fill, "modality": modality}
 
 
-def preset(name: str, **options: Any):
+def preset(name: str, **options: Any) -> Compose:
     """A ready pipeline for a modality: ``ct``, ``ct-light``, ``mri``, ``mri-heavy``, ``xray``, ``ultrasound``."""
-    from ..engine.config import pipeline_from_config
-
     return pipeline_from_config(preset_config(name), **options)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..engine.compose import Compose
+from ..engine.registry import set_constraint_checker
 from ..engine.transform import _Base, parse_range, per_axis_range
 from ..errors import ParameterError, UnsafePipelineError, did_you_mean
 
@@ -277,3 +278,14 @@ def output_range_check(
         ok = ok and inside
         report[name] = {"min": float(vmin), "max": float(vmax), "valid": [float(lo), float(hi)], "within": bool(inside)}
     return {"name": "OutputRangeCheck", "check": True, "params": {"modality": mod, "images": report, "ok": ok}}
+
+
+class _Checker:
+    """The constraints as the engine's :class:`~medaug.engine.registry.ConstraintChecker`."""
+
+    canonical = staticmethod(_modality)
+    enforce = staticmethod(enforce)
+    output_range_check = staticmethod(output_range_check)
+
+
+set_constraint_checker(_Checker())

@@ -84,13 +84,13 @@ def grid_pattern(grid: Grid, spacing_mm: float | None = None) -> Image:
 
 def describe_history(history: Sequence[dict[str, Any]]) -> str:
     """Short form of the applied transforms, e.g. ``rot 3.2°, scale 1.05, γ 0.90``."""
-    from ..engine.transform import _Base
+    from ..engine.registry import transform_class
 
     parts = []
     for rec in history:
         if rec.get("check"):
             continue
-        cls = _Base.registry.get(rec["name"])
+        cls = transform_class(rec["name"])
         try:
             parts.append(cls(**rec["params"]).short() if cls else rec["name"])
         except Exception:  # a record from another version: show its name
@@ -148,8 +148,9 @@ def preview(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..engine.compose import replay
-    from ..engine.transform import SpatialTransform, _Base
+    from ..engine.record import replay
+    from ..engine.registry import transform_class
+    from ..engine.transform import SpatialTransform
 
     modality = modality or original.metadata.get("modality")
     ref = original.reference
@@ -175,7 +176,7 @@ def preview(
                 ax.set_title(plane, fontsize=9)
         if deformation:
             ax = axes[r, ncols - 1]
-            spatial = [h for h in s.history if not h.get("check") and issubclass(_Base.registry.get(h["name"], object), SpatialTransform)]
+            spatial = [h for h in s.history if not h.get("check") and issubclass(transform_class(h["name"]) or object, SpatialTransform)]
             warped = replay(spatial, fill=0.0)(pattern) if spatial else pattern
             plane, sl, aspect = _slices(warped["image"])[-1]
             ax.imshow(sl, cmap="gray_r", vmin=0, vmax=1, aspect=aspect, interpolation="bilinear")

@@ -11,7 +11,7 @@
   applies them as augmentation.
 """
 
-from .field import DisplacementField, coarse_grid, jacobian_determinant, load_field, save_field
+from ..data.field import DisplacementField, coarse_grid, jacobian_determinant, load_field, save_field
 from .register import METRICS, RegistrationReport, RegistrationResult, register
 
 __all__ = [

@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..datasets.cases import Case, load_case, read_cases
+from ..datasets.cases import Case, load_case
+from ..datasets.discover import read_cases
 from ..errors import JobError, MedaugError, ParameterError
 
 __all__ = ["LearnJob", "plan_pairs", "run_learn", "MANIFEST_COLUMNS"]
@@ -119,8 +120,8 @@ def _pair_name(fixed: str, moving: str) -> str:
 # ---------------------------------------------------------------- one pair (runs in a worker)
 def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     """Register one pair, write its field, commit its row; return ``{"pair", "error"}``."""
+    from ..data.field import save_field
     from ..datasets.jobs import output_path, write_json_atomic
-    from .field import save_field
     from .register import register
 
     out = Path(spec["output"])

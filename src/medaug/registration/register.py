@@ -31,12 +31,12 @@ from typing import Any, Literal
 import numpy as np
 import SimpleITK as sitk
 
+from ..data.field import DisplacementField, coarse_grid, field_summary, save_field
 from ..data.grid import Grid
 from ..data.image import Image
 from ..data.io import image_to_sitk
 from ..data.sample import Sample
 from ..errors import InvalidImageError, ParameterError
-from .field import DisplacementField, coarse_grid, field_summary, save_field
 
 __all__ = ["register", "RegistrationResult", "RegistrationReport", "METRICS"]
 
@@ -421,7 +421,7 @@ def _demons(f: sitk.Image, m: sitk.Image, affine_tx: sitk.Transform, f_img: Imag
     Returns the displacement transform ``b`` (fixed space), its feature length
     in mm, the iterations run and whether the deadline stopped it.
     """
-    from ..engine.compose import border_median
+    from ..engine.execute import border_median
 
     fill = border_median(sitk.GetArrayFromImage(m))
     aligned = sitk.Resample(m, f, affine_tx, sitk.sitkLinear, fill, sitk.sitkFloat32)

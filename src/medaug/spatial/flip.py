@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from ..data.axes import physical_axis
 from ..data.grid import Grid
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp
 from ..errors import ParameterError
-from ._axes import about_point, physical_axis
+from ._axes import about_point
 
 __all__ = ["Flip", "RandomFlip"]
 

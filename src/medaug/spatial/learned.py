@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.field import DisplacementField, det_identity_plus, load_field
 from ..data.grid import Grid
 from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range
 from ..engine.warp import AffineWarp, ChainWarp, FieldWarp, Warp
@@ -57,8 +58,6 @@ _CACHE_SIZE = 16
 
 def _field(ref: Any) -> Any:
     """A DisplacementField from a path (cached by path and modification time) or the field itself."""
-    from ..registration.field import DisplacementField, load_field
-
     if isinstance(ref, DisplacementField):
         return ref
     p = Path(str(ref))
@@ -79,7 +78,6 @@ def _field(ref: Any) -> Any:
 
 
 def _field_name(ref: Any) -> Any:
-    from ..registration.field import DisplacementField
 
     if isinstance(ref, DisplacementField):
         return ref.source or "<in-memory field>"
@@ -279,10 +277,9 @@ class RandomLearnedDeformation(RandomTransform):
             w = float(rng.uniform(0.0, 1.0))
             other = self._paths[j]
             grad = w * grad + (1.0 - w) * u2.gradient
-        from ..registration.field import _det_identity_plus
 
         for _ in range(20):  # halve the scale until the field keeps every Jacobian above the bound
-            if s == 0.0 or float(_det_identity_plus(s * grad).min()) >= self.min_jacobian:
+            if s == 0.0 or float(det_identity_plus(s * grad).min()) >= self.min_jacobian:
                 break
             s *= 0.5
         else:  # pragma: no cover - 2**-20 of any finite field is the identity to machine precision

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.axes import physical_axis
 from ..data.grid import Grid
 from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range
 from ..engine.warp import FieldWarp
 from ..errors import ParameterError
-from ._axes import physical_axis
 
 __all__ = ["RadialDistortion", "RandomRadialDistortion"]
 

@@ -100,9 +100,6 @@ class ReviewApp:
 
     def __init__(self, directory: str | Path, *, open_mode: bool = False, reviewer: str | None = None,
                  modality: str | None = None, cache_size: int = 16) -> None:
-        from ...engine.config import _ensure_registered
-
-        _ensure_registered()  # describe_history needs the transform classes
         self.directory = Path(directory).resolve()
         self.samples: dict[str, ReviewSample] = read_samples(self.directory)
         self.store = VerdictStore(self.directory)

@@ -19,8 +19,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy.ndimage import map_coordinates, spline_filter
 
-from ..data.grid import Grid
 from ..errors import ImageReadError, InvalidImageError, ParameterError
+from .grid import Grid
 
 __all__ = ["DisplacementField", "load_field", "save_field", "jacobian_determinant", "coarse_grid"]
 
@@ -99,7 +99,7 @@ class DisplacementField:
 
     def jacobian_determinant(self, scale: float = 1.0) -> np.ndarray:
         """``det(I + scale * ∇u)`` at every grid point (1 = volume kept, <= 0 = folded)."""
-        return _det_identity_plus(scale * self.gradient)
+        return det_identity_plus(scale * self.gradient)
 
     def to_sitk(self) -> sitk.Image:
         """A SimpleITK vector image (usable with ``sitk.DisplacementFieldTransform``)."""
@@ -135,7 +135,7 @@ def save_field(f: DisplacementField, path: str | Path) -> None:
     Stored as float32; the field's feature length goes into the file's metadata
     where the format keeps it (MHA/NRRD; NIfTI drops it and the default applies).
     """
-    from ..data.io import write_itk
+    from .io import write_itk
 
     target = Path(path)
     if not target.parent.is_dir():
@@ -213,7 +213,7 @@ def _physical_gradient(data: np.ndarray, grid: Grid) -> np.ndarray:
     return np.einsum("ca...,aj->cj...", d_idx, inv)
 
 
-def _det_identity_plus(g: np.ndarray) -> np.ndarray:
+def det_identity_plus(g: np.ndarray) -> np.ndarray:
     n = g.shape[0]
     a = g + np.eye(n).reshape(n, n, *([1] * (g.ndim - 2)))
     if n == 2:
