@@ -284,14 +284,16 @@ def _nifti_cases(c: _Corpus) -> None:
     image_case("nifti_non_finite_sform", inf_sform, InvalidImageError, "non-finite or absurd values in the sform")
 
     four = _write_sitk(np.zeros((3, 4, 5, 6), np.int16), d / "four_d.nii.gz", spacing=(1, 1, 1, 1), origin=(0,) * 4)
-    image_case("nifti_4d_without_volume", four, InvalidImageError, "is 4D with 3 volumes")
+    image_case("nifti_4d_read_as_channels", four, None, "")
+    c.add("nifti_4d_as_label_map", "nifti", {"label": four}, "load_label", [c.augment(c.good, "--label", four, "--config", c.good_config)],
+          InvalidImageError, "this image has 3 channels")
     five = _patched(plain, d / "five_d.nii", (_DIM, "<8h", (5, 12, 10, 3, 1, 2, 1, 1)))
     image_case("nifti_5d", five, InvalidImageError, "is 5D")
 
     rgb = np.zeros((4, 5, 6, 3), np.uint8)
     rgb[..., 0] = 200
     _nifti1(rgb, d / "rgb.nii", datatype=128, bitpix=24)
-    image_case("nifti_rgb", d / "rgb.nii", InvalidImageError, "RGB colour image where grey is required")
+    image_case("nifti_rgb", d / "rgb.nii", InvalidImageError, "is an RGB colour image; read it as three channels")
     _nifti1(np.full((4, 5, 6), 1 + 2j, np.complex64), d / "complex.nii", datatype=32, bitpix=64)
     image_case("nifti_complex", d / "complex.nii", InvalidImageError, "complex voxel values")
 
@@ -322,7 +324,7 @@ def _other_format_cases(c: _Corpus) -> None:
     image_case("mha_non_orthonormal_direction", d / "sheared.mha", InvalidImageError, "not orthonormal")
     rgb = np.random.default_rng(_RNG_SEED).integers(0, 255, (12, 10, 3)).astype(np.uint8)
     _write_sitk(rgb, d / "colour.png", vector=True)
-    image_case("png_rgb", d / "colour.png", InvalidImageError, "RGB colour image where grey is required")
+    image_case("png_rgb", d / "colour.png", InvalidImageError, "is an RGB colour image; read it as three channels")
 
 
 def _dicom_cases(c: _Corpus) -> None:

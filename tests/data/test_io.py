@@ -188,19 +188,68 @@ def test_read_header(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------- 4D
-def test_4d_needs_volume(tmp_path: Path) -> None:
+def test_4d_nifti_is_read_as_channels_or_one_volume(tmp_path: Path) -> None:
     vols = [sitk.GetImageFromArray(np.full((3, 4, 5), k, np.int16)) for k in range(3)]
     four = sitk.JoinSeries(vols)
     four.SetSpacing((1.5, 2.0, 2.5, 1.0))
     sitk.WriteImage(four, str(tmp_path / "ts.nii.gz"))
-    with pytest.raises(InvalidImageError, match=r"4D with 3 volumes.*volume=K \(CLI: --volume K\)") as info:
-        load(tmp_path / "ts.nii.gz")
-    assert str(info.value).startswith(str(tmp_path / "ts.nii.gz"))
+    img = load(tmp_path / "ts.nii.gz")
+    assert img.channels == 3 and img.shape == (3, 4, 5) and img.array.shape == (3, 3, 4, 5)
+    assert [int(img.array[k].max()) for k in range(3)] == [0, 1, 2]
+    np.testing.assert_allclose(img.spacing, (1.5, 2.0, 2.5))
     vol = load(tmp_path / "ts.nii.gz", volume=2)
-    assert vol.shape == (3, 4, 5) and (vol.array == 2).all()
-    np.testing.assert_allclose(vol.spacing, (1.5, 2.0, 2.5))
+    assert vol.shape == (3, 4, 5) and vol.channels == 1 and (vol.array == 2).all()
     with pytest.raises(ParameterError, match="out of range"):
         load(tmp_path / "ts.nii.gz", volume=3)
+    with pytest.raises(InvalidImageError, match="has 3 channels"):
+        load(tmp_path / "ts.nii.gz", label=True)
+
+
+def test_brats_style_4d_nifti_round_trips_with_nibabel(tmp_path: Path) -> None:
+    nib = pytest.importorskip("nibabel")
+    data = RNG.normal(size=(10, 12, 8, 4)).astype(np.float32)  # nibabel order (x, y, z, sequence)
+    affine = np.diag([-1.2, -1.1, 2.0, 1.0])
+    affine[:3, 3] = [40.0, 30.0, -20.0]
+    nib.save(nib.Nifti1Image(data, affine), tmp_path / "brats.nii.gz")
+    img = load(tmp_path / "brats.nii.gz")
+    assert img.channels == 4 and img.shape == (8, 12, 10)
+    np.testing.assert_array_equal(img.array[2], data[..., 2].T)  # (z, y, x) is the transpose of nibabel's (x, y, z)
+    save(img, tmp_path / "back.nii.gz")
+    back = nib.load(tmp_path / "back.nii.gz")
+    assert back.shape == data.shape
+    np.testing.assert_array_equal(np.asarray(back.dataobj), data)
+    np.testing.assert_allclose(back.affine, affine, atol=1e-5)
+
+
+@pytest.mark.parametrize("ext", [".mha", ".nrrd", ".tif"])
+def test_multi_component_images_keep_their_components_as_channels(tmp_path: Path, ext: str) -> None:
+    arr = RNG.integers(0, 1000, (4, 6, 7, 5)).astype(np.uint16) if ext != ".tif" else \
+        RNG.integers(0, 1000, (5, 6, 7)).astype(np.uint16)
+    img = Image(arr, spacing=(0.5, 0.6, 0.7)[: arr.ndim - 1], channel_axis=True)
+    save(img, tmp_path / f"v{ext}")
+    back = load(tmp_path / f"v{ext}")
+    assert back.channel_axis and back.channels == arr.shape[0]
+    np.testing.assert_array_equal(back.array, arr)
+
+
+def test_colour_pictures_need_channels_rgb(tmp_path: Path) -> None:
+    colour = RNG.integers(0, 255, (12, 10, 4)).astype(np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(colour, isVector=True), str(tmp_path / "c.png"))
+    with pytest.raises(InvalidImageError, match=r"channels='rgb' \(command line: --channels rgb\)"):
+        load(tmp_path / "c.png")
+    img = load(tmp_path / "c.png", channels="rgb")
+    assert img.channels == 3 and img.channel_names == ("R", "G", "B")  # alpha dropped
+    np.testing.assert_array_equal(img.array, np.moveaxis(colour[..., :3], -1, 0))
+    save(img, tmp_path / "back.png")
+    np.testing.assert_array_equal(load(tmp_path / "back.png", channels="rgb").array, img.array)
+    with pytest.raises(ParameterError, match="channels must be None or 'rgb'"):
+        load(tmp_path / "c.png", channels="bgr")
+
+
+def test_pictures_refuse_what_they_cannot_hold(tmp_path: Path) -> None:
+    two = Image(np.zeros((2, 5, 6), np.uint8), channel_axis=True)
+    with pytest.raises(ImageReadError, match="has 2 channels"):
+        save(two, tmp_path / "x.png")
 
 
 # --------------------------------------------------------------- DICOM
@@ -380,11 +429,20 @@ def test_colour_png_is_refused(tmp_path: Path) -> None:
 
 
 def test_complex_image_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "c.mha"
-    sitk.WriteImage(sitk.GetImageFromArray(np.ones((3, 4, 5), np.complex64)), str(path))
-    with pytest.raises(InvalidImageError, match="complex") as err:
+    nib = pytest.importorskip("nibabel")
+    path = tmp_path / "c.nii"
+    nib.save(nib.Nifti1Image(np.full((5, 4, 3), 1 + 2j, np.complex64), np.eye(4)), path)
+    with pytest.raises(InvalidImageError, match="has complex voxel values") as err:
         load(path)
     _check_error(err, path)
+
+
+def test_two_component_metaimage_is_two_channels(tmp_path: Path) -> None:
+    """MetaImage stores complex data as two float channels and cannot tell them apart: two channels it is."""
+    path = tmp_path / "c.mha"
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((3, 4, 5), np.complex64)), str(path))
+    img = load(path)
+    assert img.channels == 2 and img.dtype == np.float32
 
 
 def test_non_integer_label(tmp_path: Path) -> None:

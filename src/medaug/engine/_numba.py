@@ -147,20 +147,21 @@ def resample(
 ):
     """Fill ``out`` (C, D, H, W) and ``outl`` (L, D, H, W); see the module docstring.
 
-    Rows (z, y) run in parallel.  Each row is sampled first, then every fused
-    operation runs over the row in a tight loop.
+    Rows (z, y) run in parallel.  Each row is sampled first, then channel
+    ``ch``'s program of fused operations (``codes[ch]``, ``params[ch]``, ended
+    by a code -1) runs over the row in tight loops.
     """
     nc = out.shape[0]
     nl = outl.shape[0]
     d, h, w = (out.shape[1], out.shape[2], out.shape[3]) if nc > 0 else (outl.shape[1], outl.shape[2], outl.shape[3])
     ld0, lh0, lw0 = labs.shape[1], labs.shape[2], labs.shape[3]
     mz, my, mx = resid.shape[0], resid.shape[1], resid.shape[2]
-    nops = codes.shape[0]
-    keys = np.empty((nops, max(nc, 1)), np.uint64)
-    for k in range(nops):
-        for ch in range(max(nc, 1)):
-            kk = _hash32(np.uint64(np.int64(params[k, 1])) & _MASK)
-            keys[k, ch] = _hash32(kk ^ (np.uint64(ch * 0x9E3779B9) & _MASK))
+    nops = codes.shape[1]
+    keys = np.empty((max(nc, 1), nops), np.uint64)
+    for ch in range(min(nc, codes.shape[0])):
+        for k in range(nops):
+            kk = _hash32(np.uint64(np.int64(params[ch, k, 1])) & _MASK)
+            keys[ch, k] = _hash32(kk ^ (np.uint64(ch * 0x9E3779B9) & _MASK))
     for zy in prange(d * h):
         z = zy // h
         y = zy - z * h
@@ -211,18 +212,20 @@ def resample(
                 else:
                     out[ch, z, y, x] = _sample_linear(imgs, ch, qz, qy, qx, fills[ch])
         base = (z * h + y) * w
-        for ch in range(nc):
+        for ch in range(min(nc, codes.shape[0])):
             line = out[ch, z, y]
             for k in range(nops):
-                code = codes[k]
+                code = codes[ch, k]
+                if code < 0:
+                    break
                 if code == 0:
-                    _op_affine(line, np.float32(params[k, 0]), np.float32(params[k, 1]))
+                    _op_affine(line, np.float32(params[ch, k, 0]), np.float32(params[ch, k, 1]))
                 elif code == 1:
-                    _op_gamma(line, params[k, 0], params[k, 1], params[k, 2])
+                    _op_gamma(line, params[ch, k, 0], params[ch, k, 1], params[ch, k, 2])
                 elif code == 2:
-                    fi = int(params[k, 0])
+                    fi = int(params[ch, k, 0])
                     _op_field(line, fx[fi], fq[fi, :, z, y])
                 elif code == 3:
-                    _op_noise(line, params[k, 0], keys[k, ch], base)
+                    _op_noise(line, params[ch, k, 0], keys[ch, k], base)
                 else:
-                    _op_clip(line, params[k, 0], params[k, 1])
+                    _op_clip(line, params[ch, k, 0], params[ch, k, 1])

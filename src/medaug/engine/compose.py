@@ -18,7 +18,17 @@ from ..errors import ParameterError
 from .execute import FillSpec, execute
 from .registry import constraint_checker
 from .resample import ResampleOptions
-from .transform import Context, RandomTransform, SeedLike, SpatialTransform, Transform, _Base, as_generator
+from .transform import (
+    Context,
+    IntensityTransform,
+    RandomIntensityTransform,
+    RandomTransform,
+    SeedLike,
+    SpatialTransform,
+    Transform,
+    _Base,
+    as_generator,
+)
 
 __all__ = ["Compose", "OneOf", "SomeOf"]
 
@@ -74,6 +84,8 @@ class Compose(_Base):
         for t in self.transforms:
             if not isinstance(t, _Base):
                 raise ParameterError(f"pipeline items must be medaug transforms, got {type(t).__name__}")
+            if isinstance(t, (IntensityTransform, RandomIntensityTransform)):
+                t.check_channels()
         self.p = RandomTransform.check_p(p)
         self.fill = _checked_fill(fill)
         self.options = ResampleOptions(interpolation, label_interpolation, backend, tolerance)  # type: ignore[arg-type]
@@ -213,6 +225,18 @@ def _child_config(item: _Base) -> Any:
 def _resolve_item(item: _Base, rng: np.random.Generator, ctx: Context, out: list[Transform]) -> None:
     if isinstance(item, Compose):
         item.resolve(rng, ctx, out)
+        return
+    if isinstance(item, RandomIntensityTransform):
+        if rng.random() >= item.p:  # type: ignore[attr-defined]
+            return
+        for chosen in item.channel_draws(ctx):  # one draw per channel, or one for all
+            ctx.channel = chosen[0] if chosen else None
+            drawn = item.sample(rng, ctx)
+            if drawn is not None:
+                if chosen is not None:
+                    drawn.channels = chosen  # type: ignore[attr-defined]
+                out.append(drawn)
+        ctx.channel = None
         return
     if isinstance(item, RandomTransform):
         if not getattr(item, "draws_own_p", False) and rng.random() >= item.p:  # type: ignore[attr-defined]

@@ -22,7 +22,9 @@ from .resample import ResampleOptions, plan_coordinates, resample_arrays
 from .transform import IntensityTransform, SpatialTransform, Transform
 from .warp import compose
 
-__all__ = ["execute", "apply_intensity", "resolve_fill", "border_median", "FillSpec"]
+__all__ = [
+    "execute", "apply_intensity", "channel_layout", "applies_to", "resolve_fill", "border_median", "FillSpec",
+]
 
 FillSpec = float | str | dict[str, float | str] | None
 
@@ -43,18 +45,16 @@ def execute(sample: Sample, transforms: Sequence[Transform], options: ResampleOp
             grid = cur.grid
             for s in run:
                 grid = s.output_grid(grid)
-            ops = FusedOps()
-            fused: list[IntensityTransform] = []
+            fused: list[tuple[IntensityTransform, FusedOps]] = []
             while i < len(ts) and isinstance(ts[i], IntensityTransform):
                 o = ts[i].fused_ops(grid)  # type: ignore[union-attr]
                 if o is None:
                     break
-                ops.extend(o)
-                fused.append(ts[i])  # type: ignore[arg-type]
+                fused.append((ts[i], o))  # type: ignore[arg-type]
                 i += 1
-            cur = _apply_spatial(cur, run, ops, options, fill)
+            cur = _apply_spatial(cur, run, _programs(cur, fused), options, fill)
             cur.history.extend(s.record() for s in run)
-            cur.history.extend(f.record() for f in fused)
+            cur.history.extend(f.record() for f, _ in fused)
         elif isinstance(t, IntensityTransform):
             cur = apply_intensity(cur, t)
             cur.history.append(t.record())
@@ -69,27 +69,58 @@ def execute(sample: Sample, transforms: Sequence[Transform], options: ResampleOp
     return cur
 
 
-def resolve_fill(spec: FillSpec, name: str, image: Image, metadata: dict[str, Any] | None = None) -> float:
-    """The numeric fill value of one intensity image.
+def channel_layout(sample: Sample) -> list[tuple[str, int]]:
+    """``(image name, channel)`` of every intensity channel of ``sample``, in the order the engine stacks them.
 
-    ``"background"`` uses ``metadata["background"][name]`` when an earlier step
-    measured it (e.g. a foreground crop), else the median of the outer shell.
+    The position in this list is the channel's number for counter-based noise,
+    so fused and step-wise application draw the same values.
+    """
+    return [(name, k) for name, img in sample.intensity_images.items() for k in range(img.channels)]
+
+
+def applies_to(t: IntensityTransform, sample: Sample, name: str, channel: int) -> bool:
+    """Whether ``t`` changes channel ``channel`` of image ``name`` (its targets and its ``channels``)."""
+    chosen = getattr(t, "channels", None)
+    return name in t.targets(sample) and (chosen is None or channel in chosen)
+
+
+def _programs(sample: Sample, fused: list[tuple[IntensityTransform, FusedOps]]) -> list[FusedOps]:
+    """Each intensity channel's fused operations, in :func:`channel_layout` order."""
+    layout = channel_layout(sample)
+    programs = [FusedOps() for _ in layout]
+    for t, ops in fused:
+        for g, (name, k) in enumerate(layout):
+            if applies_to(t, sample, name, k):
+                programs[g].extend(ops)
+    return programs
+
+
+def resolve_fill(spec: FillSpec, name: str, image: Image, metadata: dict[str, Any] | None = None) -> list[float]:
+    """The numeric fill value of each channel of one intensity image.
+
+    ``"background"`` uses ``metadata["background"][name]`` (a number, or one
+    per channel) when an earlier step measured it (e.g. a foreground crop),
+    else the median of each channel's outer shell.
     """
     if isinstance(spec, dict):
         spec = spec.get(name, "background")
     if spec is None:
         spec = "background"
     if isinstance(spec, (int, float, np.number)) and not isinstance(spec, bool):
-        return float(spec)
-    arr = image.array
-    if spec == "min":
-        return float(arr.min())
-    if spec == "background":
-        known = (metadata or {}).get("background", {})
-        if name in known:
-            return float(known[name])
-        return border_median(arr)
-    raise ParameterError(f"fill must be a number, 'min' or 'background', got {spec!r} for '{name}'")
+        return [float(spec)] * image.channels
+    if spec not in ("min", "background"):
+        raise ParameterError(f"fill must be a number, 'min' or 'background', got {spec!r} for '{name}'")
+    known = (metadata or {}).get("background", {}).get(name) if spec == "background" else None
+    fills = []
+    for k in range(image.channels):
+        arr = image.channel(k).array
+        if spec == "min":
+            fills.append(float(arr.min()))
+        elif known is not None:
+            fills.append(float(known[k] if isinstance(known, (list, tuple)) else known))
+        else:
+            fills.append(border_median(arr))
+    return fills
 
 
 def border_median(arr: np.ndarray) -> float:
@@ -100,7 +131,8 @@ def border_median(arr: np.ndarray) -> float:
     return float(np.median(np.concatenate(faces)))
 
 
-def _apply_spatial(cur: Sample, run: list[SpatialTransform], ops: FusedOps, options: ResampleOptions, fill: FillSpec) -> Sample:
+def _apply_spatial(cur: Sample, run: list[SpatialTransform], programs: list[FusedOps], options: ResampleOptions,
+                   fill: FillSpec) -> Sample:
     grid_in = cur.grid
     grid = grid_in
     warps = []
@@ -119,23 +151,23 @@ def _apply_spatial(cur: Sample, run: list[SpatialTransform], ops: FusedOps, opti
     fills = [resolve_fill(fill, n, cur[n], metadata) for n in names_i]
     outs, louts = resample_arrays(
         coords,
-        [cur[n].data for n in names_i],
+        [cur[n].data if cur[n].channel_axis else cur[n].data[None] for n in names_i],
         fills,
         [cur[n].data for n in names_l],
         0,
-        ops,
+        programs,
         options,
     )
     images: dict[str, Image] = {}
     for n, arr in zip(names_i, outs):
-        images[n] = cur[n].with_data(arr, grid)
+        images[n] = cur[n].with_data(arr if cur[n].channel_axis else arr[0], grid)
     for n, arr in zip(names_l, louts):
         images[n] = cur[n].with_data(arr, grid)
     new = cur.replace(images, metadata=metadata)
     new.points = {k: chain.forward(v) for k, v in cur.points.items()}
     new.boxes = {k: _map_boxes(chain, v) for k, v in cur.boxes.items()}
     new.metadata["resampling"] = {
-        "fill": dict(zip(names_i, fills)),
+        "fill": {n: (f if cur[n].channel_axis else f[0]) for n, f in zip(names_i, fills)},
         "seconds": round(time.perf_counter() - t0, 4),
         "lattice_error_voxels": round(coords.lattice_error, 5),
     }
@@ -157,7 +189,7 @@ def _map_boxes(chain, boxes: np.ndarray) -> np.ndarray:
 
 
 def apply_intensity(cur: Sample, t: IntensityTransform) -> Sample:
-    """Apply one intensity transform to its target images (label maps untouched)."""
+    """Apply one intensity transform to the channels it targets (label maps untouched)."""
     import torch
 
     images: dict[str, Image] = {}
@@ -166,11 +198,22 @@ def apply_intensity(cur: Sample, t: IntensityTransform) -> Sample:
         if t.mask not in cur:
             raise ParameterError(f"{type(t).__name__}: mask '{t.mask}' is not in the sample (has {list(cur)})")
         mask = cur[t.mask].tensor != 0
-    for channel, name in enumerate(t.targets(cur)):
+    number = {key: g for g, key in enumerate(channel_layout(cur))}
+    for name in t.targets(cur):
         img = cur[name]
+        chosen = [k for k in range(img.channels) if applies_to(t, cur, name, k)]
+        if not chosen:
+            continue
         data = img.tensor.to(torch.float32)
-        new = t.apply_tensor(data, img.grid, img, channel=channel)
-        if mask is not None:
-            new = torch.where(mask.to(new.device), new, data)
+        new = data.clone() if img.channel_axis else data
+        for k in chosen:
+            before = data[k] if img.channel_axis else data
+            after = t.apply_tensor(before, img.grid, img.channel(k), channel=number[(name, k)])
+            if mask is not None:
+                after = torch.where(mask.to(after.device), after, before)
+            if img.channel_axis:
+                new[k] = after
+            else:
+                new = after
         images[name] = img.with_data(new if isinstance(img.data, torch.Tensor) else new.cpu().numpy())
     return cur.replace(images)

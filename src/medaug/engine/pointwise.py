@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["AFFINE", "GAMMA", "FIELD", "NOISE", "CLIP", "FusedOps", "apply_ops_torch", "hash_gauss_torch"]
+__all__ = [
+    "AFFINE", "GAMMA", "FIELD", "NOISE", "CLIP", "FusedOps", "pack_programs", "apply_ops_torch", "hash_gauss_torch",
+]
 
 AFFINE, GAMMA, FIELD, NOISE, CLIP = 0, 1, 2, 3, 4
 _MASK = 0xFFFFFFFF
@@ -59,19 +61,40 @@ class FusedOps:
     def __bool__(self) -> bool:
         return bool(self.codes)
 
-    def packed(self, shape3: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
-        """Arrays for the Numba kernel (fields padded to a common K)."""
-        d, h, w = shape3
-        codes = np.asarray(self.codes, np.int64)
-        params = np.asarray(self.params, np.float64).reshape(-1, 4)
-        k = max([f.shape[0] for f in self.fields_x], default=1)
-        n = max(len(self.fields_x), 1)
-        fx = np.zeros((n, k, w), np.float32)
-        fq = np.zeros((n, k, d, h), np.float32)
-        for i, (x, q) in enumerate(zip(self.fields_x, self.fields_q)):
-            fx[i, : x.shape[0]] = x
-            fq[i, : q.shape[0]] = q.reshape(q.shape[0], d, h)
-        return codes, params, fx, fq
+
+
+def pack_programs(programs: list[FusedOps], shape3: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
+    """Arrays for the Numba kernel: one program of operations per channel.
+
+    Returns
+    -------
+    codes : (C, K) int64
+        Operation codes per channel, padded with -1 (no operation).
+    params : (C, K, 4) float64
+    fx : (F, M, W) float32 and fq : (F, M, D, H) float32
+        The separable factors of every field of every channel (``FIELD``
+        parameter 0 indexes them), padded to a common M.
+    """
+    d, h, w = shape3
+    n = max(len(programs), 1)
+    k = max([len(p.codes) for p in programs], default=0)
+    codes = np.full((n, max(k, 1)), -1, np.int64)
+    params = np.zeros((n, max(k, 1), 4), np.float64)
+    fields: list[tuple[np.ndarray, np.ndarray]] = []
+    for c, prog in enumerate(programs):
+        for i, (code, p) in enumerate(zip(prog.codes, prog.params)):
+            codes[c, i] = code
+            params[c, i] = p
+            if code == FIELD:
+                params[c, i, 0] = len(fields)
+                fields.append((prog.fields_x[int(p[0])], prog.fields_q[int(p[0])]))
+    m = max([x.shape[0] for x, _ in fields], default=1)
+    fx = np.zeros((max(len(fields), 1), m, w), np.float32)
+    fq = np.zeros((max(len(fields), 1), m, d, h), np.float32)
+    for i, (x, q) in enumerate(fields):
+        fx[i, : x.shape[0]] = x
+        fq[i, : q.shape[0]] = q.reshape(q.shape[0], d, h)
+    return codes, params, fx, fq
 
 
 def _hash32(x: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch
 
 from ..data.grid import Grid
 from ..errors import ParameterError
-from .pointwise import FusedOps, apply_ops_torch
+from .pointwise import FusedOps, apply_ops_torch, pack_programs
 from .warp import ChainWarp
 
 __all__ = ["ResampleOptions", "Coordinates", "plan_coordinates", "resample_arrays", "numba_available"]
@@ -81,6 +81,7 @@ class Coordinates:
     out_shape3: tuple[int, int, int]
     in_shape3: tuple[int, int, int]
     lattice_error: float = 0.0
+    ndim: int = 3  # spatial dimensions of the grids (2D maps are padded with a unit z axis)
 
     @property
     def integral(self) -> bool:
@@ -145,7 +146,7 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
     out3 = grid_out.shape if n == 3 else (1, *grid_out.shape)
     in3 = grid_in.shape if n == 3 else (1, *grid_in.shape)
     if chain.is_affine:
-        return Coordinates(bmat, cvec, np.zeros((2, 2, 2, 3), np.float32), np.ones(3), False, out3, in3)
+        return Coordinates(bmat, cvec, np.zeros((2, 2, 2, 3), np.float32), np.ones(3), False, out3, in3, ndim=n)
 
     def exact(idx_arr: np.ndarray) -> np.ndarray:
         """Exact input array indices for (N, ndim) output array indices."""
@@ -181,7 +182,7 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
         resid3, step3 = r3, np.array([1.0, *step])
     else:
         resid3, step3 = resid.astype(np.float32), step.astype(float)
-    return Coordinates(bmat, cvec, np.ascontiguousarray(resid3), step3, True, out3, in3, error)
+    return Coordinates(bmat, cvec, np.ascontiguousarray(resid3), step3, True, out3, in3, error, ndim=n)
 
 
 def _multilinear(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -214,13 +215,37 @@ def numba_available() -> bool:
 def resample_arrays(
     coords: Coordinates,
     intensity: list[torch.Tensor | np.ndarray],
-    fills: list[float],
+    fills: list[list[float]],
     labels: list[torch.Tensor | np.ndarray],
     label_fill: int,
-    ops: FusedOps,
+    programs: list[FusedOps],
     options: ResampleOptions,
 ) -> tuple[list[torch.Tensor | np.ndarray], list[torch.Tensor | np.ndarray]]:
-    """Resample intensity arrays and label arrays through ``coords``; apply ``ops`` to intensities."""
+    """Resample intensity and label arrays through ``coords``; run each channel's fused program.
+
+    Parameters
+    ----------
+    coords : Coordinates
+    intensity : list of arrays
+        Channel-first intensity images, ``(C_i, z, y, x)`` (or ``(C_i, y, x)``):
+        every channel of every image is sampled from the one coordinate of each
+        output voxel.
+    fills : list of list of float
+        The fill value of each channel of each image.
+    labels : list of arrays
+        Label maps ``(z, y, x)`` (or ``(y, x)``), sampled from the same coordinates.
+    label_fill : int
+    programs : list of FusedOps
+        The point-wise operations of each channel, in the order the channels
+        are listed (image by image); empty for none.
+    options : ResampleOptions
+
+    Returns
+    -------
+    (list, list)
+        The channel-first intensity outputs and the label outputs, NumPy
+        (numba backend) or torch (torch backend, same device as the input).
+    """
     on_cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in [*intensity, *labels])
     backend = options.backend
     if backend == "auto":
@@ -230,81 +255,74 @@ def resample_arrays(
     cubic = options.interpolation == "cubic"
     argmax = options.label_interpolation == "linear_argmax"
     if backend == "numba" and not cubic and not argmax:
-        return _resample_numba(coords, intensity, fills, labels, label_fill, ops, options)
-    return _resample_torch(coords, intensity, fills, labels, label_fill, ops, options)
+        return _resample_numba(coords, intensity, fills, labels, label_fill, programs, options)
+    return _resample_torch(coords, intensity, fills, labels, label_fill, programs, options)
 
 
-def _as3(a: np.ndarray | torch.Tensor, n: int):
-    return a if n == 3 else a[None]
+def _np(a: np.ndarray | torch.Tensor) -> np.ndarray:
+    return np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a)
 
 
-def _resample_numba(coords, intensity, fills, labels, label_fill, ops, options):
+def _resample_numba(coords, intensity, fills, labels, label_fill, programs, options):
     from . import _numba
 
     _numba.set_threads(torch.get_num_threads())  # follow torch: 1 inside DataLoader workers
-    nd = 3 if len(coords.in_shape3) == 3 and _ndim_of(intensity, labels) == 3 else 2
+    two_d = coords.ndim == 2
     d, h, w = coords.out_shape3
-    imgs = [np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in intensity]
-    imgs = [_as3(a, nd).astype(np.float32, copy=False) for a in imgs]
-    img_stack = np.ascontiguousarray(np.stack(imgs)) if imgs else np.zeros((0, 1, 1, 1), np.float32)
-    out = np.empty((len(imgs), d, h, w), np.float32)
-    lab_out: list[np.ndarray] = []
+    counts = [int(a.shape[0]) for a in intensity]
+    total = sum(counts)
+    if total:
+        stack = np.empty((total, *coords.in_shape3), np.float32)
+        g = 0
+        for a, c in zip(intensity, counts):
+            stack[g : g + c] = _np(a).reshape(c, *coords.in_shape3)
+            g += c
+    else:
+        stack = np.zeros((0, 1, 1, 1), np.float32)
+    out = np.empty((total, d, h, w), np.float32)
+    fills_arr = np.asarray([f for per_image in fills for f in per_image], np.float64) if total else np.zeros(0)
+    codes, params, fx, fq = pack_programs(list(programs), (d, h, w))
+    lab_arrays = [_np(a) for a in labels]
     groups: dict[np.dtype, list[int]] = {}
-    lab_arrays = [np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a) for a in labels]
     for i, a in enumerate(lab_arrays):
         groups.setdefault(a.dtype, []).append(i)
-    codes, params, fx, fq = ops.packed((d, h, w))
-    fills_arr = np.asarray(fills, np.float64) if fills else np.zeros(0)
     results: dict[int, np.ndarray] = {}
-    first = True
-    group_items = list(groups.items()) or [(np.dtype(np.uint8), [])]
-    for dtype, members in group_items:
-        labs = (
-            np.ascontiguousarray(np.stack([_as3(lab_arrays[i], nd) for i in members]))
-            if members
-            else np.zeros((0, 1, 1, 1), dtype)
-        )
+    intensity_done = False
+    for dtype, members in groups.items():
+        labs = np.ascontiguousarray(np.stack([lab_arrays[i].reshape(coords.in_shape3) for i in members]))
         outl = np.empty((len(members), d, h, w), dtype)
-        src = img_stack if first else np.zeros((0, 1, 1, 1), np.float32)
-        dst = out if first else np.empty((0, d, h, w), np.float32)
-        if dst.shape[0] == 0 and outl.shape[0] == 0:
-            continue
-        _numba.resample(
-            src, dst, labs, outl, coords.bmat, coords.cvec, coords.resid, coords.step, coords.has_field,
-            options.interpolation == "nearest", fills_arr if first else np.zeros(0), label_fill,
-            codes, params, fx, fq,
-        )
-        first = False
+        src, dst = (stack, out) if not intensity_done else (np.zeros((0, 1, 1, 1), np.float32), out[:0])
+        _numba.resample(src, dst, labs, outl, coords.bmat, coords.cvec, coords.resid, coords.step, coords.has_field,
+                        options.interpolation == "nearest", fills_arr if not intensity_done else np.zeros(0),
+                        label_fill, codes, params, fx, fq)
+        intensity_done = True
         for j, i in enumerate(members):
             results[i] = outl[j]
-    if first and imgs:  # no label group ran the intensity channels
-        _numba.resample(
-            img_stack, out, np.zeros((0, 1, 1, 1), np.uint8), np.empty((0, d, h, w), np.uint8),
-            coords.bmat, coords.cvec, coords.resid, coords.step, coords.has_field,
-            options.interpolation == "nearest", fills_arr, label_fill, codes, params, fx, fq,
-        )
-    outs = [out[i] if nd == 3 else out[i, 0] for i in range(len(imgs))]
-    lab_out = [results[i] if nd == 3 else results[i][0] for i in range(len(labels))]
+    if not intensity_done and total:  # no label maps: one run for the intensity channels
+        _numba.resample(stack, out, np.zeros((0, 1, 1, 1), np.uint8), np.empty((0, d, h, w), np.uint8),
+                        coords.bmat, coords.cvec, coords.resid, coords.step, coords.has_field,
+                        options.interpolation == "nearest", fills_arr, label_fill, codes, params, fx, fq)
+    outs, g = [], 0
+    for c in counts:
+        block = out[g : g + c]
+        outs.append(block[:, 0] if two_d else block)
+        g += c
+    lab_out = [results[i][0] if two_d else results[i] for i in range(len(labels))]
     return outs, lab_out
 
 
-def _ndim_of(intensity, labels) -> int:
-    a = (intensity or labels)[0]
-    return a.ndim
-
-
-def _resample_torch(coords, intensity, fills, labels, label_fill, ops, options):
+def _resample_torch(coords, intensity, fills, labels, label_fill, programs, options):
     """Plain-PyTorch path: z-slabs of coordinates, ``grid_sample`` for linear, gathers for nearest."""
     import torch.nn.functional as F
 
-    nd = _ndim_of(intensity, labels)
+    two_d = coords.ndim == 2
     d, h, w = coords.out_shape3
     d0, h0, w0 = coords.in_shape3
     ref = (intensity or labels)[0]
     dev = ref.device if isinstance(ref, torch.Tensor) else torch.device("cpu")
-    imgs = [_as3(torch.as_tensor(a, device=dev), nd).to(torch.float32) for a in intensity]
-    labs = [_as3(torch.as_tensor(a, device=dev), nd) for a in labels]
-    outs = [torch.empty((d, h, w), dtype=torch.float32, device=dev) for _ in imgs]
+    imgs = [torch.as_tensor(a, device=dev).reshape(a.shape[0], d0, h0, w0).to(torch.float32) for a in intensity]
+    labs = [torch.as_tensor(a, device=dev).reshape(d0, h0, w0) for a in labels]
+    outs = [torch.empty((img.shape[0], d, h, w), dtype=torch.float32, device=dev) for img in imgs]
     louts = [torch.empty((d, h, w), dtype=lab.dtype, device=dev) for lab in labs]
     lab_values = [torch.unique(lab) for lab in labs] if options.label_interpolation == "linear_argmax" else []
     slab = max(1, _SLAB_VOXELS // max(h * w, 1))
@@ -312,6 +330,7 @@ def _resample_torch(coords, intensity, fills, labels, label_fill, ops, options):
     xx = torch.arange(w, device=dev).view(1, 1, w)
     sizes = torch.tensor([d0, h0, w0], device=dev, dtype=torch.float64)
     mode = "nearest" if coords.integral else options.interpolation  # exact gathers need no interpolation
+    channels = [(i, c) for i, img in enumerate(imgs) for c in range(img.shape[0])]
     for z0 in range(0, d, slab):
         z1 = min(d, z0 + slab)
         zz = torch.arange(z0, z1, device=dev).view(-1, 1, 1)
@@ -325,7 +344,8 @@ def _resample_torch(coords, intensity, fills, labels, label_fill, ops, options):
             if d0 == 1:
                 g = g[..., :2].unsqueeze(0)  # (1, sd, h, w, 2)
                 g = g.reshape(1, -1, w, 2)
-        for i, (img, fill) in enumerate(zip(imgs, fills)):
+        for gi, (i, c) in enumerate(channels):
+            img, fill = imgs[i][c], fills[i][c]
             if mode == "linear":
                 if d0 == 1:
                     v = F.grid_sample((img - fill)[None], g, mode="bilinear", padding_mode="zeros", align_corners=True)
@@ -344,17 +364,17 @@ def _resample_torch(coords, intensity, fills, labels, label_fill, ops, options):
                     src, pts = src[0], pts[1:]
                 v = map_coordinates(src, pts, order=3, mode="constant", cval=fill, prefilter=True)
                 v = torch.from_numpy(v.astype(np.float32)).reshape(z1 - z0, h, w).to(dev)
-            if ops:
-                v = apply_ops_torch(v, ops, channel=i, z0=z0, full_shape=(d, h, w))
-            outs[i][z0:z1] = v
+            if gi < len(programs) and programs[gi]:
+                v = apply_ops_torch(v, programs[gi], channel=gi, z0=z0, full_shape=(d, h, w))
+            outs[i][c, z0:z1] = v
         for j, lab in enumerate(labs):
             if options.label_interpolation == "nearest":
                 fill_t = torch.tensor(label_fill, dtype=lab.dtype, device=dev)
                 louts[j][z0:z1] = torch.where(inside, lab.reshape(-1)[flat], fill_t)
             else:
                 louts[j][z0:z1] = _argmax_labels(lab, lab_values[j], q, label_fill, d0, h0, w0)
-    if nd == 2:
-        outs = [o[0] for o in outs]
+    if two_d:
+        outs = [o[:, 0] for o in outs]
         louts = [o[0] for o in louts]
     return outs, louts
 

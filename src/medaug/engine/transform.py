@@ -32,6 +32,7 @@ __all__ = [
     "IntensityTransform",
     "RandomTransform",
     "PointwiseTransform",
+    "RandomIntensityTransform",
     "Context",
     "SeedLike",
     "as_generator",
@@ -137,11 +138,15 @@ class Context:
         The input sample (not yet resampled).
     grid : Grid
         The grid the sample will be on at this point of the pipeline.
+    channel : int or None
+        The channel a per-channel draw is for (see :class:`RandomIntensityTransform`);
+        None for a draw that serves every channel.
     """
 
     def __init__(self, sample: Sample, grid: Grid | None = None) -> None:
         self.sample = sample
         self.grid = grid if grid is not None else sample.grid
+        self.channel: int | None = None
 
     @property
     def ndim(self) -> int:
@@ -221,6 +226,7 @@ class SpatialTransform(Transform):
         """
 
 
+@dataclasses.dataclass(eq=False)
 class IntensityTransform(Transform):
     """A transform of intensity values; label maps pass through untouched.
 
@@ -232,9 +238,27 @@ class IntensityTransform(Transform):
     __abstract__ = True
 
     #: name of a label map (or a boolean mask image) restricting the transform.
-    mask: str | None = None
+    mask: ClassVar[str | None] = None
+    #: The channels changed (indices into each target image's channels); None: every channel.
+    channels: list[int] | None = dataclasses.field(default=None, kw_only=True)
+
+    def check_channels(self) -> None:
+        """Validate ``channels`` (subclasses' ``__post_init__`` need not call a base one)."""
+        self.channels = _channel_list(self.channels, "channels")
+
+    def config_params(self) -> dict[str, Any]:
+        params = super().config_params()
+        if params.get("channels") is None:
+            params.pop("channels", None)
+        return params
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
+        """The changed values of one channel ``data`` (spatial shape) of ``image``.
+
+        ``channel`` numbers the channel among all intensity channels of the
+        sample (:func:`~medaug.engine.execute.channel_layout`): counter-based
+        noise keys its stream with it.
+        """
         raise NotImplementedError
 
     def fused_ops(self, grid: Grid) -> list[tuple] | None:
@@ -293,3 +317,55 @@ class RandomTransform(_Base):
         if not 0.0 <= p <= 1.0:
             raise ParameterError(f"'p' must be a probability in [0, 1], got {p}")
         return p
+
+
+@dataclasses.dataclass(eq=False)
+class RandomIntensityTransform(RandomTransform):
+    """Samples an :class:`IntensityTransform`, channel by channel.
+
+    Parameters
+    ----------
+    channels : {"each", "same"} or list of int
+        ``"each"`` (default): every channel of a multi-channel image draws its
+        own parameters (an MRI sequence's gamma is not another's), and the
+        sampled transform changes that channel only; ``"same"``: one draw for
+        all channels; a list: only those channels change, each with its own
+        draw.  A scalar image has one channel, so the three agree.
+    """
+
+    __abstract__ = True
+
+    channels: Any = dataclasses.field(default="each", kw_only=True)
+
+    def check_channels(self) -> None:
+        """Validate ``channels`` (subclasses' ``__post_init__`` need not call a base one)."""
+        if not (isinstance(self.channels, str) and self.channels in ("each", "same")):
+            self.channels = _channel_list(self.channels, "channels")
+
+    def config_params(self) -> dict[str, Any]:
+        params = super().config_params()
+        if params.get("channels") == type(self).__dataclass_fields__["channels"].default:
+            params.pop("channels", None)
+        return params
+
+    def channel_draws(self, ctx: Context) -> list[list[int] | None]:
+        """The channel sets that each get their own draw: ``[None]`` is one draw for every channel."""
+        n = max((img.channels for img in ctx.sample.intensity_images.values()), default=1)
+        if self.channels == "same" or (self.channels == "each" and n == 1):
+            return [None]
+        chosen = range(n) if self.channels == "each" else self.channels
+        return [[k] for k in chosen]
+
+
+def _channel_list(value: Any, name: str) -> list[int] | None:
+    """None, or a list of distinct non-negative channel indices."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if not isinstance(items, Sequence) or isinstance(items, str) or not items or not all(
+        isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < 4096 for k in items
+    ):
+        raise ParameterError(f"'{name}' must be 'each', 'same' or a list of channel indices 0, 1, ..., got {value!r}")
+    if len(set(items)) != len(items):
+        raise ParameterError(f"'{name}' lists a channel twice: {value!r}")
+    return [int(k) for k in items]

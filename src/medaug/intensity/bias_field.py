@@ -12,7 +12,7 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.pointwise import FusedOps
-from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomTransform, parse_range
+from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomIntensityTransform, parse_range
 from ..errors import ParameterError
 
 __all__ = ["BiasField", "RandomBiasField", "GaussianField", "RandomGaussianField", "polynomial_terms"]
@@ -71,7 +71,7 @@ class BiasField(PointwiseTransform):
 
 
 @dataclass
-class RandomBiasField(RandomTransform):
+class RandomBiasField(RandomIntensityTransform):
     """Random polynomial bias field; each coefficient uniform in ``coefficients`` (``c`` means (-c, c)).
 
     Parameters
@@ -142,7 +142,7 @@ class GaussianField(IntensityTransform):
 
 
 @dataclass
-class RandomGaussianField(RandomTransform):
+class RandomGaussianField(RandomIntensityTransform):
     """A Gaussian bias blob at a random position inside the field of view.
 
     Parameters

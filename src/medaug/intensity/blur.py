@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range, per_axis_range
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range, per_axis_range
 from ..errors import ParameterError
 
 __all__ = ["Blur", "RandomBlur", "Sharpen", "RandomSharpen", "gaussian_smooth", "sigma_voxels"]
@@ -154,7 +154,7 @@ def _std_ranges(std: Any, ndim: int, who: str) -> list[tuple[float, float]]:
 
 
 @dataclass
-class RandomBlur(RandomTransform):
+class RandomBlur(RandomIntensityTransform):
     """Random Gaussian blur, ``std`` in mm.
 
     Parameters
@@ -183,7 +183,7 @@ class RandomBlur(RandomTransform):
 
 
 @dataclass
-class RandomSharpen(RandomTransform):
+class RandomSharpen(RandomIntensityTransform):
     """Random unsharp masking.
 
     Parameters

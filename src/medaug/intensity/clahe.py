@@ -17,7 +17,7 @@ import torch
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range
 from ..errors import ParameterError
 
 __all__ = ["equalize_adaptive", "CLAHE", "RandomCLAHE"]
@@ -154,7 +154,7 @@ class CLAHE(IntensityTransform):
 
 
 @dataclass
-class RandomCLAHE(RandomTransform):
+class RandomCLAHE(RandomIntensityTransform):
     """Random CLAHE.
 
     Parameters

@@ -16,7 +16,7 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.pointwise import AFFINE, FusedOps
-from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomTransform, parse_range
+from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomIntensityTransform, parse_range
 from ..errors import ParameterError
 from ._base import intensity_range
 
@@ -78,7 +78,7 @@ class Contrast(PointwiseTransform):
 
 
 @dataclass
-class RandomContrast(RandomTransform):
+class RandomContrast(RandomIntensityTransform):
     """Random contrast scaling about the mean intensity, and a random shift.
 
     Parameters
@@ -145,7 +145,7 @@ class Brightness(PointwiseTransform):
 
 
 @dataclass
-class RandomBrightness(RandomTransform):
+class RandomBrightness(RandomIntensityTransform):
     """Random additive shift of the intensities.
 
     Parameters
@@ -249,7 +249,7 @@ class HistogramShift(IntensityTransform):
 
 
 @dataclass
-class RandomHistogramShift(RandomTransform):
+class RandomHistogramShift(RandomIntensityTransform):
     """A random monotone intensity curve on the input's range [min, max] (end points fixed).
 
     ``n`` control points are evenly spaced on [lo, hi]; the inner ordinates are

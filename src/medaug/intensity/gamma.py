@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data.grid import Grid
 from ..engine.pointwise import GAMMA, FusedOps
-from ..engine.transform import Context, PointwiseTransform, RandomTransform, parse_range
+from ..engine.transform import Context, PointwiseTransform, RandomIntensityTransform, parse_range
 from ..errors import ParameterError
 from ._base import intensity_range
 
@@ -52,7 +52,7 @@ class Gamma(PointwiseTransform):
 
 
 @dataclass
-class RandomGamma(RandomTransform):
+class RandomGamma(RandomIntensityTransform):
     """Random gamma with ``log(gamma)`` uniform in ``log_gamma`` (``d`` means (-d, d)).
 
     Parameters

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..data.axes import array_axis, axis_choices, index_axis, pick_axis
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range
 from ..errors import ParameterError
 from .blur import smooth_axis
 
@@ -75,7 +75,7 @@ class LowResolution(IntensityTransform):
 
 
 @dataclass
-class RandomLowResolution(RandomTransform):
+class RandomLowResolution(RandomIntensityTransform):
     """Random anisotropic low resolution.
 
     Parameters

@@ -25,6 +25,7 @@ image names with the same shapes.  Points and boxes are left as they are.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ from ..engine.execute import border_median
 from ..engine.transform import (
     Context,
     IntensityTransform,
-    RandomTransform,
+    RandomIntensityTransform,
     SeedLike,
     as_generator,
     int_range,
@@ -359,7 +360,7 @@ class Cutout(IntensityTransform):
 
 
 @dataclass
-class RandomCutout(RandomTransform):
+class RandomCutout(RandomIntensityTransform):
     """Random coarse dropout of box-shaped holes sized in mm.
 
     Parameters
@@ -372,6 +373,9 @@ class RandomCutout(RandomTransform):
         See :class:`Cutout`.
     mask : str, optional
     p : float
+    channels : {"same", "each"} or list of int
+        ``"same"`` (default here): the holes cut through every channel, as a
+        missing region does; see :class:`~medaug.engine.transform.RandomIntensityTransform`.
     """
 
     num_holes: Any = (1, 4)
@@ -379,6 +383,7 @@ class RandomCutout(RandomTransform):
     fill: Any = "background"
     mask: str | None = None
     p: float = 1.0
+    channels: Any = dataclasses.field(default="same", kw_only=True)
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)

@@ -18,7 +18,7 @@ import torch
 from ..data.axes import array_axis, axis_choices, index_axis, pick_axis
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomTransform, int_range, parse_range
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, int_range, parse_range
 from ..errors import ParameterError
 
 __all__ = [
@@ -126,7 +126,7 @@ class Motion(IntensityTransform):
 
 
 @dataclass
-class RandomMotion(RandomTransform):
+class RandomMotion(RandomIntensityTransform):
     """Random rigid motion artifact.
 
     Parameters
@@ -220,7 +220,7 @@ class Ghosting(IntensityTransform):
 
 
 @dataclass
-class RandomGhosting(RandomTransform):
+class RandomGhosting(RandomIntensityTransform):
     """Random MRI ghosting.
 
     Parameters
@@ -309,7 +309,7 @@ class Spike(IntensityTransform):
 
 
 @dataclass
-class RandomSpike(RandomTransform):
+class RandomSpike(RandomIntensityTransform):
     """Random k-space spikes.
 
     Parameters
@@ -378,7 +378,7 @@ class GibbsRinging(IntensityTransform):
 
 
 @dataclass
-class RandomGibbs(RandomTransform):
+class RandomGibbs(RandomIntensityTransform):
     """Random Gibbs ringing.
 
     Parameters

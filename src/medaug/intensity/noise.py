@@ -15,7 +15,7 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.pointwise import NOISE, FusedOps, apply_ops_torch, hash_gauss_torch, noise_key
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range
 from ..errors import ParameterError
 from ._base import intensity_range
 
@@ -111,7 +111,7 @@ class Noise(IntensityTransform):
 
 
 @dataclass
-class RandomNoise(RandomTransform):
+class RandomNoise(RandomIntensityTransform):
     """Random noise; ``std`` drawn uniformly from a range in image units.
 
     Parameters

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data.grid import Grid
 from ..engine.pointwise import AFFINE, CLIP, FusedOps
-from ..engine.transform import Context, PointwiseTransform, RandomTransform, parse_range
+from ..engine.transform import Context, PointwiseTransform, RandomIntensityTransform, parse_range
 from ..errors import ParameterError, did_you_mean
 
 __all__ = ["CT_WINDOWS", "Window", "RandomWindow"]
@@ -96,7 +96,7 @@ class Window(PointwiseTransform):
 
 
 @dataclass
-class RandomWindow(RandomTransform):
+class RandomWindow(RandomIntensityTransform):
     """CT window/level jitter around a named or given window.
 
     Parameters

@@ -21,7 +21,7 @@ from .convert import image_from_sitk
 
 __all__ = ["load", "read_header"]
 
-def load(path: PathType, *, label: bool = False, volume: int | None = None) -> Image:
+def load(path: PathType, *, label: bool = False, volume: int | None = None, channels: str | None = None) -> Image:
     """Read an image file (or a DICOM series folder) into an :class:`Image`.
 
     Parameters
@@ -33,13 +33,21 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None) -> I
         Read a label map: values must be non-negative integers; float files
         holding whole numbers are cast to the smallest of uint8/int16/int32.
     volume : int, optional
-        For a 4D image (a time series), the index of the 3D volume to return.
+        For a 4D image, the index of the one 3D volume to return.  Without it,
+        a 4D image (e.g. a Decathlon NIfTI holding four MRI sequences) is read
+        whole, its volumes as channels.
+    channels : {None, "rgb"}
+        ``"rgb"``: read a colour picture (PNG, JPEG, TIFF, BMP, DICOM) as three
+        channels R, G, B (alpha dropped).  Without it a colour picture is
+        refused (a grey one stored as RGB is read as grey).  Multi-component
+        MetaImage/NRRD/NIfTI images always keep their components as channels.
 
     Returns
     -------
     Image
-        2D ``(y, x)`` or 3D ``(z, y, x)`` image with the file's geometry; an
-        intensity image keeps the file's dtype.
+        2D ``(y, x)`` or 3D ``(z, y, x)`` image with the file's geometry, or
+        ``(C, z, y, x)`` / ``(C, y, x)`` with a channel axis; an intensity image
+        keeps the file's dtype.
 
     Raises
     ------
@@ -47,18 +55,30 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None) -> I
         The path does not exist, the format is not supported, or the file is
         unreadable, corrupt or truncated.
     InvalidImageError
-        The image has NaN/Inf voxels, is empty, complex, RGB, 4D without
-        ``volume``, too large for memory, or a DICOM series misses a slice;
-        or, with ``label=True``, holds non-integer or negative values.
+        The image has NaN/Inf voxels, is empty, complex, colour without
+        ``channels="rgb"``, too large for memory, or a DICOM series misses a
+        slice; or, with ``label=True``, holds several channels, non-integer or
+        negative values.
     ParameterError
-        ``volume`` is out of range, or given for an image that is not 4D.
+        ``volume`` is out of range, or given for an image that is not 4D;
+        ``channels`` is not None or ``"rgb"``.
     """
+    if channels not in (None, "rgb"):
+        raise ParameterError(f"channels must be None or 'rgb', got {channels!r}", path=path)
     p = Path(path)
     where = str(p)
     _check_input_path(p)
     with _native_stderr_to_log():  # ITK's helpers (VNL) may also print on a degenerate geometry
         itk, fmt = _read_any(p, volume, where)
-        image = image_from_sitk(itk, is_label=False, path=where)
+        itk, names = _colour(itk, fmt, channels, where)
+        if label and (itk.GetNumberOfComponentsPerPixel() > 1 or itk.GetDimension() == 4):
+            n = itk.GetNumberOfComponentsPerPixel() if itk.GetNumberOfComponentsPerPixel() > 1 else itk.GetSize()[3]
+            raise InvalidImageError(
+                f"a label map must hold one value per voxel, but this image has {n} channels; save the label map as "
+                "one 3D image (in Python, load(path, label=True, volume=K) picks one volume of a 4D series)",
+                path=where,
+            )
+        image = image_from_sitk(itk, is_label=False, path=where, channel_names=names)
     arr = image.array
     if fmt == "DICOM" and arr.dtype == np.int32 and _fits(arr, np.int16):
         image = image.with_data(arr.astype(np.int16))
@@ -79,7 +99,7 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None) -> I
 
 
 def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]:
-    """The file or DICOM folder as one scalar 2D/3D SimpleITK image, and its format name."""
+    """The file or DICOM folder as one 2D/3D SimpleITK image (vector or 4D for channels), and its format name."""
     if p.is_dir():
         itk, fmt = _read_dicom_folder(p), "DICOM"
     else:
@@ -90,7 +110,6 @@ def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]
             _check_dicom_file(p)
         itk = _read_file(p, fmt)
     itk = _select_volume(itk, volume, where)
-    itk = _to_scalar(itk, where)
     if fmt == "DICOM" and itk.GetDimension() == 3 and itk.GetSize()[2] == 1:
         itk = _collapse_slice(itk, where)
     return itk, fmt
@@ -156,9 +175,10 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
 
 
 def _select_volume(itk: sitk.Image, volume: int | None, where: str) -> sitk.Image:
+    """One volume of a 4D image (``volume=K``); a 4D image is otherwise kept whole: its volumes are channels."""
     dim = itk.GetDimension()
     if dim > 4:
-        raise InvalidImageError(f"is {dim}D; medaug works on 2D or 3D images", path=where)
+        raise InvalidImageError(f"is {dim}D; medaug works on 2D or 3D images, with channels", path=where)
     if dim < 4:
         if volume is not None:
             raise ParameterError(
@@ -169,36 +189,44 @@ def _select_volume(itk: sitk.Image, volume: int | None, where: str) -> sitk.Imag
     size = list(itk.GetSize())
     n = size[3]
     if volume is None and n > 1:
-        raise InvalidImageError(
-            f"is 4D with {n} volumes of size {tuple(size[:3])}; pass volume=K (CLI: --volume K) "
-            f"to pick one, K from 0 to {n - 1}",
-            path=where,
-        )
+        return itk
     k = 0 if volume is None else int(volume)
     if not 0 <= k < n:
         raise ParameterError(f"volume={volume} is out of range; the image has {n} volumes (0 to {n - 1})", path=where)
     return sitk.Extract(itk, [*size[:3], 0], [0, 0, 0, k], sitk.ExtractImageFilter.DIRECTIONCOLLAPSETOSUBMATRIX)
 
 
-def _to_scalar(itk: sitk.Image, where: str) -> sitk.Image:
-    """Turn grey RGB(A) into one channel; refuse colour and other vector images."""
+#: Formats whose several components per pixel are colours.
+_COLOUR_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "DICOM")
+
+
+def _colour(itk: sitk.Image, fmt: str, channels: str | None, where: str) -> tuple[sitk.Image, tuple[str, ...] | None]:
+    """Grey RGB(A) as one channel; colour as R, G, B channels when ``channels="rgb"``, else refused.
+
+    Grey + alpha is read as grey.  Vector images of other formats
+    (multi-component MetaImage/NRRD/NIfTI) and pictures of more than four
+    components keep their components as channels.
+    """
     ncomp = itk.GetNumberOfComponentsPerPixel()
-    if ncomp == 1:
-        return itk
+    nifti_rgb = fmt == "NIfTI" and ncomp in (3, 4) and itk.GetPixelID() == sitk.sitkVectorUInt8  # RGB24/RGBA32
+    if ncomp == 1 or (fmt not in _COLOUR_FORMATS and not nifti_rgb):
+        return itk, None
     if ncomp in (3, 4):
         rgb = sitk.GetArrayViewFromImage(itk)[..., :3]
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
-            return sitk.VectorIndexSelectionCast(itk, 0)
+            return sitk.VectorIndexSelectionCast(itk, 0), None
+        if channels == "rgb":
+            if ncomp == 4:  # alpha is a display mask, not an image channel
+                itk = sitk.Compose([sitk.VectorIndexSelectionCast(itk, i) for i in range(3)])
+            return itk, ("R", "G", "B")
         raise InvalidImageError(
-            "is an RGB colour image where grey is required; convert it to greyscale first "
-            "(e.g. with Pillow: Image.open(path).convert('L').save(new_path))",
+            "is an RGB colour image; read it as three channels with channels='rgb' (command line: --channels rgb), "
+            "or convert it to greyscale first (e.g. with Pillow: Image.open(path).convert('L').save(new_path))",
             path=where,
         )
-    raise InvalidImageError(
-        f"has {ncomp} values per voxel (a vector image); medaug needs a scalar image: split the "
-        "components into separate files",
-        path=where,
-    )
+    if ncomp == 2:  # grey + alpha
+        return sitk.VectorIndexSelectionCast(itk, 0), None
+    return itk, None  # more than four components: not colours but channels (e.g. a multi-channel TIFF)
 
 
 def _as_label_array(arr: np.ndarray, where: str) -> np.ndarray:

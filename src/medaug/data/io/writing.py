@@ -39,11 +39,16 @@ def save(image: Image, path: PathType, *, compress: bool = False, header: dict[s
         Extra header entries (SimpleITK metadata names); used only for the
         identifiers kept by ``--keep-identifiers`` (:mod:`medaug.data.identifiers`).
 
+    An image with channels is written in the format's own layout: a 4D NIfTI
+    (channels along the fourth axis, as the Medical Segmentation Decathlon), a
+    multi-component MetaImage/NRRD/TIFF, an RGB(A) PNG or RGB JPEG/BMP.
+
     Raises
     ------
     ImageReadError
-        Unsupported extension, missing folder, a dtype or dimensionality the
-        format cannot hold (e.g. float data as PNG), or a write failure.
+        Unsupported extension, missing folder, a dtype, dimensionality or
+        channel count the format cannot hold (e.g. float data as PNG), or a
+        write failure.
     ParameterError
         ``image`` is not an :class:`Image`.
     """
@@ -62,8 +67,8 @@ def save(image: Image, path: PathType, *, compress: bool = False, header: dict[s
         )
     if not p.parent.is_dir():
         raise ImageReadError(f"the folder {p.parent} does not exist; create it first", path=where)
-    _check_writable(image.ndim, image.array.dtype, fmt, where)
-    itk = image_to_sitk(image)
+    _check_writable(image.ndim, image.array.dtype, fmt, where, image.channels if image.channel_axis else 0)
+    itk = image_to_sitk(image, channels_as="series" if fmt == "NIfTI" else "vector")
     for key, value in (header or {}).items():
         itk.SetMetaData(key, value)
     write_itk(itk, p, compress=compress)
@@ -108,9 +113,18 @@ def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False) -> Non
         raise ImageReadError(f"cannot be written: {reason}; check the path and permissions", path=where) from err
 
 
-def _check_writable(ndim: int, dtype: np.dtype, fmt: str, where: str) -> None:
-    """Refuse what a 2D picture format cannot hold (TIFF and the 3D formats take any dtype)."""
+def _check_writable(ndim: int, dtype: np.dtype, fmt: str, where: str, channels: int = 0) -> None:
+    """Refuse what a 2D picture format cannot hold (TIFF and the 3D formats take any dtype and channels).
+
+    ``channels`` is 0 for an image without a channel axis.
+    """
     if fmt in ("PNG", "JPEG", "BMP"):
+        if channels and channels not in ((3, 4) if fmt == "PNG" else (3,)):
+            raise ImageReadError(
+                f"{fmt} holds grey or RGB{'(A)' if fmt == 'PNG' else ''} pictures but this image has {channels} "
+                "channels; save it as .nii.gz, .mha, .nrrd or .tif",
+                path=where,
+            )
         if ndim != 2:
             raise ImageReadError(
                 f"{fmt} holds only 2D images but this image is {ndim}D; save it as .nii.gz, .mha or .nrrd",
