@@ -61,17 +61,18 @@ def test_read_cases_groups_channels_and_checks_labels(tmp_path):
     assert [c.case_id for c in cases] == ["head_000", "head_001", "head_002"]
     c = cases[1]
     assert c.image.name == "head_001_0000.nii.gz" and c.label.name == "head_001.nii.gz"
-    assert {k: p.name for k, p in c.extra.items()} == {"image_0001": "head_001_0001.nii.gz"}
+    assert [p.name for p in c.channel_files] == ["head_001_0001.nii.gz"] and c.channel_names == ("CT", "T2")
     assert c.allowed_labels == (0, 1, 2, 3, 4)
-    s = load_case(c)
-    assert list(s) == ["image", "image_0001", "label"] and s["image"].dtype == np.int16
-    assert s["image_0001"].grid.same_as(s["image"].grid)
+    s = load_case(c)  # the channel files are stacked into one two-channel image
+    assert list(s) == ["image", "label"] and s["image"].channels == 2 and s["image"].channel_names == ("CT", "T2")
+    assert s.metadata["channel_dtypes"] == ["int16", "float32"] and s["image"].dtype == np.float32
     # one pipeline moves the channels together: channel 1 stays a function of channel 0
     from medaug.spatial import RandomAffine
 
-    out = medaug.Compose([RandomAffine(rotation=10)])(s, seed=0)  # background fills: -1000 and 200 + 200
-    assert not np.array_equal(out["image"].array, s["image"].array)
-    np.testing.assert_allclose(out["image_0001"].array, 200.0 - 0.2 * out["image"].array, atol=1e-2)
+    out = medaug.Compose([RandomAffine(rotation=10)])(s, seed=0)  # background fills per channel: -1000 and 400
+    ct, t2 = out["image"].array
+    assert not np.array_equal(ct, s["image"].array[0])
+    np.testing.assert_allclose(t2, 200.0 - 0.2 * ct, atol=1e-2)
 
 
 def test_expand_to_nnunet_layout_and_round_trip(tmp_path):
@@ -105,9 +106,9 @@ def test_expand_to_nnunet_layout_and_round_trip(tmp_path):
     # the output is itself an nnU-Net dataset medaug reads back
     back = read_cases(out)
     assert sorted(c.case_id for c in back) == sorted(stems)
-    assert all(len(c.extra) == 1 and c.label is not None for c in back)
+    assert all(len(c.channel_files) == 1 and c.label is not None for c in back)
     sample = load_case(back[0])
-    assert list(sample) == ["image", "image_0001", "label"]
+    assert list(sample) == ["image", "label"] and sample["image"].channels == 2
     # the same job resumes with nothing to do; another layout is another job
     assert run_expand(job, progress=False)["written"] == 0
     with pytest.raises(JobError, match="different expansion job"):
@@ -170,15 +171,15 @@ def test_inferred_dataset_json_and_cli(tmp_path, capsys):
 
 def test_multichannel_cases_in_the_default_layout(tmp_path):
     data = make_nnunet(tmp_path / "in", n=2)
-    run_expand(ExpandJob(str(data), str(tmp_path / "out"), PIPE, n=1, seed=0), progress=False)
+    run_expand(ExpandJob(str(data), str(tmp_path / "out"), PIPE, n=1, seed=0, layout="medaug"), progress=False)
     out = tmp_path / "out"
     assert sorted(p.name for p in (out / "images").iterdir()) == [
         "head_000_aug000_0000.nii.gz", "head_000_aug000_0001.nii.gz", "head_001_aug000_0000.nii.gz",
         "head_001_aug000_0001.nii.gz"]
     back = read_cases(out)  # images/ without dataset.json: _0000, _0001 are the channels of one case
-    assert [(c.case_id, list(c.extra), c.label.name) for c in back] == [
-        ("head_000_aug000", ["image_0001"], "head_000_aug000.nii.gz"),
-        ("head_001_aug000", ["image_0001"], "head_001_aug000.nii.gz")]
+    assert [(c.case_id, [p.name for p in c.channel_files], c.label.name) for c in back] == [
+        ("head_000_aug000", ["head_000_aug000_0001.nii.gz"], "head_000_aug000.nii.gz"),
+        ("head_001_aug000", ["head_001_aug000_0001.nii.gz"], "head_001_aug000.nii.gz")]
 
 
 def test_missing_channel_names_the_file(tmp_path):

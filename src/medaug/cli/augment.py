@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_pipeline_arguments, pipeline_from_args
+from ._common import add_channels_argument, add_pipeline_arguments, pipeline_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="image file or DICOM series folder")
     parser.add_argument("--label", help="label map on the same grid")
     add_pipeline_arguments(parser)
+    add_channels_argument(parser)
     parser.add_argument("-n", type=int, default=4, help="number of augmented copies (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
@@ -23,15 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
-    from ..datasets.writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
+    from ..datasets.writing import MANIFEST_COLUMNS, write_csv_atomic, write_item
     from ..errors import ParameterError
 
     if args.n < 1:
         raise ParameterError(f"-n must be at least 1, got {args.n}")
-    pipeline = pipeline_from_args(args)
     image = Path(args.image)
     case = Case(case_id_from_path(image), image.resolve(), Path(args.label).resolve() if args.label else None)
-    sample = load_case(case)
+    sample = load_case(case, channels=args.channels)
+    pipeline = pipeline_from_args(args, sample["image"].channel_names, where=args.image)
     identifiers, columns = None, MANIFEST_COLUMNS
     if args.keep_identifiers:
         from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING, read_identifiers
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     for index in range(args.n):
         seed = case_seed(args.seed, case.case_id, index)
         out = pipeline(sample, seed=seed)
-        rows.append(write_augmented(out, case, index, seed, outdir, dtypes, identifiers=identifiers))
+        rows.append(write_item(out, case, index, seed, outdir, dtypes, layout="medaug", identifiers=identifiers))
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
     print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

@@ -6,15 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_pipeline_arguments
+from ._common import add_channels_argument, add_pipeline_arguments, pipeline_config_from_args
 
 CONFIRM_ABOVE = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="CSV (image[,label][,target]) or folder with images/ [labels/] (or imagesTr/ labelsTr/)")
+    parser.add_argument("input", help="CSV (image[,label][,target][,case_id]), a folder with images/ [labels/], a "
+                        "Medical Segmentation Decathlon task or an nnU-Net v2 dataset")
     parser.add_argument("output", help="output folder (never inside INPUT)")
     add_pipeline_arguments(parser)
+    add_channels_argument(parser)
     how = parser.add_mutually_exclusive_group()
     how.add_argument("-n", type=int, help="random augmentations per case")
     how.add_argument("--grid", metavar="SPEC", help="parameter grid, e.g. 'scale=0.9:1.1:3,rotation=-10:10:3'")
@@ -22,11 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="local worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask distributed scheduler address (tcp://host:port)")
     parser.add_argument("--include-originals", action="store_true", help="also write each original case")
-    parser.add_argument("--layout", choices=("medaug", "nnunet"), default="medaug",
-                        help="output layout: images/ + labels/ in the input's format (medaug), or nnU-Net v2's "
-                             "imagesTr/ + labelsTr/ (.nii.gz, one file per channel) + dataset.json (nnunet)")
+    parser.add_argument("--layout", choices=("same", "medaug", "msd", "nnunet"), default="same",
+                        help="output layout (default same: the input's own, so a Decathlon task stays a Decathlon "
+                             "task and an nnU-Net dataset stays nnU-Net): medaug = images/ + labels/ in the input's "
+                             "format; msd = imagesTr/ + labelsTr/ (.nii.gz, 4D for several channels) + dataset.json; "
+                             "nnunet = nnU-Net v2 imagesTr/ (one .nii.gz per channel) + labelsTr/ + dataset.json")
     parser.add_argument("--dataset-name", metavar="DatasetXXX_Name",
-                        help="with --layout nnunet: write into OUTPUT/DatasetXXX_Name and name it so in dataset.json")
+                        help="with the msd or nnunet layout: write into OUTPUT/DatasetXXX_Name and name it so in "
+                             "dataset.json")
+    parser.add_argument("--include-test", action="store_true",
+                        help="also augment the test images a Decathlon dataset.json lists (unlabelled; written to "
+                             "imagesTs/)")
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of DICOM inputs into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")
@@ -37,15 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..datasets.discover import read_cases
     from ..datasets.expand import ExpandJob, parse_grid, run_expand
-    from ..engine.config import load_config_file
     from ..errors import JobError, ParameterError
-    from ..presets import preset_config
 
+    cases = read_cases(args.input, include_test=args.include_test)
     pipeline = None
-    if args.config:
-        pipeline = load_config_file(args.config)
-    elif args.preset:
-        pipeline = preset_config(args.preset)
+    if args.config or args.preset:
+        pipeline = pipeline_config_from_args(args, cases[0].channel_names, where=args.input)
     grid = parse_grid(args.grid) if args.grid else []
     n = args.n if args.n is not None else (0 if grid else 4)
     if not grid and n < 1:
@@ -57,13 +62,13 @@ def run(args: argparse.Namespace) -> int:
 
         pipeline_from_config(Path(args.config) if args.config else pipeline)  # errors name the config file
     job = ExpandJob(str(args.input), str(args.output), pipeline, n, grid, args.seed, args.include_originals)
-    job.layout, job.dataset_name = getattr(args, "layout", "medaug"), getattr(args, "dataset_name", None)
+    job.layout, job.dataset_name, job.include_test = args.layout, args.dataset_name, args.include_test
+    job.channels = args.channels
     if args.keep_identifiers:
         from ..data.identifiers import KEEP_IDENTIFIERS_WARNING
 
         job.keep_identifiers = True
         print(KEEP_IDENTIFIERS_WARNING, file=sys.stderr)
-    cases = read_cases(args.input)
     total = len(cases) * job.items_per_case()
     print(f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))
     if total > CONFIRM_ABOVE and not args.yes:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_pipeline_arguments, pipeline_from_args
+from ._common import add_channels_argument, add_pipeline_arguments, pipeline_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", help="image file or DICOM series folder")
+    parser.add_argument("image", help="image file or DICOM series folder, or a dataset (CSV, folder, Decathlon or "
+                        "nnU-Net) with --case")
     parser.add_argument("--label", help="label map on the same grid (drawn as contours)")
+    parser.add_argument("--case", help="with a dataset: the case to draw (default: the first)")
+    parser.add_argument("--channel", type=int, default=None,
+                        help="with a multi-channel image: draw the planes of this channel (default: one column per "
+                             "channel)")
     add_pipeline_arguments(parser)
+    add_channels_argument(parser)
     parser.add_argument("-n", type=int, default=8, help="augmented samples to draw (default 8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window", help="named CT window: brain, soft_tissue, lung, bone (default by modality)")
@@ -19,19 +25,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, help="output PNG")
 
 
+def _case(args: argparse.Namespace):
+    """The case to draw: the image (and --label) given, or --case of a dataset."""
+    from ..datasets.cases import Case, case_id_from_path
+    from ..datasets.discover import read_cases
+    from ..errors import ParameterError, did_you_mean
+
+    path = Path(args.image)
+    dataset = path.suffix.lower() == ".csv" or (path.is_dir() and any(
+        (path / d).is_dir() for d in ("images", "imagesTr")))
+    if not dataset:
+        if args.case:
+            raise ParameterError("--case goes with a dataset (a CSV or a dataset folder), not an image", path=path)
+        return Case(case_id_from_path(path), path, Path(args.label) if args.label else None)
+    if args.label:
+        raise ParameterError("--label goes with an image; a dataset names its own labels", path=path)
+    cases = read_cases(path)
+    if args.case is None:
+        return cases[0]
+    found = [c for c in cases if c.case_id == args.case]
+    if not found:
+        raise ParameterError(f"no case '{args.case}' in the dataset{did_you_mean(args.case, [c.case_id for c in cases])}",
+                             path=path)
+    return found[0]
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
+    from ..datasets.cases import case_seed, load_case
     from ..errors import ParameterError
     from ..preview.figures import preview
 
     if args.n < 1:
         raise ParameterError(f"-n must be at least 1, got {args.n}")
-    pipeline = pipeline_from_args(args)
-    image = Path(args.image)
-    case = Case(case_id_from_path(image), image, Path(args.label) if args.label else None)
-    sample = load_case(case)
+    case = _case(args)
+    sample = load_case(case, channels=args.channels)
+    pipeline = pipeline_from_args(args, sample["image"].channel_names, where=args.image)
     modality = args.modality or pipeline.modality
     outputs = [pipeline(sample, seed=case_seed(args.seed, case.case_id, i)) for i in range(args.n)]
-    path = preview(sample, outputs, args.out, modality=modality, window=args.window)
+    path = preview(sample, outputs, args.out, modality=modality, window=args.window, channel=args.channel)
     print(f"wrote {path}")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +29,43 @@ __all__ = ["Case", "load_case", "case_seed", "case_id_from_path", "case_id_probl
 class Case:
     """One case of a dataset.
 
-    ``extra`` holds further input channels by sample name (``image_0001``,
-    ``image_0002`` ..., channel 0 being ``image``), read as intensity images on
-    the grid of ``image``; ``allowed_labels`` (from an nnU-Net ``dataset.json``)
-    are the label values the label file may hold.
+    Attributes
+    ----------
+    case_id : str
+        A safe file name (:func:`case_id_problem`), unique in its dataset.
+    image : Path
+        The image file (or DICOM folder); a 4D NIfTI or multi-component file
+        holds several channels itself.
+    label : Path or None
+    target : any
+        A class target (CSV ``target`` column).
+    channel_files : tuple of Path
+        Further input channels stored as files of their own (nnU-Net's
+        ``CASE_0001``, ``CASE_0002`` ...; channel 0 is ``image``), on the grid of
+        ``image``.  :func:`load_case` stacks them into one multi-channel image.
+    allowed_labels : tuple of int, optional
+        The label values the label file may hold (from ``dataset.json``).
+    channel_names : tuple of str, optional
+        A name per channel (``dataset.json``'s ``modality`` / ``channel_names``).
     """
 
     case_id: str
     image: Path
     label: Path | None = None
     target: Any = None
-    extra: dict[str, Path] = field(default_factory=dict)
+    channel_files: tuple[Path, ...] = ()
     allowed_labels: tuple[int, ...] | None = None
+    channel_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         problem = case_id_problem(self.case_id)
         if problem:
             raise ParameterError(f"the case id {self.case_id!r} {problem}; rename the case", path=self.image)
+
+    @property
+    def image_files(self) -> tuple[Path, ...]:
+        """Every file holding input channels: ``image`` and the ``channel_files``."""
+        return (self.image, *self.channel_files)
 
 
 #: Characters a case id may not hold: controls (NUL, newline, ...), path separators, and what Windows forbids.
@@ -94,16 +114,47 @@ def case_id_from_path(path: Path) -> str:
     return re.sub(r"_\d{4}$", "", name) or "case"
 
 
-def load_case(case: Case, *, volume: int | None = None) -> Sample:
-    """Read a case into a :class:`Sample` (image, label if any, target), checking geometry."""
-    image = load(case.image, volume=volume).check_finite()
+def load_case(case: Case, *, volume: int | None = None, channels: str | None = None) -> Sample:
+    """Read a case into a :class:`Sample`: ``image`` (channels stacked), ``label`` if any, the target.
+
+    Channels stored in separate files are stacked into one multi-channel image
+    (their source dtypes are kept in ``metadata["channel_dtypes"]``, so that a
+    writer can give each file back its type); a 4D file is read as channels,
+    colour pictures as R, G, B with ``channels="rgb"`` (see :func:`~medaug.load`).
+
+    Raises
+    ------
+    GeometryError
+        A channel or the label is not on the grid of the image.
+    ParameterError
+        The label holds a value ``dataset.json`` does not list, or the channel
+        names do not match the channels.
+    """
+    first = load(case.image, volume=volume, channels=channels).check_finite()
+    metadata: dict[str, Any] = {"case_id": case.case_id}
+    if case.channel_files:
+        parts = [first]
+        for k, path in enumerate(case.channel_files, start=1):
+            channel = load(path, volume=volume, channels=channels).check_finite()
+            problem = first.grid.mismatch(channel.grid)
+            if problem or channel.channel_axis:
+                raise GeometryError(f"channel {k} is not on the grid of channel 0 {case.image} "
+                                    f"({problem or 'it has channels itself'})", path=path)
+            parts.append(channel)
+        metadata["channel_dtypes"] = [str(p.dtype) for p in parts]
+        dtype = np.result_type(*[p.dtype for p in parts])
+        image = Image.stack([p.with_data(np.asarray(p.array, dtype)) for p in parts], names=case.channel_names)
+    else:
+        image = first
+        if case.channel_names is not None:
+            if len(case.channel_names) != image.channels:
+                raise ParameterError(
+                    f"dataset.json names {len(case.channel_names)} channel(s) {list(case.channel_names)} but the image "
+                    f"has {image.channels}", path=case.image,
+                )
+            if image.channel_axis:
+                image = Image(image.data, grid=image.grid, path=image.path, channel_names=case.channel_names)
     images: dict[str, Image] = {"image": image}
-    for name, path in case.extra.items():  # further input channels
-        channel = load(path, volume=volume).check_finite()
-        problem = image.grid.mismatch(channel.grid)
-        if problem:
-            raise GeometryError(f"channel '{name}' is not on the grid of channel 0 {case.image} ({problem})", path=path)
-        images[name] = channel
     if case.label is not None:
         label = load(case.label, label=True)
         problem = image.grid.mismatch(label.grid)
@@ -117,7 +168,7 @@ def load_case(case: Case, *, volume: int | None = None) -> Sample:
                     "fix the label file or add the classes to dataset.json", path=case.label,
                 )
         images["label"] = label
-    return Sample(**images, target=case.target, metadata={"case_id": case.case_id})
+    return Sample(**images, target=case.target, metadata=metadata)
 
 
 def case_seed(seed: int, case_id: str, index: int) -> int:

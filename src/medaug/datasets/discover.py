@@ -24,9 +24,10 @@ from typing import Any
 from ..data.io import SUPPORTED_FORMATS, check_utf8_name
 from ..errors import ImageReadError, ParameterError
 from .cases import Case, case_id_from_path, case_id_key, case_id_problem
-from .nnunet import cases_from_files
+from .msd import cases_from_msd, is_msd
+from .nnunet import cases_from_files, read_dataset_json
 
-__all__ = ["read_cases"]
+__all__ = ["read_cases", "LAYOUT_HELP"]
 
 _IMAGE_DIRS = (("images", "labels"), ("imagesTr", "labelsTr"), ("imagesTs", "labelsTs"))
 
@@ -67,8 +68,23 @@ def _check_entry(p: Path, folder: Path) -> None:
         )
 
 
-def read_cases(source: str | Path) -> list[Case]:
+#: What a folder may look like, for the error that says none was found.
+LAYOUT_HELP = (
+    "medaug reads a CSV (columns image[,label][,target][,case_id]), a folder with images/ [and labels/], a Medical "
+    "Segmentation Decathlon task as downloaded (imagesTr/, labelsTr/, dataset.json listing 'training'), or an nnU-Net "
+    "v2 dataset (imagesTr/ CASE_XXXX files, labelsTr/, dataset.json with 'channel_names'): rename the folders, add a "
+    "dataset.json, or list the files in a CSV and pass that"
+)
+
+
+def read_cases(source: str | Path, *, include_test: bool = False) -> list[Case]:
     """The cases of a CSV file or a dataset folder, in a stable order.
+
+    A folder is read by its layout: a Decathlon ``dataset.json`` (with a
+    ``training`` list) pairs images and labels itself (:mod:`.msd`; its
+    ``test`` images only with ``include_test``); an nnU-Net ``dataset.json``
+    groups ``CASE_XXXX`` channel files (:mod:`.nnunet`); otherwise
+    ``images/`` (or ``imagesTr/``) is matched with ``labels/`` by file name.
 
     Every case id is checked here, once, before any work: it must be a safe
     file name (:func:`case_id_problem`) and unique after normalisation
@@ -89,7 +105,7 @@ def read_cases(source: str | Path) -> list[Case]:
     if src.is_file():
         found = _from_csv(src)
     else:
-        found = [(c, f"case '{c.case_id}' (from {c.image})") for c in _from_folder(src)]
+        found = [(c, f"case '{c.case_id}' (from {c.image})") for c in _from_folder(src, include_test)]
     seen: dict[str, str] = {}
     for c, origin in found:
         problem = case_id_problem(c.case_id)
@@ -142,16 +158,17 @@ def _from_csv(path: Path) -> list[tuple[Case, str]]:
     return out
 
 
-def _from_folder(folder: Path) -> list[Case]:
+def _from_folder(folder: Path, include_test: bool) -> list[Case]:
+    info = read_dataset_json(folder)
+    if is_msd(info):
+        return cases_from_msd(folder, info, include_test=include_test)  # type: ignore[arg-type]
     for img_dir, lab_dir in _IMAGE_DIRS:
         images = folder / img_dir
         if images.is_dir():
             labels = folder / lab_dir
             break
     else:
-        raise ParameterError(
-            "expected a sub-folder 'images/' (optionally 'labels/'), or 'imagesTr/' and 'labelsTr/'", path=folder
-        )
+        raise ParameterError(f"is not a dataset folder medaug recognises; {LAYOUT_HELP}", path=folder)
     label_files = {}
     if labels.is_dir():
         for p in sorted(labels.iterdir()):

@@ -22,6 +22,7 @@ The job is robust by construction:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import itertools
 import json
@@ -40,7 +41,7 @@ from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case
 from .discover import read_cases
 from .jobs import OutputLock, check_writable, output_path, worker_init, write_json_atomic
-from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
+from .writing import LAYOUTS, MANIFEST_COLUMNS, write_csv_atomic, write_item
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
 
@@ -111,20 +112,29 @@ class ExpandJob:
     include_originals: bool = False
     #: copy the patient identifiers of DICOM inputs into the outputs (see :mod:`medaug.data.identifiers`)
     keep_identifiers: bool = False
-    #: output layout: "medaug" (images/, labels/) or "nnunet" (imagesTr/, labelsTr/, dataset.json)
-    layout: str = "medaug"
-    #: nnunet layout: write into OUTPUT/DatasetXXX_Name (and name the dataset so in dataset.json)
+    #: output layout: "same" (the input's: a Decathlon task stays MSD, an nnU-Net dataset stays nnU-Net, else
+    #: medaug), "medaug" (images/, labels/), "msd" or "nnunet" (imagesTr/, labelsTr/, dataset.json)
+    layout: str = "same"
+    #: msd/nnunet layout: write into OUTPUT/DatasetXXX_Name (and name the dataset so in dataset.json)
     dataset_name: str | None = None
+    #: also augment the test images a Decathlon dataset.json lists (they have no labels)
+    include_test: bool = False
+    #: "rgb": read colour pictures as R, G, B channels
+    channels: str | None = None
 
     def identity(self) -> dict[str, Any]:
         ident = {"input": self.input, "pipeline": self.pipeline, "n": self.n, "grid": self.grid, "seed": self.seed,
                  "include_originals": self.include_originals}
         if self.keep_identifiers:  # only when set: job.json of older runs stays valid
             ident["keep_identifiers"] = True
-        if self.layout != "medaug":  # likewise
+        if self.layout not in ("same", "medaug"):  # likewise
             ident["layout"] = self.layout
         if self.dataset_name is not None:
             ident["dataset_name"] = self.dataset_name
+        if self.include_test:
+            ident["include_test"] = True
+        if self.channels is not None:
+            ident["channels"] = self.channels
         return ident
 
     def items_per_case(self) -> int:
@@ -151,7 +161,7 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
         return {"case_id": case.case_id, "done": 0, "error": None}
     done, index = 0, None
     try:
-        sample = load_case(case)
+        sample = load_case(case, channels=job.get("channels"))
         pipeline = pipeline_from_config(job["pipeline"]) if job["pipeline"] is not None else Compose([])
         dtypes = {name: img.dtype for name, img in sample.items()}
         identifiers = None
@@ -171,13 +181,8 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
                 result, name = grid_pipe(sample, seed=seed), None
             else:
                 result, name = pipeline(sample, seed=seed), None
-            if job.get("layout", "medaug") != "medaug" or case.extra:  # nnU-Net files, or several channels
-                from .nnunet import write_item
-
-                row = write_item(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers,
-                                 layout=job.get("layout", "medaug"))
-            else:
-                row = write_augmented(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers)
+            row = write_item(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers,
+                             layout=job["layout"])
             try:
                 write_json_atomic(output_path(rows_dir, _row_name(case.case_id, index)), row)
             except BaseException:  # not committed: leave no file of the item behind
@@ -236,7 +241,7 @@ def _row_name(case_id: str, index: int) -> str:
 def _clean_partial_files(out: Path) -> int:
     """Remove temporary files left by an interrupted run (never a finished file)."""
     removed = 0
-    for folder in (out / "images", out / "labels", out / "imagesTr", out / "labelsTr", out / ".medaug" / "rows", out):
+    for folder in (out / "images", out / "labels", out / "imagesTr", out / "labelsTr", out / "imagesTs", out / ".medaug" / "rows", out):
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
@@ -251,6 +256,54 @@ def _clean_partial_files(out: Path) -> int:
     return removed
 
 
+def output_layout(layout: str, source: Path) -> str:
+    """The layout to write: ``same`` becomes the input's (``msd``, ``nnunet`` or ``medaug``).
+
+    Raises
+    ------
+    ParameterError
+        An unknown layout.
+    """
+    if layout not in LAYOUTS:
+        raise ParameterError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    if layout != "same":
+        return layout
+    from .msd import is_msd
+    from .nnunet import read_dataset_json
+
+    info = read_dataset_json(source) if source.is_dir() else None
+    if is_msd(info):
+        return "msd"
+    return "nnunet" if info is not None else "medaug"
+
+
+def _prepare_layout(layout: str, dataset_name: str | None, out: Path, cases: list[Case]) -> Path:
+    """Check the cases and options a layout needs; return the folder to write into."""
+    from .nnunet import check_cases, output_folder
+
+    if layout == "medaug":
+        if dataset_name is not None:
+            raise ParameterError("--dataset-name goes with --layout msd or --layout nnunet")
+        return out
+    if layout == "nnunet":
+        check_cases(cases)  # labels present, equal channels
+    return output_folder(out, dataset_name)
+
+
+def _write_dataset_json(layout: str, out: Path, rows: list[dict[str, Any]], inp: Path, job: ExpandJob) -> None:
+    from .nnunet import read_dataset_json, write_dataset_json
+
+    if layout == "nnunet":
+        write_dataset_json(out, rows, source=inp, pipeline=job.pipeline, dataset_name=job.dataset_name)
+    elif layout == "msd":
+        from .msd import write_msd_json
+
+        info = read_dataset_json(inp) if inp.is_dir() else None
+        channels = max((len(r.get("output_channels") or [1]) for r in rows), default=1)
+        names = info.channel_names if info is not None else {str(k): f"channel_{k}" for k in range(channels)}
+        write_msd_json(out, rows, source=info, channel_names=names, dataset_name=job.dataset_name)
+
+
 def run_expand(
     job: ExpandJob,
     *,
@@ -261,10 +314,10 @@ def run_expand(
 ) -> dict[str, Any]:
     """Run (or resume) an expansion job; return a summary. Raises :class:`JobError` when cases failed."""
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
-    cases = read_cases(inp)
-    from .nnunet import prepare_layout
-
-    out = prepare_layout(job, out, cases)  # nnunet: OUTPUT/DatasetXXX_Name, labels present, unique identifiers
+    cases = read_cases(inp, include_test=job.include_test)
+    layout = output_layout(job.layout, inp)
+    job = dataclasses.replace(job, layout=layout)  # the job's identity names the layout it writes
+    out = _prepare_layout(layout, job.dataset_name, out, cases)  # OUTPUT/DatasetXXX_Name, labels present
     in_root = inp if inp.is_dir() else inp.parent
     if out == in_root or out.is_relative_to(in_root) and inp.is_dir():
         raise ParameterError(f"the output folder {out} is inside the input {in_root}; medaug never writes into its input")
@@ -290,7 +343,7 @@ def run_expand(
             log.info("removed %d temporary file(s) of an interrupted run", removed)
         spec = {"output": str(out), "pipeline": job.pipeline, "n": job.n, "grid": job.grid, "seed": job.seed,
                 "include_originals": job.include_originals, "keep_identifiers": job.keep_identifiers,
-                "layout": job.layout}
+                "layout": layout, "channels": job.channels}
         t0 = time.perf_counter()
         results = list(_dispatch(spec, cases, workers, scheduler, progress, on_result))
         disk_full = next((r["disk_full"] for r in results if r.get("disk_full")), None)
@@ -300,10 +353,7 @@ def run_expand(
         columns = MANIFEST_COLUMNS + (IDENTIFIER_COLUMNS if job.keep_identifiers else [])
         try:
             write_csv_atomic(out / "manifest.csv", rows, columns)
-            if job.layout == "nnunet":  # from the committed rows, so it describes exactly the finished files
-                from .nnunet import write_dataset_json
-
-                write_dataset_json(out, rows, source=inp, pipeline=job.pipeline, dataset_name=job.dataset_name)
+            _write_dataset_json(layout, out, rows, inp, job)  # from the committed rows: exactly the finished files
         except OSError as exc:
             if not _is_disk_full(exc):
                 raise

@@ -8,9 +8,9 @@ channel, ``CASE_XXXX.nii.gz`` with the four-digit channel number),
 ``numTraining`` and ``file_ending``.  See nnU-Net's
 ``documentation/dataset_format.md``.
 
-In a medaug sample the channels of a case are intensity images named
-``image`` (channel 0), ``image_0001``, ``image_0002`` ...; the label map is
-``label``.
+In a medaug sample the channels of a case are the channels of one
+multi-channel image ``image`` (:func:`~medaug.datasets.cases.load_case` stacks
+the files); the label map is ``label``.
 
 ``medaug expand INPUT OUTPUT --layout nnunet`` writes every augmented case as
 ``imagesTr/{case}_aug{k:03d}_{channel:04d}.nii.gz`` and
@@ -29,24 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..data.io import save
-from ..data.sample import Sample
 from ..errors import ParameterError
 from .cases import Case
-from .jobs import output_path, write_json_atomic
-from .writing import cast_like, output_extension
+from .jobs import write_json_atomic
+from .writing import NIFTI_GZ
 
 __all__ = [
-    "DATASET_JSON", "LAYOUTS", "DatasetInfo", "read_dataset_json", "cases_from_files", "channel_sample_name",
-    "output_folder", "prepare_layout", "check_cases", "write_item", "write_dataset_json",
+    "DATASET_JSON", "DatasetInfo", "read_dataset_json", "cases_from_files", "output_folder", "check_cases",
+    "check_dataset_name", "write_dataset_json",
 ]
 
 DATASET_JSON = "dataset.json"
-#: Output layouts of ``medaug expand``.
-LAYOUTS = ("medaug", "nnunet")
-NNUNET_ENDING = ".nii.gz"
 _DATASET_NAME = re.compile(r"^Dataset(\d{3})_([A-Za-z0-9][A-Za-z0-9_\-]*)$")
 #: dataset.json keys of the input that do not carry over to an expanded dataset.
 _NOT_COPIED = ("numTraining", "numTest", "file_ending", "overwrite_image_reader_writer", "training", "test", "modality",
@@ -186,8 +179,9 @@ def cases_from_files(
             for ch, p in items:
                 if ch is None:
                     raise ParameterError(
-                        f"nnU-Net image files are named CASE_XXXX{shown} (XXXX: the channel); "
-                        "this one has no channel number",
+                        f"nnU-Net image files are named CASE_XXXX{shown} (XXXX: the channel) but this one has no "
+                        "channel number: rename it (e.g. CASE_0000), or, for a Medical Segmentation Decathlon task, "
+                        "give dataset.json its 'training' list of image/label pairs",
                         path=p,
                     )
                 if ch >= info.n_channels:
@@ -211,19 +205,10 @@ def cases_from_files(
         label = exact.get(cid) or (stripped.get(cid) if info is None else None)
         if label is None and info is not None and labels.is_dir():
             raise ParameterError(f"case '{cid}' has no label file {labels / (cid + shown)}", path=paths[0])
-        extra = {channel_sample_name(k): p for k, p in enumerate(paths) if k > 0}
-        out.append(Case(cid, paths[0], label, extra=extra,
+        names = tuple(info.channel_names[str(k)] for k in range(info.n_channels)) if info is not None else None
+        out.append(Case(cid, paths[0], label, channel_files=tuple(paths[1:]), channel_names=names,
                         allowed_labels=info.allowed_labels() if info is not None else None))
     return out
-
-
-def channel_sample_name(k: int) -> str:
-    """The sample name of input channel ``k``: ``image``, ``image_0001``, ...
-
-    >>> [channel_sample_name(k) for k in range(3)]
-    ['image', 'image_0001', 'image_0002']
-    """
-    return "image" if k == 0 else f"image_{k:04d}"
 
 
 def output_folder(out: Path, dataset_name: str | None) -> Path:
@@ -244,27 +229,6 @@ def check_dataset_name(name: str) -> re.Match[str]:
     return m
 
 
-def prepare_layout(job: Any, out: Path, cases: Sequence[Case]) -> Path:
-    """Check an expansion job's layout options and cases; return the folder to write into.
-
-    Raises
-    ------
-    ParameterError
-        An unknown layout, ``dataset_name`` without the nnunet layout or
-        malformed, or cases nnU-Net could not use (see :func:`check_cases`).
-    """
-    layout = getattr(job, "layout", "medaug")
-    name = getattr(job, "dataset_name", None)
-    if layout not in LAYOUTS:
-        raise ParameterError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    if layout != "nnunet":
-        if name is not None:
-            raise ParameterError("--dataset-name goes with --layout nnunet")
-        return out
-    check_cases(cases)
-    return output_folder(out, name)
-
-
 def check_cases(cases: Sequence[Case]) -> None:
     """Refuse an nnU-Net export that nnU-Net could not use: cases without labels, unequal channels.
 
@@ -277,7 +241,7 @@ def check_cases(cases: Sequence[Case]) -> None:
     ParameterError
         Naming the case (and its image file).
     """
-    channels = {len(c.extra) + 1 for c in cases}
+    channels = {len(c.image_files) for c in cases}
     if len(channels) > 1:
         raise ParameterError(
             f"the cases have different numbers of channels ({sorted(channels)}); "
@@ -289,85 +253,6 @@ def check_cases(cases: Sequence[Case]) -> None:
                                  "(imagesTr + labelsTr), each needs one", path=c.image)
         if "/" in c.case_id or "\\" in c.case_id or not c.case_id.strip():
             raise ParameterError(f"case id {c.case_id!r} cannot be an nnU-Net identifier (a file name)", path=c.image)
-
-
-def write_item(
-    out: Sample,
-    case: Case,
-    index: int,
-    seed: int,
-    outdir: Path,
-    dtypes: Mapping[str, Any],
-    *,
-    name: str | None = None,
-    identifiers: dict[str, str] | None = None,
-    layout: str = "medaug",
-) -> dict[str, Any]:
-    """Save one augmented case with all its channels; return its manifest row.
-
-    ``layout="nnunet"``: ``imagesTr/{stem}_{channel:04d}.nii.gz`` and
-    ``labelsTr/{stem}.nii.gz``.  ``layout="medaug"`` (used for multi-channel
-    cases): ``images/{stem}_{channel:04d}{ext}`` and ``labels/{stem}{ext}``,
-    the source's format.  The row's ``output_image`` is channel 0; it also
-    carries ``output_channels`` and ``label_values`` (read by
-    :func:`write_dataset_json`, not written to the manifest).  When a file
-    cannot be written, the files of this item written so far are removed.
-    """
-    stem = name or f"{case.case_id}_aug{index:03d}"
-    names = [channel_sample_name(k) for k in range(len(case.extra) + 1)]
-    if layout == "nnunet":
-        img_dir, lab_dir = "imagesTr", "labelsTr"
-        img_ext = lab_ext = NNUNET_ENDING
-    elif layout == "medaug":
-        img_dir, lab_dir = "images", "labels"
-        img_ext = output_extension(case.image)
-        lab_ext = output_extension(case.label) if case.label is not None else img_ext
-    else:
-        raise ParameterError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    written: list[Path] = []
-    img_paths = [output_path(outdir, img_dir, f"{stem}_{k:04d}{img_ext}") for k in range(len(names))]
-    lab_path = output_path(outdir, lab_dir, f"{stem}{lab_ext}") if "label" in out and case.label is not None else None
-    label_values: list[int] = []
-    try:
-        for sample_name, path in zip(names, img_paths, strict=True):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _save(cast_like(out[sample_name], dtypes[sample_name]), path, identifiers)
-            written.append(path)
-        if lab_path is not None:
-            lab_path.parent.mkdir(parents=True, exist_ok=True)
-            label = cast_like(out["label"], dtypes["label"])
-            label_values = [int(v) for v in np.unique(label.array)]
-            _save(label, lab_path, identifiers)
-    except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        raise
-    row = {
-        "case_id": case.case_id,
-        "index": index,
-        "seed": seed,
-        "source_image": str(case.image),
-        "source_label": str(case.label) if case.label else "",
-        "output_image": str(img_paths[0].relative_to(outdir)),
-        "output_label": str(lab_path.relative_to(outdir)) if lab_path else "",
-        "params": json.dumps(out.history, separators=(",", ":")),
-        "output_channels": [str(p.relative_to(outdir)) for p in img_paths],
-        "label_values": label_values,
-    }
-    if identifiers is not None:
-        from ..data.identifiers import IDENTIFIER_COLUMNS
-
-        row.update({c: identifiers.get(c, "") for c in IDENTIFIER_COLUMNS})
-    return row
-
-
-def _save(image: Any, path: Path, identifiers: dict[str, str] | None) -> None:
-    if identifiers is None:
-        save(image, path)
-        return
-    from ..data.identifiers import header_fields
-
-    save(image, path, header=header_fields(identifiers, path.name))
 
 
 def _channel_names_for(n: int, pipeline: Any) -> dict[str, str]:
@@ -414,7 +299,7 @@ def write_dataset_json(
         doc["channel_names"] = _channel_names_for(n_channels, pipeline)
         doc["labels"] = {"background": 0, **{f"label_{v}": v for v in range(1, top + 1)}}
     doc["numTraining"] = len(rows)
-    doc["file_ending"] = NNUNET_ENDING
+    doc["file_ending"] = NIFTI_GZ
     if dataset_name:
         doc["name"] = check_dataset_name(dataset_name).group(2)
     doc.setdefault("description",

@@ -1,4 +1,4 @@
-"""Writing augmented cases: dtype kept, format kept, files written atomically, manifest rows."""
+"""Writing augmented cases: in the layout asked, dtype and format kept, files written atomically, manifest rows."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ from ..data.identifiers import IDENTIFIER_COLUMNS, header_fields
 from ..data.image import Image
 from ..data.io import save
 from ..data.sample import Sample
+from ..errors import ParameterError
 from .cases import Case
 from .jobs import output_path
 
-__all__ = ["MANIFEST_COLUMNS", "cast_like", "output_extension", "write_augmented", "write_csv_atomic"]
+__all__ = [
+    "MANIFEST_COLUMNS", "LAYOUTS", "NIFTI_GZ", "cast_like", "output_extension", "write_item", "write_csv_atomic",
+]
 
 MANIFEST_COLUMNS = ["case_id", "index", "seed", "source_image", "source_label", "output_image", "output_label", "params"]
 
@@ -46,44 +50,84 @@ def output_extension(source: Path) -> str:
     return ".nii.gz"
 
 
-def write_augmented(
-    out: Sample, case: Case, index: int, seed: int, outdir: Path, dtypes: dict[str, Any], *, name: str | None = None,
-    identifiers: dict[str, str] | None = None,
+#: Output layouts of ``medaug expand``: ``same`` follows the input (MSD stays MSD, nnU-Net stays nnU-Net).
+LAYOUTS = ("same", "medaug", "msd", "nnunet")
+#: The file ending of the MSD and nnU-Net layouts.
+NIFTI_GZ = ".nii.gz"
+
+
+def write_item(
+    out: Sample, case: Case, index: int, seed: int, outdir: Path, dtypes: Mapping[str, Any], *, layout: str,
+    name: str | None = None, identifiers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Save an augmented sample's image (and label) and return its manifest row.
+    """Save one augmented case (image with all its channels, label) in ``layout``; return its manifest row.
 
-    ``identifiers`` (only with ``--keep-identifiers``; see :mod:`medaug.data.identifiers`)
-    go into the row's identifier columns and the files' headers.  When the label
-    cannot be written, the image just written is removed: an item is written whole or not at all.
+    Layouts (``stem`` is ``{case}_aug{index:03d}``, or ``{case}_orig``):
+
+    * ``medaug``: ``images/{stem}{ext}`` and ``labels/{stem}{ext}`` in the source's
+      format (DICOM becomes ``.nii.gz``); channels read from separate files are
+      written as ``images/{stem}_{channel:04d}{ext}``, a multi-channel file as one file.
+    * ``msd``: ``imagesTr/{stem}.nii.gz`` (a 4D NIfTI for several channels), ``labelsTr/{stem}.nii.gz``.
+    * ``nnunet``: ``imagesTr/{stem}_{channel:04d}.nii.gz``, ``labelsTr/{stem}.nii.gz``.
+    * In both, an unlabelled (test) image goes to ``imagesTs/``.
+
+    Each channel file gets its source's dtype back (``metadata["channel_dtypes"]``
+    of :func:`~medaug.datasets.cases.load_case`).  The row's ``output_image`` is
+    the first image file; ``output_channels`` lists them all and ``label_values``
+    the values written (both read by the dataset.json writers, not written to
+    the manifest).  ``identifiers`` (only with ``--keep-identifiers``; see
+    :mod:`medaug.data.identifiers`) go into the identifier columns and the
+    files' headers.  An item is written whole or not at all: when a file cannot
+    be written, the files of the item written so far are removed.
     """
+    if layout not in LAYOUTS[1:]:
+        raise ParameterError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS[1:])}")
     stem = name or f"{case.case_id}_aug{index:03d}"
-    img_path = output_path(outdir, "images", f"{stem}{output_extension(case.image)}")
-    img_path.parent.mkdir(parents=True, exist_ok=True)
-    save(cast_like(out["image"], dtypes["image"]), img_path, header=header_fields(identifiers or {}, img_path.name))
-    lab_path = None
-    if "label" in out and case.label is not None:
-        lab_path = output_path(outdir, "labels", f"{stem}{output_extension(case.label)}")
-        try:
+    image = out["image"]
+    nifti = layout in ("msd", "nnunet")
+    img_dir, lab_dir = ("images", "labels") if layout == "medaug" else ("imagesTr", "labelsTr")
+    if layout != "medaug" and case.label is None:
+        img_dir = "imagesTs"  # unlabelled (test) images of a Decathlon or nnU-Net dataset
+    ext = NIFTI_GZ if nifti else output_extension(case.image)
+    lab_ext = NIFTI_GZ if nifti else output_extension(case.label) if case.label is not None else ext
+    channel_dtypes = out.metadata.get("channel_dtypes") or [dtypes["image"]] * image.channels
+    if layout == "nnunet" or (layout == "medaug" and len(case.image_files) > 1):
+        files = [(output_path(outdir, img_dir, f"{stem}_{k:04d}{ext}"), image.channel(k), channel_dtypes[k])
+                 for k in range(image.channels)]
+    else:
+        files = [(output_path(outdir, img_dir, f"{stem}{ext}"), image, dtypes["image"])]
+    lab_path = output_path(outdir, lab_dir, f"{stem}{lab_ext}") if "label" in out and case.label is not None else None
+    written: list[Path] = []
+    label_values: list[int] = []
+    try:
+        for path, img, dtype in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save(cast_like(img, dtype), path, header=header_fields(identifiers or {}, path.name))
+            written.append(path)
+        if lab_path is not None:
             lab_path.parent.mkdir(parents=True, exist_ok=True)
-            save(cast_like(out["label"], dtypes["label"]), lab_path, header=header_fields(identifiers or {}, lab_path.name))
-        except BaseException:
-            img_path.unlink(missing_ok=True)
-            raise
-    ids = {c: (identifiers or {}).get(c, "") for c in IDENTIFIER_COLUMNS} if identifiers is not None else {}
-    return {**_row(out, case, index, seed, outdir, img_path, lab_path), **ids}
-
-
-def _row(out: Sample, case: Case, index: int, seed: int, outdir: Path, img_path: Path, lab_path: Path | None) -> dict[str, Any]:
-    return {
+            label = cast_like(out["label"], dtypes["label"])
+            label_values = [int(v) for v in np.unique(label.array)]
+            save(label, lab_path, header=header_fields(identifiers or {}, lab_path.name))
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    row = {
         "case_id": case.case_id,
         "index": index,
         "seed": seed,
         "source_image": str(case.image),
         "source_label": str(case.label) if case.label else "",
-        "output_image": str(img_path.relative_to(outdir)),
+        "output_image": str(files[0][0].relative_to(outdir)),
         "output_label": str(lab_path.relative_to(outdir)) if lab_path else "",
         "params": json.dumps(out.history, separators=(",", ":")),
+        "output_channels": [str(p.relative_to(outdir)) for p, _, _ in files],
+        "label_values": label_values,
     }
+    if identifiers is not None:
+        row.update({c: identifiers.get(c, "") for c in IDENTIFIER_COLUMNS})
+    return row
 
 
 def write_csv_atomic(path: Path, rows: list[dict[str, Any]], columns: list[str] = MANIFEST_COLUMNS) -> None:

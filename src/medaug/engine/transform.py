@@ -237,8 +237,9 @@ class IntensityTransform(Transform):
 
     __abstract__ = True
 
-    #: name of a label map (or a boolean mask image) restricting the transform.
-    mask: ClassVar[str | None] = None
+    #: name of a label map (or a boolean mask image) restricting the transform (a field of the subclasses that
+    #: take one; left unannotated here so that it stays out of the dataclass fields and their order).
+    mask = None
     #: The channels changed (indices into each target image's channels); None: every channel.
     channels: list[int] | None = dataclasses.field(default=None, kw_only=True)
 

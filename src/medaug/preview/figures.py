@@ -125,6 +125,7 @@ def preview(
     window: str | tuple[float, float] | None = None,
     deformation: bool = True,
     title: str | None = None,
+    channel: int | None = None,
 ) -> Path:
     """Draw the original and the augmented samples into one PNG and return its path.
 
@@ -142,6 +143,10 @@ def preview(
         A named CT window (``brain``, ``soft_tissue``, ``lung``, ``bone``) or a range.
     deformation : bool
         Add a column with a grid pattern warped by each sample's spatial transforms.
+    channel : int, optional
+        For a multi-channel image: draw this channel's planes.  By default every
+        channel gets a column (its middle axial slice, or the 2D image), each
+        with its own window, titled with the channel's name.
     """
     import matplotlib
 
@@ -155,18 +160,30 @@ def preview(
     modality = modality or original.metadata.get("modality")
     ref = original.reference
     ref_name = next(n for n, v in original.items() if v is ref)
-    vmin, vmax = window_for(ref, modality, window)
+    if channel is not None and not 0 <= channel < ref.channels:
+        from ..errors import ParameterError
+
+        raise ParameterError(f"channel {channel} does not exist: the image has {ref.channels} channel(s)")
+    per_channel = ref.channels > 1 and channel is None
+    shown = [channel or 0] if not per_channel else list(range(ref.channels))
+    windows = [window_for(ref.channel(k), modality, window) for k in shown]
     samples = [original, *augmented]
     label_name = next(iter(original.label_maps), None)
-    ncols = len(_slices(ref)) + (1 if deformation else 0)
+    ncols = (len(shown) if per_channel else len(_slices(ref.channel(shown[0])))) + (1 if deformation else 0)
     nrows = len(samples)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows + 0.4), squeeze=False)
     pattern = Sample(image=grid_pattern(ref.grid))
+    names = ref.channel_names or [f"channel {k}" for k in range(ref.channels)]
     for r, s in enumerate(samples):
-        tiles = _slices(s[ref_name])
-        labels = _slices(s[label_name]) if label_name and label_name in s else [None] * len(tiles)
-        for c, ((plane, sl, aspect), lab) in enumerate(zip(tiles, labels)):
+        if per_channel:  # one column per channel: its middle axial slice
+            tiles = [(names[k], *_slices(s[ref_name].channel(k))[-1][1:]) for k in shown]
+            lab_tiles = _slices(s[label_name])[-1:] * len(shown) if label_name and label_name in s else [None] * len(shown)
+        else:
+            tiles = _slices(s[ref_name].channel(shown[0]))
+            lab_tiles = _slices(s[label_name]) if label_name and label_name in s else [None] * len(tiles)
+        for c, ((plane, sl, aspect), lab) in enumerate(zip(tiles, lab_tiles)):
             ax = axes[r, c]
+            vmin, vmax = windows[c if per_channel else 0]
             ax.imshow(sl, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect, interpolation="nearest")
             if lab is not None:
                 values = [v for v in np.unique(lab[1]) if v != 0]
@@ -187,7 +204,9 @@ def preview(
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    window_text = f"window [{vmin:.0f}, {vmax:.0f}]" + (" HU" if modality == "ct" else "")
+    vmin, vmax = windows[0]
+    window_text = ("windows per channel" if per_channel else f"window [{vmin:.0f}, {vmax:.0f}]"
+                   + (" HU" if modality == "ct" else ""))
     fig.suptitle(title or f"{original.metadata.get('case_id', '')}  {window_text}".strip(), fontsize=10)
     fig.tight_layout()
     out = Path(path)
