@@ -129,8 +129,9 @@ def test_multichannel_and_errors():
     s = phantom(2)
     d = monai_dict(s)
     d["image"] = MetaTensor(torch.cat([d["image"].as_tensor(), 2 * d["image"].as_tensor()]), affine=d["image"].affine)
-    _, names = sample_from_dict(d, ["image"], ["label"])
-    assert names == {"image": ["image", "image_0001"], "label": ["label"]}
+    sample, names = sample_from_dict(d, ["image"], ["label"])
+    assert names == {"image": ["image"], "label": ["label"]}  # one image with two channels
+    assert sample["image"].channels == 2 and not sample["image"].array.flags["C_CONTIGUOUS"]  # a view, not a copy
     out = MedaugD(medaug.Compose([RandomAffine(rotation=10)]), seed=1)(d)
     assert out["image"].shape[0] == 2
     np.testing.assert_allclose(out["image"][1].numpy(), 2 * out["image"][0].numpy(), rtol=1e-5, atol=1e-2)

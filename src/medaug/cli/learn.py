@@ -7,7 +7,8 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="CSV (image[,label]) or folder with images/ [labels/] (or imagesTr/ labelsTr/)")
+    parser.add_argument("input", help="CSV (image[,label]), a folder with images/ [labels/], a Medical Segmentation "
+                        "Decathlon task or an nnU-Net v2 dataset")
     parser.add_argument("output", help="output folder (fields/, manifest.csv; never inside INPUT)")
     parser.add_argument("--reference", metavar="CASE", help="register every case onto this case (a case id or its image path)")
     parser.add_argument("--pairs", type=int, help="number of random (fixed, moving) pairs; with --reference, "
@@ -18,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=("auto", "correlation", "meansquares", "mattes"), default="auto")
     parser.add_argument("--deformable", choices=("auto", "demons", "bspline"), default="auto")
     parser.add_argument("--field-size", type=int, default=96, help="largest field size per axis (default 96)")
+    parser.add_argument("--channel", type=int, default=0, help="for multi-channel images: the channel that drives the "
+                        "registration (default 0); the field moves every channel")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..registration.learn import LearnJob, run_learn
 
     job = LearnJob(str(args.input), str(args.output), args.reference, args.pairs, args.seed, args.time_limit,
-                   args.metric, args.deformable, args.field_size)
+                   args.metric, args.deformable, args.field_size, args.channel)
     try:
         s = run_learn(job, workers=args.workers, progress=not args.quiet)
     except JobError as exc:

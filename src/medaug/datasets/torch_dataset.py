@@ -168,7 +168,8 @@ class AugmentedDataset(Dataset):
             "grid": sample.grid.to_dict(),
             "labels": [k for k, v in sample.items() if v.is_label],
             "target": sample.target,
-            "metadata": {k: v for k, v in sample.metadata.items() if isinstance(v, (str, int, float))},
+            "channels": {k: list(v.channel_names or []) for k, v in sample.items() if v.channel_axis},
+            "metadata": {k: v for k, v in sample.metadata.items() if isinstance(v, (str, int, float, list))},
             "points": {k: v.tolist() for k, v in sample.points.items()},
         }
         tmp = path.with_suffix(".tmp.npz")
@@ -185,8 +186,11 @@ class AugmentedDataset(Dataset):
             meta = json.loads(str(data["meta"]))
             g = meta["grid"]
             grid = Grid(tuple(reversed(g["size"])), g["spacing"], g["origin"], g["direction"])
+            channels = meta.get("channels", {})
             images = {
-                k[4:]: Image(data[k], grid=grid, is_label=k[4:] in meta["labels"]) for k in data.files if k.startswith("img_")
+                k[4:]: Image(data[k], grid=grid, is_label=k[4:] in meta["labels"], channel_axis=k[4:] in channels,
+                             channel_names=channels.get(k[4:]) or None)
+                for k in data.files if k.startswith("img_")
             }
         return Sample(**images, target=meta["target"], metadata=meta["metadata"], points=meta["points"])
 
@@ -235,11 +239,12 @@ class AugmentedDataset(Dataset):
 
 
 def to_item(sample: Sample, index: int) -> dict[str, Any]:
-    """Tensors (channel first) plus geometry and history of one augmented sample."""
+    """Tensors (channel first: ``(C, z, y, x)``, C = 1 for a scalar image) plus geometry and history of one sample."""
     item: dict[str, Any] = {"index": index}
     for name, img in sample.items():
         t = img.tensor
-        item[name] = (t.long() if img.is_label else t.float()).unsqueeze(0)
+        t = t.long() if img.is_label else t.float()
+        item[name] = t if img.channel_axis else t.unsqueeze(0)
     if sample.target is not None:
         item["target"] = torch.as_tensor(sample.target)
     g = sample.grid
@@ -318,8 +323,10 @@ class BatchAugmenter:
         for i, index in enumerate(batch["index"].tolist() if isinstance(batch["index"], torch.Tensor) else batch["index"]):
             shape = tuple(batch[names[0]][i, 0].shape)
             grid = Grid(shape, batch["spacing"][i].tolist(), batch["origin"][i].tolist(), batch["direction"][i].numpy())
-            images = {
-                k: Image(batch[k][i, 0].to(self.device), grid=grid, is_label=k in label_names) for k in names
+            images = {  # several channels stay one multi-channel image; one channel is a scalar image
+                k: Image(batch[k][i].to(self.device) if batch[k].shape[1] > 1 else batch[k][i, 0].to(self.device),
+                         grid=grid, is_label=k in label_names, channel_axis=batch[k].shape[1] > 1)
+                for k in names
             }
             sample = Sample(**images, target=batch["target"][i] if "target" in batch else None)
             rng = item_seed(self.seed, epoch, int(index))

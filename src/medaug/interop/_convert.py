@@ -3,11 +3,12 @@
 Shared by :mod:`medaug.interop.monai` and :mod:`medaug.interop.torchio`; imports
 neither library.
 
-Channels: a foreign entry ``key`` with ``C`` channels becomes ``C`` medaug
-images on one grid, named ``key`` (channel 0) and ``key_0001``, ``key_0002``
-... (channel 1, 2, ...), the nnU-Net channel suffix.  Intensity transforms
-apply to each of them (per-channel random draws where a transform has them);
-spatial transforms move them together.  The way back stacks them again.
+Channels: a foreign intensity entry ``key`` with ``C`` channels becomes one
+medaug image ``key`` with a channel axis, ``(C, z, y, x)`` (a permuted view of
+CPU data, no copy); intensity transforms draw per channel, spatial transforms
+move the channels together.  A label entry with several channels (one-hot
+maps) becomes ``C`` label maps named ``key``, ``key_0001``, ``key_0002`` ...
+(medaug label maps are scalar).  The way back stacks them again.
 """
 
 from __future__ import annotations
@@ -65,13 +66,13 @@ def group_channels(names: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _spatial_to_medaug(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """One channel in (x, y[, z]) order -> medaug's (z, y, x), contiguous."""
+    """One channel in (x, y[, z]) order -> medaug's (z, y, x): a view of CPU data, a contiguous CUDA tensor."""
     if isinstance(x, torch.Tensor):
         t = x.permute(*reversed(range(x.ndim)))
         if t.is_cuda:
             return t.contiguous()
-        return np.ascontiguousarray(t.detach().numpy())
-    return np.ascontiguousarray(np.asarray(x).transpose(*reversed(range(np.ndim(x)))))
+        return t.detach().numpy()
+    return np.asarray(x).transpose(*reversed(range(np.ndim(x))))
 
 
 def split_channels(
@@ -91,6 +92,17 @@ def split_channels(
     """
     if isinstance(data, torch.Tensor) and not data.is_cuda:
         data = data.detach().cpu()
+    if not is_label and len(names) > 1:  # one multi-channel image: (C, x, y[, z]) -> (C, z, y, x)
+        if isinstance(data, torch.Tensor) and data.is_cuda:
+            arr: np.ndarray | torch.Tensor = data.permute(0, *reversed(range(1, data.ndim))).contiguous()
+        else:
+            a = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+            arr = a.transpose(0, *reversed(range(1, a.ndim)))
+        if tuple(arr.shape[1:]) != grid.shape:
+            arr = arr.reshape(arr.shape[0], *grid.shape)  # e.g. TorchIO's (W, H, 1) for a 2D image
+        if isinstance(arr, np.ndarray) and arr.dtype.kind not in "fiub":
+            raise InvalidImageError(f"{what}: intensity data must be real numbers, got {arr.dtype}")
+        return {names[0]: Image(arr, grid=grid, path=path, channel_axis=True)}
     out: dict[str, Image] = {}
     for c, name in enumerate(names):
         arr = _spatial_to_medaug(data[c])
@@ -105,17 +117,19 @@ def split_channels(
 
 
 def stack_channels(images: Sequence[Image], spatial_ndim: int | None = None) -> torch.Tensor:
-    """medaug images (one per channel, (z, y, x)) -> a channel-first tensor ``(C, x, y[, z])``.
+    """medaug images (scalar ``(z, y, x)`` or with channels) -> a channel-first tensor ``(C, x, y[, z])``.
 
     ``spatial_ndim`` larger than the images' (3 for a 2D image in TorchIO) appends size-1 axes.
     """
     chans = []
     for img in images:
-        t = img.tensor if isinstance(img.data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(img.array))
-        t = t.permute(*reversed(range(t.ndim)))
-        while spatial_ndim is not None and t.ndim < spatial_ndim:
-            t = t.unsqueeze(-1)
-        chans.append(t)
+        for k in range(img.channels):
+            one = img.channel(k)
+            t = one.tensor if isinstance(one.data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(one.array))
+            t = t.permute(*reversed(range(t.ndim)))
+            while spatial_ndim is not None and t.ndim < spatial_ndim:
+                t = t.unsqueeze(-1)
+            chans.append(t)
     return torch.stack(chans).contiguous()
 
 

@@ -131,9 +131,10 @@ def sample_from_dict(
             raise ParameterError(f"key '{key}': its channel name(s) {clash} clash with another key; rename one")
         meta = getattr(value, "meta", {}) or {}
         path = meta.get("filename_or_obj")
-        images.update(split_channels(arr, grid, chans, is_label=is_label, what=f"key '{key}'",
-                                     path=str(path) if isinstance(path, str) and path else None))
-        names[key] = chans
+        new = split_channels(arr, grid, chans, is_label=is_label, what=f"key '{key}'",
+                             path=str(path) if isinstance(path, str) and path else None)
+        images.update(new)
+        names[key] = list(new)
     if not images:
         raise ParameterError("none of the keys is in the dictionary")
     md = dict(metadata or {})

@@ -99,8 +99,9 @@ def sample_from_subject(
         if clash:
             raise ParameterError(f"image '{name}': its channel name(s) {clash} clash with another image; rename one")
         path = str(image.path) if image.path else None
-        images.update(split_channels(image.data, grid, chans, is_label=is_label, what=f"image '{name}'", path=path))
-        groups[name] = chans
+        new = split_channels(image.data, grid, chans, is_label=is_label, what=f"image '{name}'", path=path)
+        images.update(new)
+        groups[name] = list(new)
     if not images:
         raise ParameterError("the subject has no image to augment")
     return Sample(**images, metadata=dict(metadata or {})), groups

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ..data.sample import Sample
 from ..datasets.cases import Case, load_case
 from ..datasets.discover import read_cases
 from ..errors import JobError, MedaugError, ParameterError
@@ -56,10 +57,14 @@ class LearnJob:
     metric: str = "auto"
     deformable: str = "auto"
     field_size: int = 96
+    #: the channel of multi-channel images that drives the registration (one field moves every channel)
+    channel: int = 0
 
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("output")
+        if d["channel"] == 0:  # only when set: job.json of older runs stays valid
+            d.pop("channel")
         return d
 
 
@@ -118,6 +123,16 @@ def _pair_name(fixed: str, moving: str) -> str:
 
 
 # ---------------------------------------------------------------- one pair (runs in a worker)
+def _one_channel(sample: Sample, k: int) -> Sample:
+    """The sample with channel ``k`` of a multi-channel image as its image (registration needs one channel)."""
+    image = sample["image"]
+    if not image.channel_axis:
+        return sample
+    if not 0 <= k < image.channels:
+        raise ParameterError(f"--channel {k} does not exist: the image has {image.channels} channels", path=image.path)
+    return sample.replace({"image": image.channel(k)})
+
+
 def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     """Register one pair, write its field, commit its row; return ``{"pair", "error"}``."""
     from ..data.field import save_field
@@ -132,6 +147,7 @@ def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, A
     try:
         f = load_case(fixed)
         m = load_case(moving)
+        f, m = (_one_channel(x, spec.get("channel", 0)) for x in (f, m))
         result = register(f, m, metric=spec["metric"], deformable=spec["deformable"], time_limit=spec["time_limit"],
                           field_size=spec["field_size"], seed=spec["seed"])
         rel = f"fields/{name}.nii.gz"
