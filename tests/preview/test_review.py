@@ -3,87 +3,24 @@
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-import medaug
 from medaug.cli.main import main as cli_main
-from medaug.datasets.expand import ExpandJob, parse_grid, run_expand
 from medaug.preview.review import ReviewServer, VerdictStore, summarize
+
+from ._util import call, cli_server, get_json, post_verdict
 
 CHROMIUM = "/usr/bin/chromium"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-# ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def expansion(tmp_path_factory) -> Path:
-    """A grid expansion (|rotation| 1, 4, 8 degrees, random noise) of one 2D and one 3D phantom: 6 samples."""
-    root = tmp_path_factory.mktemp("review")
-    (root / "in" / "images").mkdir(parents=True)
-    (root / "in" / "labels").mkdir()
-    s3 = medaug.shepp_logan_3d(16, seed=0)
-    medaug.save(s3["image"].with_data(s3["image"].array.astype("int16")), root / "in" / "images" / "vol.nii.gz")
-    medaug.save(s3["label"], root / "in" / "labels" / "vol.nii.gz")
-    s2 = medaug.shepp_logan_2d(32, seed=1)
-    medaug.save(s2["image"], root / "in" / "images" / "slice.nii.gz")
-    medaug.save(s2["label"], root / "in" / "labels" / "slice.nii.gz")
-    job = ExpandJob(str(root / "in"), str(root / "out"), [{"RandomNoise": {"std": [0, 5]}}],
-                    grid=parse_grid("rotation=-1|4|8"), seed=3)
-    run_expand(job, progress=False)
-    return root / "out"
-
-
-@pytest.fixture
-def folder(expansion, tmp_path) -> Path:
-    """A fresh copy of the expansion (no verdicts yet)."""
-    return Path(shutil.copytree(expansion, tmp_path / "out"))
-
-
-@pytest.fixture
-def server(folder):
-    srv = ReviewServer(folder, port=0).start()
-    yield srv
-    srv.stop()
-
-
-def call(srv, path: str, body=None, *, method: str | None = None, ctype: str = "application/json", headers=None):
-    """(status, content type, body bytes) of one request, the path sent exactly as given."""
-    host, port = srv.httpd.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-        hdrs = dict(headers or {})
-        if data is not None:
-            hdrs.setdefault("Content-Type", ctype)
-        conn.request(method or ("POST" if data is not None else "GET"), path, body=data, headers=hdrs)
-        res = conn.getresponse()
-        return res.status, res.getheader("Content-Type"), res.read()
-    finally:
-        conn.close()
-
-
-def get_json(srv, path: str):
-    status, ctype, body = call(srv, path)
-    assert status == 200 and ctype == "application/json", (status, body)
-    return json.loads(body)
-
-
-def post_verdict(srv, sample: str, verdict: str, comment: str = ""):
-    status, _, body = call(srv, "/api/verdict", {"sample": sample, "verdict": verdict, "comment": comment})
-    assert status == 200, body
-    return json.loads(body)
 
 
 # ---------------------------------------------------------------- API
@@ -444,12 +381,7 @@ def test_page_in_headless_chromium(folder, chromium, tmp_path):
 
 
 def test_cli_serves_prints_the_url_and_stops_on_ctrl_c(folder):
-    import signal
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-m", "medaug.cli.main", "review", str(folder), "--port", "0", "--open"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with cli_server(str(folder), "--port", "0", "--open") as (proc, result):
         first = proc.stdout.readline()
         assert "6 sample(s), open mode" in first
         line = proc.stdout.readline()
@@ -457,11 +389,5 @@ def test_cli_serves_prints_the_url_and_stops_on_ctrl_c(folder):
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
         with urllib.request.urlopen(url + "api/samples", timeout=10) as res:
             assert json.loads(res.read())["mode"] == "open"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
-    assert "stopped" in out and "Traceback" not in err
+    assert result["code"] == 0, result["err"]
+    assert "stopped" in result["out"] and "Traceback" not in result["err"]

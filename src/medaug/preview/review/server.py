@@ -18,15 +18,27 @@ A request path holding ``..``, a backslash or NUL, even percent-encoded once or
 twice, answers 403.  With a loopback bind address, requests whose Host header
 names another host answer 403 (DNS rebinding), and a verdict must be posted as
 ``application/json`` (a cross-site form cannot post one without a CORS
-preflight, which this server never grants).
+preflight, which this server never grants).  Every request resolves the image
+path again and refuses a path that changed since start (a symlink swapped in),
+so nothing outside the folder (or the originals the manifest lists) is served.
+A JSON body is at most 64 KB and 8 levels deep.  It binds to loopback only,
+unless ``allow_remote`` is given.
+
+Robustness: an idle connection is closed after ``idle_timeout`` seconds, at
+most ``max_connections`` are served at once (one more is answered 503 and
+closed), an aborted request prints nothing, and a full disk answers verdicts
+507 while pages and images are still served.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import json
 import math
+import socket
+import sys
 import threading
 from collections import OrderedDict
 from http import HTTPStatus
@@ -40,15 +52,15 @@ import numpy as np
 
 from ...errors import MedaugError
 from ..figures import describe_history, to_lps, window_for
-from .store import VERDICTS, ReviewSample, VerdictStore, read_samples
+from .store import VERDICTS, ReviewSample, StoreError, VerdictStore, read_samples
 
 __all__ = ["ReviewApp", "ReviewServer"]
 
 _STATIC = {"index.html": "text/html; charset=utf-8", "review.js": "text/javascript; charset=utf-8",
            "review.css": "text/css; charset=utf-8"}
 _MAX_BODY = 64 * 1024
+_MAX_DEPTH = 8
 _MAX_COMMENT = 4000
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 class HttpError(Exception):
@@ -105,7 +117,7 @@ class ReviewApp:
         _ensure_registered()  # describe_history needs the transform classes
         self.directory = Path(directory).resolve()
         self.samples: dict[str, ReviewSample] = read_samples(self.directory)
-        self.store = VerdictStore(self.directory)
+        self.store = VerdictStore(self.directory).hold_open()
         self.open_mode = open_mode
         self.reviewer = reviewer or ""
         self.modality = modality or _modality_of_job(self.directory)
@@ -119,11 +131,12 @@ class ReviewApp:
     def image(self, sample: ReviewSample, which: str):
         from ...data.io import load
 
-        path = sample.original if which == "original" else sample.augmented
+        path = _unchanged(sample.original if which == "original" else sample.augmented)
         try:
             return self.cache.get(str(path), lambda: load(path))
-        except MedaugError as exc:
-            raise HttpError(404, f"{which} image of sample {sample.id} cannot be read: {exc}") from None
+        except MedaugError as exc:  # the reason (with the path) for the terminal; the page gets no path
+            print(f"medaug review: {exc}", file=sys.stderr)
+            raise HttpError(404, f"the {which} image of sample {sample.id} cannot be read") from None
 
     def sample(self, query: dict[str, list[str]]) -> ReviewSample:
         sid = _one(query, "sample")
@@ -234,6 +247,50 @@ class ReviewApp:
         return {"saved": True, "sample": item, "progress": self.progress()}
 
 
+def _unchanged(path: Path) -> Path:
+    """``path`` (resolved when the manifest was read) if it still resolves to itself, else 403.
+
+    A symlink swapped in after start, for the file or any folder above it, changes the resolution.
+    """
+    try:
+        now = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        now = None
+    if now != path:
+        raise HttpError(403, "the image file was replaced by a link since the server started; restart it")
+    return path
+
+
+def _store_error(exc: StoreError) -> HttpError:
+    """A database failure as an answer that names no path: 507 for a full disk, else 503."""
+    if exc.disk_full:
+        return HttpError(507, "the disk holding the review database is full: your answer was not saved; "
+                              "free some space and answer again")
+    return HttpError(503, "the review database cannot be used right now (see the server's terminal)")
+
+
+def _json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings not counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 def _one(query: dict[str, list[str]], key: str, default: str | None = None) -> str:
     values = query.get(key)
     if not values:
@@ -318,12 +375,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode(), "application/json")
 
     def _check_host(self) -> None:
-        host = self.server.server_address[0]  # type: ignore[attr-defined]
-        if host not in ("127.0.0.1", "::1", "localhost"):
+        if not is_loopback(self.server.server_address[0]):  # type: ignore[attr-defined]
             return
         header = self.headers.get("Host", "")
         name = header.rsplit(":", 1)[0] if not header.startswith("[") else header.split("]")[0] + "]"
-        if header and name not in _LOOPBACK:  # no Host (HTTP/1.0 tools) is fine: rebinding always sends one
+        if header and not is_loopback(name):  # no Host (HTTP/1.0 tools) is fine: rebinding always sends one
             raise HttpError(403, f"Host {header[:60]!r} is not this local server")
 
     def _route(self, method: str) -> None:
@@ -343,12 +399,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self._post(path)
             else:
                 raise HttpError(405, f"method {method} not allowed")
-        except HttpError as exc:  # an unread request body must not be taken for the next request
-            self._send(exc.status, json.dumps({"error": exc.message}).encode(), "application/json", close=method == "POST")
+        except StoreError as exc:
+            self._error(_store_error(exc), method)
+        except HttpError as exc:
+            self._error(exc, method)
+        except (ConnectionError, TimeoutError):  # the client went away: nothing to answer
+            self.close_connection = True
         except ValueError as exc:  # parse_qs: too many fields, bad encoding
             self._json(400, {"error": f"bad request: {exc}"})
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the thread silently
+            print(f"medaug review: internal error on {self.command} {urlsplit(self.path).path[:80]}: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
             self._json(500, {"error": f"internal error: {type(exc).__name__}"})
+
+    def _error(self, exc: HttpError, method: str) -> None:
+        # an unread request body must not be taken for the next request
+        self._send(exc.status, json.dumps({"error": exc.message}).encode(), "application/json", close=method == "POST")
 
     def _get(self, path: str, query: dict[str, list[str]]) -> None:
         app = self.app
@@ -391,6 +457,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HttpError(413, f"body larger than {_MAX_BODY} bytes")
         raw = self.rfile.read(n)
+        if _json_depth(raw) > _MAX_DEPTH:
+            raise HttpError(400, f"JSON body nested more than {_MAX_DEPTH} levels deep")
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -419,22 +487,95 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("OPTIONS")
 
 
+_BUSY_BODY = b'{"error": "the review server is busy: too many open connections; try again"}'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+         b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` of them; aborted connections print nothing."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128  # listen backlog: a burst of connections is queued, not dropped for a SYN retry
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], max_connections: int) -> None:
+        self.slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):  # answered from the accept loop: small, never blocks for long
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        threading.Thread(target=self._serve, args=(request, client_address), daemon=True).start()
+
+    def _serve(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return  # a browser cancelled a request or a client vanished: normal, not worth a line
+        print(f"medaug review: error on a connection from {client_address[0]}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address reaches this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
 class ReviewServer:
     """The review page over one expansion folder.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Output folder of ``medaug expand`` (holds ``manifest.csv``).
+    host, port : str, int
+        Bind address; a non-loopback ``host`` needs ``allow_remote=True``.  Port 0 picks a free one.
+    idle_timeout : float
+        Seconds a connection may stay silent (idle keep-alive, or a request sent too slowly) before it is closed.
+    max_connections : int
+        Connections served at once; another one is answered 503 and closed.
+
+    Raises
+    ------
+    ParameterError
+        A non-loopback ``host`` without ``allow_remote``.
 
     >>> srv = ReviewServer("out", port=0).start()   # in a thread  # doctest: +SKIP
     >>> srv.url; srv.stop()                                         # doctest: +SKIP
     """
 
     def __init__(self, directory: str | Path, *, host: str = "127.0.0.1", port: int = 8765, open_mode: bool = False,
-                 reviewer: str | None = None, modality: str | None = None, quiet: bool = True) -> None:
+                 reviewer: str | None = None, modality: str | None = None, quiet: bool = True,
+                 allow_remote: bool = False, idle_timeout: float = 20.0, max_connections: int = 32) -> None:
+        from ...errors import ParameterError
+
+        if not is_loopback(host) and not allow_remote:
+            raise ParameterError(f"--host {host} is not a loopback address: the page would serve patient images to "
+                                 "the network; pass --allow-remote to allow it")
         self.app = ReviewApp(directory, open_mode=open_mode, reviewer=reviewer, modality=modality)
-        handler = type("Handler", (_Handler,), {"app": self.app, "quiet": quiet})
+        handler = type("Handler", (_Handler,), {"app": self.app, "quiet": quiet, "timeout": idle_timeout})
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.httpd = _BoundedServer((host, port), handler, max_connections)
         except OSError as exc:
+            self.app.store.close()
             raise MedaugError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
-        self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
@@ -448,6 +589,7 @@ class ReviewServer:
             self.httpd.serve_forever()
         finally:
             self.httpd.server_close()
+            self.app.store.close()
 
     def start(self) -> ReviewServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="medaug-review", daemon=True)
@@ -460,6 +602,7 @@ class ReviewServer:
             self._thread.join(5)
             self._thread = None
         self.httpd.server_close()
+        self.app.store.close()
 
     def __enter__(self) -> ReviewServer:
         return self.start()

@@ -6,6 +6,12 @@ call opens its own connection: the threaded server never shares one between
 requests.  A verdict is keyed by (sample id, reviewer); the reviewer is ``""``
 when none is named, and a new verdict of the same reviewer on the same sample
 replaces the old one (its first timestamp is kept).
+
+A server holds one extra connection open for its lifetime
+(:meth:`VerdictStore.hold_open`): SQLite then keeps the WAL and shared-memory
+files, so reads still work when the disk fills up (a new connection on a full
+disk could not create them); a write that finds the disk full raises
+:class:`StoreError` with ``disk_full`` set.
 """
 
 from __future__ import annotations
@@ -22,11 +28,19 @@ from typing import Any
 
 from ...errors import MedaugError, ParameterError
 
-__all__ = ["DB_NAME", "VERDICTS", "ReviewSample", "VerdictStore", "read_samples"]
+__all__ = ["DB_NAME", "VERDICTS", "ReviewSample", "StoreError", "VerdictStore", "read_samples"]
 
 DB_NAME = "review.sqlite"
 VERDICTS = ("realistic", "not_realistic")
 _REQUIRED = ("case_id", "index", "source_image", "output_image", "params")
+
+
+class StoreError(MedaugError):
+    """The verdict database cannot be read or written; ``disk_full`` when its disk has no space left."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, disk_full: bool = False) -> None:
+        super().__init__(message, path=path)
+        self.disk_full = disk_full
 
 
 @dataclass(frozen=True)
@@ -102,18 +116,42 @@ class VerdictStore:
                 )
         except sqlite3.Error as exc:
             raise MedaugError(f"cannot open the verdict database ({exc})", path=self.path) from None
+        self._held: sqlite3.Connection | None = None
+
+    def hold_open(self) -> VerdictStore:
+        """Keep one connection open until :meth:`close`, so that reads survive a full disk (see the module doc)."""
+        if self._held is None:
+            self._held = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
+            self._held.execute("SELECT count(*) FROM verdicts").fetchone()  # opens the WAL and shared memory
+        return self
+
+    def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh connection for one request (committed on success, always closed)."""
-        db = sqlite3.connect(self.path, timeout=10.0)
+        """A fresh connection for one request (committed on success, always closed).
+
+        Raises
+        ------
+        StoreError
+            When SQLite fails; ``disk_full`` is set when the disk (or quota) is full.
+        """
         try:
-            db.execute("PRAGMA busy_timeout=10000")
-            db.execute("PRAGMA synchronous=FULL")  # a verdict answered with 200 is on disk (WAL synced per commit)
-            with db:
-                yield db
-        finally:
-            db.close()
+            db = sqlite3.connect(self.path, timeout=10.0)
+            try:
+                db.execute("PRAGMA busy_timeout=10000")
+                db.execute("PRAGMA synchronous=FULL")  # a verdict answered with 200 is on disk (WAL synced per commit)
+                with db:
+                    yield db
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc)
+            what = "the disk holding it is full" if full else f"SQLite: {exc}"
+            raise StoreError(f"cannot use the verdict database ({what})", path=self.path, disk_full=full) from None
 
     def journal_mode(self) -> str:
         with self.connect() as db:
