@@ -10,6 +10,7 @@ import pytest
 import medaug
 from medaug.datasets.expand import ExpandJob, parse_grid, run_expand
 from medaug.preview.review import ReviewServer
+from medaug.preview.review.browser import CHROMIUM, Chromium, DevTools
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +42,13 @@ def server(folder):
     srv = ReviewServer(folder, port=0).start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> DevTools:
+    """A headless Chromium shared by a module's tests (each test opens its own page)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (tests/preview/ensure_chromium.sh)")
+    with Chromium(1280, 800) as page:
+        page.send("Network.enable")
+        yield page

@@ -76,7 +76,7 @@ def test_symlink_swapped_in_after_start_is_refused(folder, server, tmp_path):
     target = folder / "images" / "vol_aug001.nii.gz"
     target.unlink()
     target.symlink_to(secret)
-    for path in ("/api/slice?sample=vol:1&which=augmented", "/api/info?sample=vol:1"):
+    for path in ("/api/slice?sample=vol:1&which=augmented", "/api/meta?sample=vol:1"):
         status, _, body = call(server, path)
         assert status == 403, (path, status)
         assert b"secret" not in body and str(tmp_path).encode() not in body

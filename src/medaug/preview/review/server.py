@@ -1,46 +1,35 @@
 """A local web page where a radiologist judges augmented samples: standard library ``http.server``.
 
-Routes (every error answer is JSON ``{"error": "..."}`` with a 4xx status):
-
-``GET /``                      the page (``static/index.html``)
-``GET /static/NAME``           ``review.js`` or ``review.css`` (a fixed list; nothing else)
-``GET /api/samples``           the samples; transform names only in open mode or once judged
-``GET /api/info?sample=ID``    shapes of the original and augmented image, default window
-``GET /api/slice?sample=ID&which=original|augmented&axis=0|1|2&index=K&window=lo,hi``
-                               one slice as PNG (axis 0 axial, 1 coronal, 2 sagittal)
-``POST /api/verdict``          JSON ``{"sample", "verdict": "realistic"|"not_realistic", "comment"}``
-``GET /api/progress``          counts of judged samples
+The routes of each mode are listed in :mod:`.app`; besides them, ``GET /``
+answers the mode's page and ``GET /static/NAME`` its scripts and style (a
+fixed table; nothing else).  Every error answer is JSON ``{"error": "..."}``
+with a 4xx or 5xx status and names no file or folder.
 
 Security: the server never opens a path taken from a request.  Images are
 found through the sample id in the manifest (augmented files inside DIR, the
-originals only as listed in the manifest), static files through a fixed table.
-A request path holding ``..``, a backslash or NUL, even percent-encoded once or
-twice, answers 403.  With a loopback bind address, requests whose Host header
-names another host answer 403 (DNS rebinding), and a verdict must be posted as
-``application/json`` (a cross-site form cannot post one without a CORS
-preflight, which this server never grants).  Every request resolves the image
-path again and refuses a path that changed since start (a symlink swapped in),
-so nothing outside the folder (or the originals the manifest lists) is served.
-A JSON body is at most 64 KB and 8 levels deep.  It binds to loopback only,
-unless ``allow_remote`` is given.
+originals only as listed in the manifest) or a Turing token, static files
+through a fixed table.  A request path holding ``..``, a backslash or NUL, even
+percent-encoded once or twice, answers 403.  With a loopback bind address,
+requests whose Host header names another host answer 403 (DNS rebinding), and
+answers must be posted as ``application/json`` (a cross-site form cannot post
+one without a CORS preflight, which this server never grants).  Every request
+resolves the image path again and refuses a path that changed since start (a
+symlink swapped in).  A JSON body is at most 64 KB and 8 levels deep.  The
+server binds to loopback only, unless ``allow_remote`` is given.
 
 Robustness: an idle connection is closed after ``idle_timeout`` seconds, at
 most ``max_connections`` are served at once (one more is answered 503 and
-closed), an aborted request prints nothing, and a full disk answers verdicts
-507 while pages and images are still served.
+closed), an aborted request prints nothing, and a full disk answers 507 to
+verdicts and Turing answers while pages and images are still served.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import ipaddress
 import json
-import math
 import socket
 import sys
 import threading
-from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -48,217 +37,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import numpy as np
-
 from ...errors import MedaugError
-from ..figures import describe_history, to_lps, window_for
-from .store import VERDICTS, ReviewSample, StoreError, VerdictStore, read_samples
+from ._http import HttpError
+from .app import TuringApp, VerdictApp, make_app
+from .store import StoreError
 
-__all__ = ["ReviewApp", "ReviewServer"]
+__all__ = ["ReviewServer", "is_loopback"]
 
-_STATIC = {"index.html": "text/html; charset=utf-8", "review.js": "text/javascript; charset=utf-8",
+_HTML, _JS = "text/html; charset=utf-8", "text/javascript; charset=utf-8"
+_STATIC = {"index.html": _HTML, "turing.html": _HTML, "viewer.js": _JS, "review.js": _JS, "turing.js": _JS,
            "review.css": "text/css; charset=utf-8"}
 _MAX_BODY = 64 * 1024
 _MAX_DEPTH = 8
-_MAX_COMMENT = 4000
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _LRU:
-    """A small thread-safe LRU cache of loaded images (keyed by the manifest path)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: OrderedDict[str, Any] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: str, make):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = make()
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-def _modality_of_job(directory: Path) -> str | None:
-    """The pipeline's modality from ``DIR/.medaug/job.json`` (``None`` when unknown)."""
-    try:
-        job = json.loads((directory / ".medaug" / "job.json").read_text(encoding="utf-8"))
-        pipe = job.get("pipeline")
-        if isinstance(pipe, dict):
-            if pipe.get("modality"):
-                return str(pipe["modality"])
-            if pipe.get("preset"):
-                return str(pipe["preset"]).split("-")[0].split("_")[0].lower()
-    except (OSError, ValueError, AttributeError):
-        pass
-    return None
-
-
-class ReviewApp:
-    """The state behind the server: samples, verdicts, image cache."""
-
-    def __init__(self, directory: str | Path, *, open_mode: bool = False, reviewer: str | None = None,
-                 modality: str | None = None, cache_size: int = 16) -> None:
-        from ...engine.config import _ensure_registered
-
-        _ensure_registered()  # describe_history needs the transform classes
-        self.directory = Path(directory).resolve()
-        self.samples: dict[str, ReviewSample] = read_samples(self.directory)
-        self.store = VerdictStore(self.directory).hold_open()
-        self.open_mode = open_mode
-        self.reviewer = reviewer or ""
-        self.modality = modality or _modality_of_job(self.directory)
-        self.cache = _LRU(cache_size)
-        order = list(self.samples)
-        if not open_mode:  # blind: a fixed shuffle, so a grid's order does not tell the parameters
-            order.sort(key=lambda sid: hashlib.sha256(sid.encode()).hexdigest())
-        self.order = order
-
-    # ------------------------------------------------------------ data
-    def image(self, sample: ReviewSample, which: str):
-        from ...data.io import load
-
-        path = _unchanged(sample.original if which == "original" else sample.augmented)
-        try:
-            return self.cache.get(str(path), lambda: load(path))
-        except MedaugError as exc:  # the reason (with the path) for the terminal; the page gets no path
-            print(f"medaug review: {exc}", file=sys.stderr)
-            raise HttpError(404, f"the {which} image of sample {sample.id} cannot be read") from None
-
-    def sample(self, query: dict[str, list[str]]) -> ReviewSample:
-        sid = _one(query, "sample")
-        if sid not in self.samples:
-            raise HttpError(404, f"unknown sample {sid[:80]!r}")
-        return self.samples[sid]
-
-    def describe(self, s: ReviewSample, verdict: dict[str, Any] | None) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": s.id, "case_id": s.case_id, "index": s.index,
-                                "verdict": verdict["verdict"] if verdict else None,
-                                "comment": verdict["comment"] if verdict else ""}
-        if self.open_mode or verdict:
-            item["transforms"] = [t["name"] for t in s.transforms]
-            item["description"] = describe_history(s.history)
-        return item
-
-    def samples_list(self) -> dict[str, Any]:
-        verdicts = self.store.of_reviewer(self.reviewer)
-        items = [self.describe(self.samples[sid], verdicts.get(sid)) for sid in self.order]
-        return {"mode": "open" if self.open_mode else "blind", "reviewer": self.reviewer, "samples": items}
-
-    def progress(self) -> dict[str, Any]:
-        verdicts = {k: v for k, v in self.store.of_reviewer(self.reviewer).items() if k in self.samples}
-        ok = sum(v["verdict"] == "realistic" for v in verdicts.values())
-        return {"total": len(self.samples), "reviewed": len(verdicts), "realistic": ok,
-                "not_realistic": len(verdicts) - ok, "reviewer": self.reviewer}
-
-    def info(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        s = self.sample(query)
-        out: dict[str, Any] = {"id": s.id}
-        orig = self.image(s, "original")
-        lo, hi = window_for(orig, self.modality if self.modality else ("ct" if float(orig.array.min()) <= -900 else None))
-        lo_all = float(min(orig.array.min(), self.image(s, "augmented").array.min()))
-        hi_all = float(max(orig.array.max(), self.image(s, "augmented").array.max()))
-        out["window"] = [lo, hi]
-        out["range"] = [lo_all, hi_all if hi_all > lo_all else lo_all + 1]
-        for which in ("original", "augmented"):
-            img = self.image(s, which)
-            arr, _ = to_lps(img.array, img.grid)
-            out[which] = {"shape": list(arr.shape), "ndim": img.ndim}
-        out["ndim"] = orig.ndim
-        return out
-
-    def slice_png(self, query: dict[str, list[str]]) -> bytes:
-        from PIL import Image as PILImage
-
-        s = self.sample(query)
-        which = _one(query, "which", "augmented")
-        if which not in ("original", "augmented"):
-            raise HttpError(400, "which must be 'original' or 'augmented'")
-        img = self.image(s, which)
-        arr, spacing = to_lps(np.asarray(img.array, dtype=np.float32), img.grid)
-        axis = _int(query, "axis", 0)
-        n = arr.ndim
-        if n == 2:
-            if axis != 0:
-                raise HttpError(400, "a 2D image has only axis 0")
-            plane, (sy, sx) = arr, spacing
-        else:
-            if axis not in (0, 1, 2):
-                raise HttpError(400, "axis must be 0 (axial), 1 (coronal) or 2 (sagittal)")
-            size = arr.shape[axis]
-            index = _int(query, "index", size // 2)
-            if not 0 <= index < size:
-                raise HttpError(400, f"index must be in 0..{size - 1} for axis {axis}, got {index}")
-            sz, sy_, sx_ = spacing
-            if axis == 0:
-                plane, (sy, sx) = arr[index], (sy_, sx_)
-            elif axis == 1:
-                plane, (sy, sx) = np.flipud(arr[:, index, :]), (sz, sx_)
-            else:
-                plane, (sy, sx) = np.flipud(arr[:, :, index]), (sz, sy_)
-        if "window" in query:
-            lo, hi = _window(_one(query, "window"))
-        else:
-            orig = self.image(s, "original")
-            lo, hi = window_for(orig, self.modality or ("ct" if float(orig.array.min()) <= -900 else None))
-        grey = np.clip((plane - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
-        h, w = grey.shape
-        height = max(1, round(h * float(sy) / float(sx)))  # square physical pixels
-        factor = max(1, math.ceil(256 / max(height, w)))
-        pic = PILImage.fromarray(np.ascontiguousarray(grey)).resize((w * factor, height * factor), PILImage.NEAREST)
-        buf = io.BytesIO()
-        pic.save(buf, format="PNG")
-        return buf.getvalue()
-
-    def verdict(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise HttpError(400, "the body must be a JSON object {sample, verdict, comment}")
-        sid = body.get("sample")
-        if not isinstance(sid, str):
-            raise HttpError(400, "'sample' must be a string")
-        if sid not in self.samples:
-            raise HttpError(404, f"unknown sample {sid[:80]!r}")
-        verdict = body.get("verdict")
-        if verdict not in VERDICTS:
-            raise HttpError(400, f"'verdict' must be one of {', '.join(VERDICTS)}")
-        comment = body.get("comment", "")
-        if comment is None:
-            comment = ""
-        if not isinstance(comment, str) or len(comment) > _MAX_COMMENT:
-            raise HttpError(400, f"'comment' must be a string of at most {_MAX_COMMENT} characters")
-        unknown = set(body) - {"sample", "verdict", "comment"}
-        if unknown:
-            raise HttpError(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-        saved = self.store.put(sid, verdict, comment, self.reviewer)
-        item = self.describe(self.samples[sid], saved)
-        return {"saved": True, "sample": item, "progress": self.progress()}
-
-
-def _unchanged(path: Path) -> Path:
-    """``path`` (resolved when the manifest was read) if it still resolves to itself, else 403.
-
-    A symlink swapped in after start, for the file or any folder above it, changes the resolution.
-    """
-    try:
-        now = path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop
-        now = None
-    if now != path:
-        raise HttpError(403, "the image file was replaced by a link since the server started; restart it")
-    return path
 
 
 def _store_error(exc: StoreError) -> HttpError:
@@ -291,35 +81,6 @@ def _json_depth(raw: bytes) -> int:
     return deepest
 
 
-def _one(query: dict[str, list[str]], key: str, default: str | None = None) -> str:
-    values = query.get(key)
-    if not values:
-        if default is None:
-            raise HttpError(400, f"missing query parameter '{key}'")
-        return default
-    if len(values) > 1:
-        raise HttpError(400, f"query parameter '{key}' given more than once")
-    return values[0]
-
-
-def _int(query: dict[str, list[str]], key: str, default: int) -> int:
-    raw = _one(query, key, str(default))
-    try:
-        return int(raw)
-    except ValueError:
-        raise HttpError(400, f"'{key}' must be an integer, got {raw[:40]!r}") from None
-
-
-def _window(raw: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in raw.split(","))
-    except ValueError:
-        raise HttpError(400, f"window must be 'lo,hi' (numbers), got {raw[:40]!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-        raise HttpError(400, "window must be finite numbers with lo < hi")
-    return lo, hi
-
-
 def _suspicious(raw_path: str) -> bool:
     """``..``, backslashes, NUL or a doubled slash, decoded up to three times."""
     p = raw_path
@@ -338,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "medaug-review"
     sys_version = ""
     protocol_version = "HTTP/1.1"
-    app: ReviewApp  # set on the subclass made by ReviewServer
+    app: VerdictApp | TuringApp  # set on the subclass made by ReviewServer
     quiet = True
 
     # ------------------------------------------------------------ plumbing
@@ -390,9 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
             parts = urlsplit(self.path)
             path = unquote(parts.path)
             query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=20)
-            for sid in query.get("sample", []):  # an unknown sample is 404 whatever the route or method
-                if sid not in self.app.samples:
-                    raise HttpError(404, f"unknown sample {sid[:80]!r}")
+            self.app.validate(query)
             if method in ("GET", "HEAD"):
                 self._get(path, query)
             elif method == "POST":
@@ -419,19 +178,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self, path: str, query: dict[str, list[str]]) -> None:
         app = self.app
         if path in ("/", "/index.html"):
-            return self._static("index.html")
+            return self._static(app.page)
         if path.startswith("/static/"):
             return self._static(path[len("/static/"):])
-        if path == "/api/samples":
-            return self._json(200, app.samples_list())
-        if path == "/api/progress":
-            return self._json(200, app.progress())
-        if path == "/api/info":
-            return self._json(200, app.info(query))
-        if path == "/api/slice":
-            return self._send(200, app.slice_png(query), "image/png")
-        if path == "/api/verdict":
-            raise HttpError(405, "POST a verdict to /api/verdict")
+        if path in app.GET:
+            body, ctype = getattr(app, app.GET[path])(query)
+            return self._send(200, body, ctype)
+        if path in app.POST:
+            raise HttpError(405, f"POST to {path}")
         raise HttpError(404, "not found")
 
     def _static(self, name: str) -> None:
@@ -441,11 +195,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, _STATIC[name])
 
     def _post(self, path: str) -> None:
-        if path != "/api/verdict":
-            raise HttpError(404 if not path.startswith("/api/") else 405, "not found" if not path.startswith("/api/") else "method POST not allowed here")
+        if path not in self.app.POST:
+            api = path.startswith("/api/")
+            raise HttpError(405 if api else 404, "method POST not allowed here" if api else "not found")
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
-            raise HttpError(415, "send the verdict as Content-Type: application/json")
+            raise HttpError(415, "send the answer as Content-Type: application/json")
         length = self.headers.get("Content-Length")
         if length is None:
             raise HttpError(411, "Content-Length required")
@@ -463,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise HttpError(400, "malformed JSON body") from None
-        self._json(200, self.app.verdict(body))
+        self._json(200, getattr(self.app, self.app.POST[path])(body))
 
     def do_GET(self) -> None:
         self._route("GET")
@@ -545,6 +300,13 @@ class ReviewServer:
     ----------
     directory : str or Path
         Output folder of ``medaug expand`` (holds ``manifest.csv``).
+    mode : {"blind", "open", "turing"}
+        Verdicts with the transforms hidden until given (blind) or shown (open), or the visual Turing test
+        (needs ``reviewer``).  See :mod:`.app`.
+    reviewer : str, optional
+        The reviewer's (reader's) name, stored with every answer.
+    modality : str, optional
+        ``ct``, ``mri``, ``xray``, ...; default: the expansion job's, else guessed from the first image.
     host, port : str, int
         Bind address; a non-loopback ``host`` needs ``allow_remote=True``.  Port 0 picks a free one.
     idle_timeout : float
@@ -561,7 +323,7 @@ class ReviewServer:
     >>> srv.url; srv.stop()                                         # doctest: +SKIP
     """
 
-    def __init__(self, directory: str | Path, *, host: str = "127.0.0.1", port: int = 8765, open_mode: bool = False,
+    def __init__(self, directory: str | Path, *, host: str = "127.0.0.1", port: int = 8765, mode: str = "blind",
                  reviewer: str | None = None, modality: str | None = None, quiet: bool = True,
                  allow_remote: bool = False, idle_timeout: float = 20.0, max_connections: int = 32) -> None:
         from ...errors import ParameterError
@@ -569,12 +331,12 @@ class ReviewServer:
         if not is_loopback(host) and not allow_remote:
             raise ParameterError(f"--host {host} is not a loopback address: the page would serve patient images to "
                                  "the network; pass --allow-remote to allow it")
-        self.app = ReviewApp(directory, open_mode=open_mode, reviewer=reviewer, modality=modality)
+        self.app = make_app(directory, mode=mode, reviewer=reviewer, modality=modality)
         handler = type("Handler", (_Handler,), {"app": self.app, "quiet": quiet, "timeout": idle_timeout})
         try:
             self.httpd = _BoundedServer((host, port), handler, max_connections)
         except OSError as exc:
-            self.app.store.close()
+            self.app.close()
             raise MedaugError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
         self._thread: threading.Thread | None = None
 
@@ -589,7 +351,7 @@ class ReviewServer:
             self.httpd.serve_forever()
         finally:
             self.httpd.server_close()
-            self.app.store.close()
+            self.app.close()
 
     def start(self) -> ReviewServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="medaug-review", daemon=True)
@@ -602,7 +364,7 @@ class ReviewServer:
             self._thread.join(5)
             self._thread = None
         self.httpd.server_close()
-        self.app.store.close()
+        self.app.close()
 
     def __enter__(self) -> ReviewServer:
         return self.start()
