@@ -46,7 +46,7 @@ def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen, dict]]:
     Yields the process and a dict that holds ``out``, ``err`` and ``code`` once the block is left.
     """
     proc = subprocess.Popen([sys.executable, "-m", "medaug.cli.main", "review", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8")
     result: dict = {}
     try:
         yield proc, result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ def test_review_example_runs_and_draws_small_pictures(tmp_path):
     res = subprocess.run(
         [sys.executable, str(ROOT / "docs" / "examples" / "review_screenshots.py"), "--out", str(tmp_path / "ex"),
          "--pictures", str(tmp_path / "pics")],
-        capture_output=True, text=True, timeout=240, check=False,
+        capture_output=True, encoding="utf-8", timeout=240, check=False,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},  # the tables hold en dashes and degree signs
     )
     assert res.returncode == 0, res.stderr[-2000:]
     for name in ("review_ct", "review_mri", "review_xray", "review_turing"):

@@ -96,7 +96,7 @@ class _App:
         self.images = ImageSource(modality or _modality_of_job(self.directory), cache_size)
 
     def validate(self, query: Query) -> None:
-        """Checks every request of the mode gets, whatever its route (404 for an unknown id)."""
+        """Checks run on every request, whatever its route and method (404 for an unknown id)."""
 
     def close(self) -> None:
         """Release the database connection held open."""
