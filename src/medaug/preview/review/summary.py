@@ -202,13 +202,13 @@ def _binners(samples: dict[str, ReviewSample]) -> dict[tuple[str, str], Callable
 
 
 def tally(samples: dict[str, ReviewSample], judgements: Iterable[tuple[str, bool]]) -> list[SummaryRow]:
-    """Rows per transform (``parameter == ""``) and per parameter range, in first-seen transform order.
+    """Rows per transform (``parameter == ""``) and per parameter range, transforms in manifest order.
 
     ``judgements`` are (sample id, judged realistic or real); unknown samples are skipped.
     """
     binners = _binners(samples)
     judged: dict[tuple[str, str, str], list[int]] = {}
-    order: list[str] = []
+    order = list(dict.fromkeys(t["name"] for s in samples.values() for t in (s.transforms or [{"name": "(none)"}])))
     for sid, positive in judgements:
         s = samples.get(sid)
         if s is None:
@@ -218,8 +218,6 @@ def tally(samples: dict[str, ReviewSample], judgements: Iterable[tuple[str, bool
             keys.append((rec["name"], "", ""))
             keys += [(rec["name"], label, binners[(rec["name"], label)](x)) for label, x, _ in _measures(rec)]
         for k in dict.fromkeys(keys):  # a transform used twice in one sample counts once per range
-            if k[0] not in order:
-                order.append(k[0])
             cell = judged.setdefault(k, [0, 0])
             cell[0] += 1
             cell[1] += int(positive)
