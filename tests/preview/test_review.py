@@ -1,89 +1,18 @@
-"""The review page: API, verdict store, blind mode, summary, path traversal, and a headless-Chromium run."""
+"""The review page's verdict modes over HTTP: API, verdict store, blind mode, summary, path traversal, the CLI."""
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
-import os
-import shutil
-import socket
-import struct
-import subprocess
-import time
-import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-import medaug
 from medaug.cli.main import main as cli_main
-from medaug.datasets.expand import ExpandJob, parse_grid, run_expand
 from medaug.preview.review import ReviewServer, VerdictStore, summarize
 
-CHROMIUM = "/usr/bin/chromium"
+from ._util import call, cli_server, get_json, post_verdict
+
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-# ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def expansion(tmp_path_factory) -> Path:
-    """A grid expansion (|rotation| 1, 4, 8 degrees, random noise) of one 2D and one 3D phantom: 6 samples."""
-    root = tmp_path_factory.mktemp("review")
-    (root / "in" / "images").mkdir(parents=True)
-    (root / "in" / "labels").mkdir()
-    s3 = medaug.shepp_logan_3d(16, seed=0)
-    medaug.save(s3["image"].with_data(s3["image"].array.astype("int16")), root / "in" / "images" / "vol.nii.gz")
-    medaug.save(s3["label"], root / "in" / "labels" / "vol.nii.gz")
-    s2 = medaug.shepp_logan_2d(32, seed=1)
-    medaug.save(s2["image"], root / "in" / "images" / "slice.nii.gz")
-    medaug.save(s2["label"], root / "in" / "labels" / "slice.nii.gz")
-    job = ExpandJob(str(root / "in"), str(root / "out"), [{"RandomNoise": {"std": [0, 5]}}],
-                    grid=parse_grid("rotation=-1|4|8"), seed=3)
-    run_expand(job, progress=False)
-    return root / "out"
-
-
-@pytest.fixture
-def folder(expansion, tmp_path) -> Path:
-    """A fresh copy of the expansion (no verdicts yet)."""
-    return Path(shutil.copytree(expansion, tmp_path / "out"))
-
-
-@pytest.fixture
-def server(folder):
-    srv = ReviewServer(folder, port=0).start()
-    yield srv
-    srv.stop()
-
-
-def call(srv, path: str, body=None, *, method: str | None = None, ctype: str = "application/json", headers=None):
-    """(status, content type, body bytes) of one request, the path sent exactly as given."""
-    host, port = srv.httpd.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-        hdrs = dict(headers or {})
-        if data is not None:
-            hdrs.setdefault("Content-Type", ctype)
-        conn.request(method or ("POST" if data is not None else "GET"), path, body=data, headers=hdrs)
-        res = conn.getresponse()
-        return res.status, res.getheader("Content-Type"), res.read()
-    finally:
-        conn.close()
-
-
-def get_json(srv, path: str):
-    status, ctype, body = call(srv, path)
-    assert status == 200 and ctype == "application/json", (status, body)
-    return json.loads(body)
-
-
-def post_verdict(srv, sample: str, verdict: str, comment: str = ""):
-    status, _, body = call(srv, "/api/verdict", {"sample": sample, "verdict": verdict, "comment": comment})
-    assert status == 200, body
-    return json.loads(body)
 
 
 # ---------------------------------------------------------------- API
@@ -92,10 +21,11 @@ def test_samples_slices_and_page(server):
     ids = [s["id"] for s in listing["samples"]]
     assert sorted(ids) == sorted(f"{c}:{i}" for c in ("slice", "vol") for i in range(3))
     assert listing["mode"] == "blind"
-    info3 = get_json(server, "/api/info?sample=vol:1")
-    assert info3["ndim"] == 3 and info3["augmented"]["shape"] == [16, 16, 16]
-    lo, hi = info3["window"]
-    assert lo < hi
+    meta = get_json(server, "/api/meta?sample=vol:1")
+    assert meta["ndim"] == 3 and [p["shape"] for p in meta["planes"]] == [[16, 16]] * 3
+    assert meta["windows"][0]["width"] > 0
+    post_verdict(server, "vol:1", "realistic")  # blind: the original only after the verdict
+    post_verdict(server, "slice:0", "realistic")
     for which in ("original", "augmented"):
         for axis in (0, 1, 2):
             status, ctype, png = call(server, f"/api/slice?sample=vol:1&which={which}&axis={axis}&index=7&window=-100,200")
@@ -104,7 +34,7 @@ def test_samples_slices_and_page(server):
     assert status == 200 and png.startswith(PNG)
     status, ctype, page = call(server, "/")
     assert status == 200 and b"btn-realistic" in page and ctype.startswith("text/html")
-    for name in ("review.js", "review.css"):
+    for name in ("review.js", "viewer.js", "turing.js", "review.css", "turing.html"):
         assert call(server, f"/static/{name}")[0] == 200
 
 
@@ -133,13 +63,15 @@ def test_verdict_progress_and_restart(folder, server):
 def test_blind_mode_hides_transforms_until_verdict(folder, server):
     _, _, raw = call(server, "/api/samples")
     assert b"Affine" not in raw and b"Noise" not in raw and b"rot" not in raw
-    assert b"Affine" not in call(server, "/api/info?sample=vol:2")[2]
+    assert b"Affine" not in call(server, "/api/meta?sample=vol:2")[2]
+    assert call(server, "/api/meta?sample=vol:2&which=original")[0] == 403  # no original before the verdict
     out = post_verdict(server, "vol:2", "realistic")
     assert out["sample"]["transforms"] == ["Affine", "Noise"] and "rot" in out["sample"]["description"]
     items = get_json(server, "/api/samples")["samples"]
     shown = [s["id"] for s in items if "transforms" in s]
     assert shown == ["vol:2"]
-    open_srv = ReviewServer(folder, port=0, open_mode=True).start()
+    assert call(server, "/api/meta?sample=vol:2&which=original")[0] == 200
+    open_srv = ReviewServer(folder, port=0, mode="open").start()
     try:
         listing = get_json(open_srv, "/api/samples")
         assert listing["mode"] == "open" and all(s["transforms"] == ["Affine", "Noise"] for s in listing["samples"])
@@ -175,7 +107,7 @@ def test_summary_numbers(folder, server, capsys):
     assert cli_main(["review", str(folder), "--summary"]) == 0
     text = capsys.readouterr().out
     assert "6 of 6 sample(s) judged" in text
-    assert any(line.split()[-3:] == ["2", "1", "50%"] and "3–6°" in line for line in text.splitlines())
+    assert any(line.split()[-4:] == ["2", "1", "50%", "9%–91%"] and "3–6°" in line for line in text.splitlines())
 
 
 def test_summary_without_verdicts_and_cli_errors(folder, tmp_path, capsys):
@@ -190,7 +122,7 @@ TRAVERSALS = [
     "/api/slice?sample=../../etc/passwd",
     "/api/slice?sample=..%2f..%2fetc%2fpasswd&which=original",
     "/api/slice?sample=/etc/passwd&which=original",
-    "/api/info?sample=/etc/passwd",
+    "/api/meta?sample=/etc/passwd",
     "/%2e%2e/%2e%2e/etc/passwd",
     "/%2E%2E/%2E%2E/etc/passwd",
     "/static/..%2f..%2fsetup.py",
@@ -262,194 +194,8 @@ def test_bad_requests_get_clear_4xx(server):
     assert get_json(server, "/api/progress")["reviewed"] == 0  # nothing was stored by the bad requests
 
 
-# ---------------------------------------------------------------- headless Chromium
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over a stdlib websocket (RFC 6455, client side)."""
-
-    def __init__(self, ws_url: str) -> None:
-        rest = ws_url.split("://", 1)[1]
-        hostport, path = rest.split("/", 1)
-        host, port = hostport.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=20)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.sock.recv(1)
-            if not chunk:
-                raise ConnectionError("websocket handshake: connection closed")
-            head += chunk
-        assert head.startswith(b"HTTP/1.1 101"), head
-        self.next_id = 0
-
-    def _recv_exact(self, n: int) -> bytes:
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("websocket closed")
-            buf += chunk
-        return buf
-
-    def _send(self, text: str) -> None:
-        payload = text.encode()
-        n = len(payload)
-        header = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
-                                  bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536 else
-                                  bytes([0x80 | 127]) + struct.pack(">Q", n))
-        mask = os.urandom(4)
-        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    def _recv(self) -> dict:
-        data = b""
-        while True:
-            b0, b1 = self._recv_exact(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack(">H", self._recv_exact(2))[0]
-            elif n == 127:
-                n = struct.unpack(">Q", self._recv_exact(8))[0]
-            payload = self._recv_exact(n)
-            if b0 & 0x0F == 0x8:
-                raise ConnectionError("websocket closed by the browser")
-            if b0 & 0x0F in (0x9, 0xA):  # ping/pong: ignore
-                continue
-            data += payload
-            if b0 & 0x80:  # FIN
-                return json.loads(data)
-
-    def send(self, method: str, **params) -> dict:
-        self.next_id += 1
-        my_id = self.next_id
-        self._send(json.dumps({"id": my_id, "method": method, "params": params}))
-        while True:
-            msg = self._recv()
-            if msg.get("id") == my_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg["result"]
-
-    def eval(self, expression: str):
-        res = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in res:
-            raise RuntimeError(f"{expression}: {res['exceptionDetails']}")
-        return res["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 15.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            value = self.eval(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise TimeoutError(expression)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def chromium(tmp_path):
-    profile = tmp_path / "chromium-profile"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--window-size=1280,1000", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "about:blank"]
-    proc = subprocess.Popen([CHROMIUM, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        end = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None or time.monotonic() > end:
-                pytest.fail("chromium did not start its DevTools endpoint")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as res:
-            targets = json.loads(res.read())
-        page = next(t for t in targets if t["type"] == "page")
-        tools = DevTools(page["webSocketDebuggerUrl"])
-        yield tools
-        tools.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _open(tools: DevTools, url: str) -> None:
-    tools.send("Page.enable")
-    tools.send("Page.navigate", url=url)
-    tools.wait_for("document.body && document.body.dataset.ready === '1'")
-    _images_loaded(tools)
-
-
-def _images_loaded(tools: DevTools) -> None:
-    tools.wait_for("document.body.dataset.pending === '0' && "
-                   "[...document.querySelectorAll('.pair img')].every(i => i.complete && i.naturalWidth > 0)")
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="/usr/bin/chromium is not installed (tests/preview/ensure_chromium.sh)")
-def test_page_in_headless_chromium(folder, chromium, tmp_path):
-    srv = ReviewServer(folder, port=0).start()
-    try:
-        _open(chromium, srv.url)
-        assert chromium.eval("document.getElementById('progress').textContent").startswith("0 / 6 reviewed")
-        assert "hidden" in chromium.eval("document.getElementById('reveal').textContent")
-        chromium.eval("document.getElementById('comment').value = 'looks like a real scan'")
-        chromium.eval("document.querySelector('#btn-realistic').click()")
-        chromium.wait_for("document.getElementById('status').textContent.startsWith('Saved')")
-        assert get_json(srv, "/api/progress")["realistic"] == 1
-        judged = [s for s in get_json(srv, "/api/samples")["samples"] if s["verdict"]]
-        assert len(judged) == 1 and judged[0]["comment"] == "looks like a real scan"
-        assert "rot" in chromium.eval("document.getElementById('reveal').textContent")  # revealed after the verdict
-        # move to a 3D sample, change plane, slice and window: the images follow
-        for _ in range(6):
-            shown = chromium.eval("document.body.dataset.shown")
-            chromium.eval("document.getElementById('next').click()")
-            chromium.wait_for(f"document.body.dataset.shown !== '{shown}'")
-            _images_loaded(chromium)
-            if not chromium.eval("document.getElementById('plane-box').hidden"):
-                break
-        else:
-            pytest.fail("no 3D sample reached")
-        chromium.eval("document.querySelector('input[name=plane][value=\"1\"]').click()")
-        _images_loaded(chromium)
-        assert "axis=1" in chromium.eval("document.getElementById('img-augmented').src")
-        chromium.eval("const s = document.getElementById('slice'); s.value = '5'; s.dispatchEvent(new Event('input'))")
-        chromium.wait_for("document.getElementById('img-original').src.includes('index=5')")
-        chromium.eval("const w = document.getElementById('width'); w.value = '1200'; w.dispatchEvent(new Event('input'))")
-        chromium.wait_for("document.getElementById('img-augmented').src.includes('window=')"
-                          " && document.getElementById('width-text').textContent === '1200'")
-        _images_loaded(chromium)
-        assert chromium.eval("document.getElementById('slice-text').textContent") == "6 / 16"
-        shot = base64.b64decode(chromium.send("Page.captureScreenshot", format="png")["data"])
-        assert shot.startswith(PNG)
-        (tmp_path / "review.png").write_bytes(shot)
-        Path("/tmp/review.png").write_bytes(shot)
-    finally:
-        srv.stop()
-    again = ReviewServer(folder, port=0).start()  # restart: the page shows the stored verdict
-    try:
-        _open(chromium, again.url)
-        assert chromium.eval("document.getElementById('progress').textContent").startswith("1 / 6 reviewed")
-        chromium.eval("document.getElementById('view-grid').click()")
-        chromium.wait_for("document.querySelectorAll('.card').length === 6")
-        assert chromium.eval("document.querySelectorAll('.card.realistic').length") == 1
-    finally:
-        again.stop()
-
-
 def test_cli_serves_prints_the_url_and_stops_on_ctrl_c(folder):
-    import signal
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-m", "medaug.cli.main", "review", str(folder), "--port", "0", "--open"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with cli_server(str(folder), "--port", "0", "--mode", "open") as (proc, result):
         first = proc.stdout.readline()
         assert "6 sample(s), open mode" in first
         line = proc.stdout.readline()
@@ -457,11 +203,5 @@ def test_cli_serves_prints_the_url_and_stops_on_ctrl_c(folder):
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
         with urllib.request.urlopen(url + "api/samples", timeout=10) as res:
             assert json.loads(res.read())["mode"] == "open"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
-    assert "stopped" in out and "Traceback" not in err
+    assert result["code"] == 0, result["err"]
+    assert "stopped" in result["out"] and "Traceback" not in result["err"]

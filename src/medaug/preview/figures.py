@@ -20,10 +20,11 @@ import numpy as np
 from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
+from ..intensity.window import CT_WINDOWS as _CT_WINDOWS
+from .windows import auto_window, window_range
 
 __all__ = ["preview", "to_lps", "window_for", "grid_pattern", "describe_history"]
 
-_CT_WINDOWS = {"brain": (40.0, 80.0), "soft_tissue": (50.0, 400.0), "lung": (-600.0, 1500.0), "bone": (400.0, 1800.0)}
 _LABEL_COLOURS = ["#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa", "#ff2d55"]
 
 
@@ -51,16 +52,15 @@ def to_lps(array: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_for(image: Image, modality: str | None, window: str | tuple[float, float] | None = None) -> tuple[float, float]:
-    """Display range (vmin, vmax): a named CT window in HU, or the 1st-99th percentiles."""
+    """Display range (vmin, vmax): a named CT window in HU, or the foreground percentiles (:func:`.windows.auto_window`)."""
     if isinstance(window, tuple):
         return window
     if modality == "ct" or window in _CT_WINDOWS:
         c, w = _CT_WINDOWS.get(window or "soft_tissue", _CT_WINDOWS["soft_tissue"])
         if window is None and image.array.max() > 1000:  # bone present: a wider window shows it
             c, w = 300.0, 2000.0
-        return c - w / 2, c + w / 2
-    lo, hi = np.percentile(image.array, [1, 99.5])
-    return float(lo), float(hi if hi > lo else lo + 1)
+        return window_range(c, w)
+    return auto_window(image.array)
 
 
 def grid_pattern(grid: Grid, spacing_mm: float | None = None) -> Image:

@@ -1,35 +1,23 @@
-// medaug review page: plain JavaScript, no build step, no external resources.
+// medaug review page (blind and open modes): a verdict per augmented sample.  Plain JavaScript, no external resources.
+// The reading view itself is viewer.js.
 "use strict";
 
+const { Viewer, apiJson, postJson, el } = window.MedaugViewer;
 const $ = (id) => document.getElementById(id);
-const state = { samples: [], mode: "blind", pos: 0, info: null, axis: 0, frac: 0.5, level: 0, width: 1, timer: null };
+const state = { samples: [], mode: "blind", pos: 0 };
+const viewer = new Viewer({
+  host: $("viewer"), tools: $("tools"), shortcuts: $("shortcuts"),
+  pageShortcuts: [["R / N", "verdict: realistic / not realistic"], ["← / →", "previous / next sample"],
+    ["U", "next sample without a verdict"]],
+});
 
-// images whose current source has not finished loading (body[data-pending]; the browser test waits for 0)
-function countPending() {
-  const imgs = [$("img-original"), $("img-augmented")];
-  document.body.dataset.pending = String(imgs.filter((i) => i.getAttribute("src") && i.dataset.got !== i.getAttribute("src")).length);
-}
-for (const which of ["original", "augmented"]) {
-  const img = $(`img-${which}`);
-  img.addEventListener("load", () => { img.dataset.got = img.getAttribute("src"); countPending(); });
-  img.addEventListener("error", () => {
-    img.dataset.got = img.getAttribute("src");
-    countPending();
-    $("status").textContent = `Could not load the ${which} image`;
-  });
+function current() {
+  return state.samples[state.pos];
 }
 
-async function api(path, options) {
-  const res = await fetch(path, options);
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
-  return body;
-}
-
-function sliceUrl(id, which, axis, index, lo, hi) {
-  const q = new URLSearchParams({ sample: id, which, axis: String(axis), window: `${lo},${hi}` });
-  if (index !== null) q.set("index", String(index));
-  return `/api/slice?${q}`;
+// blind mode shows the original (and the transforms) only once the verdict is given
+function originalShown(s) {
+  return state.mode === "open" || Boolean(s.verdict);
 }
 
 function setProgress(p) {
@@ -38,74 +26,15 @@ function setProgress(p) {
   $("bar-fill").style.width = `${pct}%`;
 }
 
-async function refreshProgress() {
-  setProgress(await api("/api/progress"));
-}
-
-function current() {
-  return state.samples[state.pos];
-}
-
 function showVerdict(s) {
   $("btn-realistic").classList.toggle("chosen", s.verdict === "realistic");
   $("btn-not-realistic").classList.toggle("chosen", s.verdict === "not_realistic");
-  $("reveal").textContent = s.description !== undefined ? `Transforms: ${s.description}` : (state.mode === "blind" ? "Transforms hidden until your verdict (blind mode)" : "");
+  $("reveal").textContent = s.description !== undefined ? `Transforms: ${s.description}`
+    : "Blind review: the original and the transforms are shown after your verdict";
   $("status").textContent = s.verdict ? `Your verdict: ${s.verdict.replace("_", " ")}` : "No verdict yet";
 }
 
-function sliceIndex(which) {
-  const info = state.info;
-  if (!info || info.ndim < 3) return null;
-  const n = info[which].shape[state.axis];
-  return Math.min(n - 1, Math.max(0, Math.round(state.frac * (n - 1))));
-}
-
-function windowRange() {
-  return [state.level - state.width / 2, state.level + state.width / 2];
-}
-
-function drawImages() {
-  const s = current();
-  if (!s || !state.info) return;
-  const [lo, hi] = windowRange();
-  for (const which of ["original", "augmented"]) {
-    const url = sliceUrl(s.id, which, state.info.ndim < 3 ? 0 : state.axis, sliceIndex(which), lo, hi);
-    const img = $(`img-${which}`);
-    if (img.getAttribute("src") !== url) {
-      img.src = url;
-      countPending();
-    }
-  }
-  $("level-text").textContent = state.level.toFixed(0);
-  $("width-text").textContent = state.width.toFixed(0);
-  if (state.info.ndim >= 3) {
-    const n = state.info.augmented.shape[state.axis];
-    $("slice").max = String(n - 1);
-    $("slice").value = String(sliceIndex("augmented"));
-    $("slice-text").textContent = `${sliceIndex("augmented") + 1} / ${n}`;
-  }
-}
-
-function drawSoon() {
-  clearTimeout(state.timer);
-  state.timer = setTimeout(drawImages, 60);
-}
-
-function resetWindow() {
-  const [lo, hi] = state.info.window;
-  const [rlo, rhi] = state.info.range;
-  const span = Math.max(rhi - rlo, hi - lo, 1);
-  $("level").min = String(Math.min(rlo, lo));
-  $("level").max = String(Math.max(rhi, hi));
-  $("width").min = String(span / 500);
-  $("width").max = String(span * 2);
-  state.level = (lo + hi) / 2;
-  state.width = hi - lo;
-  $("level").value = String(state.level);
-  $("width").value = String(state.width);
-}
-
-async function showSample(pos) {
+async function showSample(pos, keepView = false) {
   if (!state.samples.length) {
     $("sample-title").textContent = "no samples in the manifest";
     return;
@@ -115,14 +44,11 @@ async function showSample(pos) {
   $("sample-title").textContent = `Sample ${state.pos + 1} of ${state.samples.length}` + (state.mode === "open" ? ` (${s.id})` : "");
   $("comment").value = s.comment || "";
   showVerdict(s);
+  const sources = [];
+  if (originalShown(s)) sources.push({ params: { sample: s.id, which: "original" }, caption: "Original" });
+  sources.push({ params: { sample: s.id, which: "augmented" }, caption: originalShown(s) ? "Augmented" : "Augmented (blind)" });
   try {
-    const info = await api(`/api/info?sample=${encodeURIComponent(s.id)}`);
-    const first = state.info === null;
-    state.info = info;
-    $("plane-box").hidden = info.ndim < 3;
-    $("slice-box").hidden = info.ndim < 3;
-    if (first || !state.keepWindow) resetWindow();
-    drawImages();
+    await viewer.show(sources, { keepView });
     document.body.dataset.shown = String(state.pos);
   } catch (err) {
     $("status").textContent = `Error: ${err.message}`;
@@ -132,17 +58,15 @@ async function showSample(pos) {
 async function giveVerdict(verdict) {
   const s = current();
   if (!s) return;
+  const wasShown = originalShown(s);
   $("status").textContent = "saving…";
   try {
-    const res = await api("/api/verdict", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sample: s.id, verdict, comment: $("comment").value }),
-    });
+    const res = await postJson("/api/verdict", { sample: s.id, verdict, comment: $("comment").value });
     Object.assign(s, res.sample);
-    showVerdict(s);
-    $("status").textContent = `Saved: ${verdict.replace("_", " ")}`;
     setProgress(res.progress);
+    if (wasShown) showVerdict(s);
+    else await showSample(state.pos, true); // now the original is shown beside it
+    $("status").textContent = `Saved: ${verdict.replace("_", " ")}`;
   } catch (err) {
     $("status").textContent = `Not saved: ${err.message}`;
   }
@@ -154,36 +78,37 @@ function nextUnjudged() {
     if (!state.samples[p].verdict) return showSample(p);
   }
   $("status").textContent = "Every sample has a verdict.";
+  return null;
+}
+
+function thumbnail(s, which) {
+  const img = el("img");
+  img.alt = which;
+  img.title = which;
+  img.loading = "lazy";
+  img.src = `/api/slice?${new URLSearchParams({ sample: s.id, which })}`;
+  return img;
 }
 
 function renderGrid() {
   const box = $("grid-items");
   box.textContent = "";
   state.samples.forEach((s, pos) => {
-    const card = document.createElement("div");
-    card.className = `card ${s.verdict || ""}`;
+    const card = el("div", `card ${s.verdict || ""}`);
     card.dataset.sample = s.id;
-    const thumbs = document.createElement("div");
-    thumbs.className = "thumbs";
-    for (const which of ["original", "augmented"]) {
-      const img = document.createElement("img");
-      img.alt = which;
-      img.title = which;
-      img.loading = "lazy";
-      img.src = `/api/slice?${new URLSearchParams({ sample: s.id, which })}`;
-      thumbs.appendChild(img);
-    }
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    meta.textContent = `#${pos + 1}` + (s.verdict ? ` — ${s.verdict.replace("_", " ")}` : " — no verdict") + (s.description ? ` — ${s.description}` : "");
+    const thumbs = el("div", "thumbs");
+    if (originalShown(s)) thumbs.append(thumbnail(s, "original"));
+    thumbs.append(thumbnail(s, "augmented"));
+    const verdict = s.verdict ? s.verdict.replace("_", " ") : "no verdict";
+    const meta = el("div", "meta", `#${pos + 1} — ${verdict}` + (s.description ? ` — ${s.description}` : ""));
     card.append(thumbs, meta);
     card.addEventListener("click", () => { setView("single"); showSample(pos); });
-    box.appendChild(card);
+    box.append(card);
   });
 }
 
 function setView(view) {
-  $("single").hidden = view !== "single";
+  $("reading").hidden = view !== "single";
   $("grid").hidden = view !== "grid";
   $("view-single").classList.toggle("active", view === "single");
   $("view-grid").classList.toggle("active", view === "grid");
@@ -191,12 +116,12 @@ function setView(view) {
 }
 
 async function init() {
-  const list = await api("/api/samples");
+  const list = await apiJson("/api/samples");
   state.samples = list.samples;
   state.mode = list.mode;
-  $("mode").textContent = list.mode === "blind" ? "blind" : "open";
+  $("mode").textContent = list.mode;
   $("mode").title = list.reviewer ? `reviewer: ${list.reviewer}` : "";
-  await refreshProgress();
+  setProgress(await apiJson("/api/progress"));
   const firstOpen = state.samples.findIndex((s) => !s.verdict);
   await showSample(firstOpen >= 0 ? firstOpen : 0);
   document.body.dataset.ready = "1";
@@ -209,23 +134,12 @@ $("next").addEventListener("click", () => showSample(state.pos + 1));
 $("next-open").addEventListener("click", nextUnjudged);
 $("view-single").addEventListener("click", () => setView("single"));
 $("view-grid").addEventListener("click", () => setView("grid"));
-$("reset-window").addEventListener("click", () => { resetWindow(); drawImages(); });
-$("level").addEventListener("input", (e) => { state.level = Number(e.target.value); state.keepWindow = true; drawSoon(); });
-$("width").addEventListener("input", (e) => { state.width = Number(e.target.value); state.keepWindow = true; drawSoon(); });
-$("slice").addEventListener("input", (e) => {
-  const n = state.info.augmented.shape[state.axis];
-  state.frac = n > 1 ? Number(e.target.value) / (n - 1) : 0.5;
-  drawSoon();
-});
-document.querySelectorAll("input[name=plane]").forEach((r) => r.addEventListener("change", (e) => {
-  state.axis = Number(e.target.value);
-  state.frac = 0.5;
-  drawImages();
-}));
 document.addEventListener("keydown", (e) => {
-  if (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT") return;
+  if (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT" || e.ctrlKey || e.metaKey) return;
+  if (viewer.handleKey(e)) return;
   if (e.key === "r" || e.key === "R") giveVerdict("realistic");
   else if (e.key === "n" || e.key === "N") giveVerdict("not_realistic");
+  else if (e.key === "u" || e.key === "U") nextUnjudged();
   else if (e.key === "ArrowRight") showSample(state.pos + 1);
   else if (e.key === "ArrowLeft") showSample(state.pos - 1);
 });
