@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import warnings
 from pathlib import Path
 
 from ._common import add_pipeline_arguments, pipeline_from_args
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.keep_identifiers:
         from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING, read_identifiers
 
-        print(KEEP_IDENTIFIERS_WARNING, file=sys.stderr)
+        warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=1)
         identifiers, columns = read_identifiers(case.image), MANIFEST_COLUMNS + IDENTIFIER_COLUMNS
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)

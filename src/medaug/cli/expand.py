@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from ._common import add_pipeline_arguments
@@ -52,17 +53,15 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"-n must be at least 1, got {n}")
     if not grid and pipeline is None:
         raise ParameterError("random copies need a pipeline: --preset NAME or --config FILE")
-    if pipeline is not None:  # validate before any work
+    if pipeline is not None:  # validate before any work; its warnings come once, from the job
         from ..engine.config import pipeline_from_config
 
-        pipeline_from_config(Path(args.config) if args.config else pipeline)  # errors name the config file
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline_from_config(Path(args.config) if args.config else pipeline)  # errors name the config file
     job = ExpandJob(str(args.input), str(args.output), pipeline, n, grid, args.seed, args.include_originals)
     job.layout, job.dataset_name = getattr(args, "layout", "medaug"), getattr(args, "dataset_name", None)
-    if args.keep_identifiers:
-        from ..data.identifiers import KEEP_IDENTIFIERS_WARNING
-
-        job.keep_identifiers = True
-        print(KEEP_IDENTIFIERS_WARNING, file=sys.stderr)
+    job.keep_identifiers = args.keep_identifiers  # run_expand warns
     cases = read_cases(args.input)
     total = len(cases) * job.items_per_case()
     print(f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))

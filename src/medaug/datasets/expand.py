@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from ..data.identifiers import IDENTIFIER_COLUMNS
+from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case
 from .discover import read_cases
-from .jobs import OutputLock, check_writable, output_path, worker_init, write_json_atomic
+from .jobs import (OutputLock, check_writable, collect_warnings, output_path, reissue_warnings, worker_init,
+                   write_json_atomic)
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
@@ -133,11 +135,18 @@ class ExpandJob:
 
 # ---------------------------------------------------------------- one case (runs in a worker)
 def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
-    """Write every missing augmentation of one case; return ``{"case_id", "done", "error"}``.
+    """Write every missing augmentation of one case; return ``{"case_id", "done", "error", "warnings"}``.
 
     A full disk (or exhausted quota) adds ``"disk_full": <the file that could not be written>``:
     the job stops on it instead of skipping the case (every following case would fail too).
+    The warnings issued meanwhile travel back to the job's process (:func:`collect_warnings`).
     """
+    with collect_warnings() as notes:
+        result = _process_case(job, case)
+    return {**result, "warnings": notes}
+
+
+def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
     from ..engine.compose import Compose
     from ..engine.config import pipeline_from_config
 
@@ -272,7 +281,7 @@ def run_expand(
         raise ParameterError("output exists and is not a folder", path=out)
     check_writable(out)  # before any work: a read-only folder or mount, a full disk
     if job.keep_identifiers:
-        log.info("keep_identifiers: patient identifiers from the DICOM headers are copied into the outputs")
+        warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=2)
     meta = out / ".medaug"
     with OutputLock(meta / "lock"):
         job_file = meta / "job.json"
@@ -334,10 +343,12 @@ def run_expand(
 def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, on_result) -> Iterable[dict[str, Any]]:
     from tqdm import tqdm
 
+    shown: set[str] = set()
     bar = tqdm(total=len(cases), unit="case", disable=not progress, dynamic_ncols=True, desc="expand")
     results = _results(spec, cases, workers, scheduler)
     try:
         for result in results:
+            reissue_warnings(result, shown)
             if result["error"]:
                 log.error("case %s failed: %s", result["case_id"], result["error"])
                 bar.write(f"error: case {result['case_id']}: {result['error']}")

@@ -10,18 +10,23 @@ finished item is committed as a small JSON row written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import secrets
 import socket
+import threading
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import JobError
 
-__all__ = ["OutputLock", "check_writable", "output_path", "write_json_atomic", "worker_init"]
+__all__ = ["OutputLock", "check_writable", "collect_warnings", "output_path", "reissue_warnings", "write_json_atomic",
+           "worker_init"]
 
 
 def output_path(out: Path, *parts: str) -> Path:
@@ -167,3 +172,37 @@ def worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[list[tuple[type[Warning], str]]]:
+    """Keep the warnings issued inside as ``(category, text)``, to travel back with a worker's result.
+
+    A warning issued in a worker process (local or Dask) would reach the
+    terminal, if at all, in Python's two-line format and outside the command's
+    own handling; the job's main process issues it again with
+    :func:`reissue_warnings`, so it is shown as every other warning is.
+    Only in a main thread: ``catch_warnings`` changes process-wide state, so
+    in a threaded (Dask) worker the warnings stay in that worker's log.
+    """
+    notes: list[tuple[type[Warning], str]] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield notes
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            yield notes
+        finally:
+            notes.extend((w.category, str(w.message)) for w in caught)
+
+
+def reissue_warnings(result: dict[str, Any], shown: set[str]) -> None:
+    """Issue again, in this process, the warnings a worker collected (:func:`collect_warnings`).
+
+    ``shown`` holds the texts already issued by this job: every case builds the
+    pipeline again, and a warning about it is shown once per job.
+    """
+    for category, text in result.get("warnings") or ():
+        if text not in shown:
+            shown.add(text)
+            warnings.warn(text, category, stacklevel=2)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -119,7 +120,15 @@ def _pair_name(fixed: str, moving: str) -> str:
 
 # ---------------------------------------------------------------- one pair (runs in a worker)
 def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
-    """Register one pair, write its field, commit its row; return ``{"pair", "error"}``."""
+    """Register one pair, write its field, commit its row; return ``{"pair", "error", "done", "warnings"}``."""
+    from ..datasets.jobs import collect_warnings
+
+    with collect_warnings() as notes:
+        result = _process_pair(spec, fixed, moving)
+    return {**result, "warnings": notes}
+
+
+def _process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     from ..data.field import save_field
     from ..datasets.jobs import output_path, write_json_atomic
     from .register import register
@@ -141,13 +150,14 @@ def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, A
         row = {"pair": name, "fixed": fixed.case_id, "moving": moving.case_id, "field": rel,
                **{k: rep[k] for k in MANIFEST_COLUMNS if k in rep}, "affine": json.dumps(result.affine.round(8).tolist())}
         write_json_atomic(row_file, row)
-        if not result.report.usable:
-            log.warning("pair %s: %d folded voxels; the field is kept but marked unusable", name, result.report.folds)
-        return {"pair": name, "error": None, "done": 1, "summary": result.report.summary()}
     except MedaugError as exc:
         return {"pair": name, "error": str(exc), "done": 0}
     except Exception as exc:  # noqa: BLE001 - report it with the pair, keep going
         return {"pair": name, "error": f"{type(exc).__name__}: {exc}", "done": 0}
+    if not result.report.usable:
+        warnings.warn(f"pair {name}: the field folds ({result.report.folds} voxels with a Jacobian <= 0); it is kept "
+                      "but marked unusable, so RandomLearnedDeformation skips it", stacklevel=2)
+    return {"pair": name, "error": None, "done": 1, "summary": result.report.summary()}
 
 
 # ---------------------------------------------------------------- the job
@@ -209,9 +219,13 @@ def _dispatch(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int
               on_result: Callable[[dict[str, Any]], None] | None) -> Iterable[dict[str, Any]]:
     from tqdm import tqdm
 
+    from ..datasets.jobs import reissue_warnings
+
+    shown: set[str] = set()
     bar = tqdm(total=len(pairs), unit="pair", disable=not progress, dynamic_ncols=True, desc="register")
     try:
         for result in _results(spec, pairs, workers):
+            reissue_warnings(result, shown)
             if result["error"]:
                 log.error("pair %s failed: %s", result["pair"], result["error"])
                 bar.write(f"error: pair {result['pair']}: {result['error']}")
