@@ -17,6 +17,8 @@ from ._formats import _extension
 from ._native import _check_memory
 
 _NIFTI_FLOATS = {16: "f4", 64: "f8"}  # NIfTI datatype code -> float dtype
+#: Bytes accepted after the voxel data a NIfTI header describes (padding); more means the header is wrong.
+_TRAILING_LIMIT = 1 << 20
 _CORRUPT_GZIP = (
     "truncated or corrupt gzip data ({}); the file was probably cut short while copying or downloading: "
     "copy it again"
@@ -94,13 +96,19 @@ def _as_offset(value: float) -> int:
 
 
 def _scan_nifti(p: Path, opener: Any, hdr: _NiftiHeader, data_bytes: int) -> tuple[int, int]:
-    """Stream the file once: (bytes available, count of non-finite float voxels)."""
+    """Read the file up to its voxel data's end + :data:`_TRAILING_LIMIT` + 1 byte, never further.
+
+    Returns (bytes available up to there, count of non-finite float voxels).  A
+    small file can decompress into gigabytes: reading only what the header
+    describes keeps the check's time proportional to the declared size.
+    """
     total, bad = 0, 0
     start, stop = hdr.offset, hdr.offset + data_bytes
+    limit = stop + _TRAILING_LIMIT + 1
     item = hdr.float_dtype.itemsize if hdr.float_dtype is not None else 1
     carry = b""
     with opener(p, "rb") as f:
-        while chunk := f.read(1 << 22):
+        while total < limit and (chunk := f.read(min(1 << 22, limit - total))):
             lo, hi = total, total + len(chunk)
             total = hi
             if hdr.float_dtype is None or hi <= start or lo >= stop:
@@ -161,6 +169,13 @@ def _check_nifti(p: Path) -> None:
         raise ImageReadError(
             f"is truncated: the header describes {expected} bytes of image{what} but the file holds only {actual} "
             f"({100 * actual / expected:.0f}%); copy or export the file again",
+            path=where,
+        )
+    if actual > expected + _TRAILING_LIMIT:
+        raise ImageReadError(
+            f"holds more than {_TRAILING_LIMIT // 2**20} MiB of data after the {expected} bytes its header describes "
+            f"(header and voxels){' once decompressed' if opener is not open else ''}: the header's size or type is "
+            "wrong, or data were appended; re-export the image",
             path=where,
         )
     if bad:
