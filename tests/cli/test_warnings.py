@@ -113,6 +113,16 @@ def _oblique_slice(folder: Path):
     return ["info", str(folder / "oblique.dcm")], lambda: medaug.load(folder / "oblique.dcm")
 
 
+def _qform_sform(folder: Path):
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), None)
+    img.set_qform(np.diag([1.0, 1.0, 1.0, 1.0]), code=1)
+    img.set_sform(np.diag([1.0, 1.0, 2.0, 1.0]), code=2)
+    nib.save(img, folder / "forms.nii.gz")
+    return ["info", str(folder / "forms.nii.gz")], lambda: medaug.load(folder / "forms.nii.gz")
+
+
 def _learn_folds(folder: Path):
     data = folder / "data"
     (data / "images").mkdir(parents=True)
@@ -160,6 +170,8 @@ CASES = {
                                       "info"),
     "dicom_oblique_slice": WarningCase(("data/io/_dicom.py", 2), _oblique_slice, "non-axial single DICOM slice",
                                        "info"),
+    "nifti_qform_sform_disagree": WarningCase(("data/io/_nifti.py", 1), _qform_sform,
+                                              "the qform and the sform of its NIfTI header disagree", "info"),
     "learned_field_folds": WarningCase(("registration/learn.py", 1), _learn_folds, "the field folds",
                                        "learn-deformations", (("MEDAUG_TEST_FOLDS", "1"),)),
     "keep_identifiers": WarningCase(("datasets/expand.py", 1), _keep_identifiers, "--keep-identifiers: patient",
