@@ -25,3 +25,10 @@ def pipeline_from_args(args: argparse.Namespace, default_preset: str | None = No
     if name is None:
         raise ParameterError("give a pipeline with --config FILE or --preset NAME (see 'medaug presets')")
     return preset(name)
+
+
+def pipeline_name(args: argparse.Namespace, default_preset: str | None = None) -> str:
+    """How the pipeline was given, for messages: ``pipeline FILE`` or ``preset NAME``."""
+    if getattr(args, "config", None):
+        return f"pipeline {args.config}"
+    return f"preset {getattr(args, 'preset', None) or default_preset}"

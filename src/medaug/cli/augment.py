@@ -6,7 +6,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from ._common import add_pipeline_arguments, pipeline_from_args
+from ._common import add_pipeline_arguments, pipeline_from_args, pipeline_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
+    from ..datasets.jobs import naming
     from ..datasets.writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
     from ..errors import ParameterError
 
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for index in range(args.n):
         seed = case_seed(args.seed, case.case_id, index)
-        out = pipeline(sample, seed=seed)
+        with naming(case.image, pipeline_name(args)):
+            out = pipeline(sample, seed=seed)
         rows.append(write_augmented(out, case, index, seed, outdir, dtypes, identifiers=identifiers))
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
     print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")

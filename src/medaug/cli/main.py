@@ -82,7 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if program:  # a warning is one line, like an error
             warnings.showwarning = lambda message, *_a, **_k: print(f"medaug {chosen}: warning: {message}", file=sys.stderr)
         try:
-            return int(module.run(args) or 0)
+            code = int(module.run(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+            return code
+        except BrokenPipeError:  # e.g. 'medaug presets | head': the reader has gone; stop quietly, as cat does
+            _silence_stdout()
+            return 141  # 128 + SIGPIPE, as a shell reports a program stopped by a closed pipe
         except MedaugError as exc:
             print(f"medaug {chosen}: error: {exc}", file=sys.stderr)
             return 2
@@ -98,6 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"medaug {chosen}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug in medaug, please "
                   "report it (set MEDAUG_TRACEBACK=1 to see the traceback)", file=sys.stderr)
             return 3
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_pipeline_arguments, pipeline_from_args
+from ._common import add_pipeline_arguments, pipeline_from_args, pipeline_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
+    from ..datasets.jobs import naming
     from ..errors import ParameterError
     from ..preview.figures import preview
 
@@ -31,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     case = Case(case_id_from_path(image), image, Path(args.label) if args.label else None)
     sample = load_case(case)
     modality = args.modality or pipeline.modality
-    outputs = [pipeline(sample, seed=case_seed(args.seed, case.case_id, i)) for i in range(args.n)]
+    with naming(case.image, pipeline_name(args)):
+        outputs = [pipeline(sample, seed=case_seed(args.seed, case.case_id, i)) for i in range(args.n)]
     path = preview(sample, outputs, args.out, modality=modality, window=args.window)
     print(f"wrote {path}")
     return 0

@@ -40,8 +40,8 @@ from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case
 from .discover import read_cases
-from .jobs import (OutputLock, check_writable, collect_warnings, output_path, reissue_warnings, worker_init,
-                   write_json_atomic)
+from .jobs import (OutputLock, check_writable, collect_warnings, naming, output_path, reissue_warnings,
+                   worker_init, write_json_atomic)
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
@@ -177,9 +177,11 @@ def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
                 grid_pipe = Compose([*steps, *pipeline.transforms], fill=pipeline.fill,
                                     interpolation=pipeline.options.interpolation,
                                     label_interpolation=pipeline.options.label_interpolation)
-                result, name = grid_pipe(sample, seed=seed), None
+                with naming(case.image):
+                    result, name = grid_pipe(sample, seed=seed), None
             else:
-                result, name = pipeline(sample, seed=seed), None
+                with naming(case.image):
+                    result, name = pipeline(sample, seed=seed), None
             if job.get("layout", "medaug") != "medaug" or case.extra:  # nnU-Net files, or several channels
                 from .nnunet import write_item
 
@@ -280,6 +282,12 @@ def run_expand(
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
     check_writable(out)  # before any work: a read-only folder or mount, a full disk
+    if job.pipeline is not None:  # a bad config fails here, not once per case (its warnings come from the cases)
+        from ..engine.config import pipeline_from_config
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline_from_config(job.pipeline)
     if job.keep_identifiers:
         warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=2)
     meta = out / ".medaug"

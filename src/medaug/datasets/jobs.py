@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import JobError
+from ..errors import JobError, MedaugError
 
-__all__ = ["OutputLock", "check_writable", "collect_warnings", "output_path", "reissue_warnings", "write_json_atomic",
-           "worker_init"]
+__all__ = ["OutputLock", "check_writable", "collect_warnings", "naming", "output_path", "reissue_warnings",
+           "write_json_atomic", "worker_init"]
 
 
 def output_path(out: Path, *parts: str) -> Path:
@@ -46,6 +46,25 @@ def output_path(out: Path, *parts: str) -> Path:
     if resolved == root or not resolved.is_relative_to(root) or any(p in ("", ".", "..") for p in parts):
         raise JobError(f"refusing to write {path}: it resolves to {resolved}, outside the output folder", path=out)
     return path
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike[str], context: str | None = None) -> Iterator[None]:
+    """Give a medaug error raised inside that names no file the file it concerns (and, in brackets, ``context``).
+
+    A pipeline step or a registration refuses a sample without knowing where it
+    came from ("CropToLabel needs a label map; the sample has none"); the
+    command that read the file adds it, and e.g. the pipeline config.
+    """
+    try:
+        yield
+    except MedaugError as exc:
+        if exc.path is None:
+            exc.path = str(path)
+            if context:
+                exc.message = f"{exc.message} ({context})"
+                exc.args = (exc.message,)
+        raise
 
 
 def write_json_atomic(path: Path, obj: Any, *, indent: int | None = None) -> None:

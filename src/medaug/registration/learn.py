@@ -130,7 +130,7 @@ def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, A
 
 def _process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     from ..data.field import save_field
-    from ..datasets.jobs import output_path, write_json_atomic
+    from ..datasets.jobs import naming, output_path, write_json_atomic
     from .register import register
 
     out = Path(spec["output"])
@@ -141,8 +141,9 @@ def _process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, 
     try:
         f = load_case(fixed)
         m = load_case(moving)
-        result = register(f, m, metric=spec["metric"], deformable=spec["deformable"], time_limit=spec["time_limit"],
-                          field_size=spec["field_size"], seed=spec["seed"])
+        with naming(moving.image, f"registered onto {fixed.image}"):
+            result = register(f, m, metric=spec["metric"], deformable=spec["deformable"],
+                              time_limit=spec["time_limit"], field_size=spec["field_size"], seed=spec["seed"])
         rel = f"fields/{name}.nii.gz"
         (out / "fields").mkdir(parents=True, exist_ok=True)
         save_field(result.deformable, output_path(out, "fields", f"{name}.nii.gz"))
@@ -182,7 +183,10 @@ def run_learn(
         raise ParameterError("output exists and is not a folder", path=out)
     out.mkdir(parents=True, exist_ok=True)
     check_writable(out)
-    todo = plan_pairs(cases, job.reference, job.pairs, job.seed)
+    from ..datasets.jobs import naming
+
+    with naming(inp):
+        todo = plan_pairs(cases, job.reference, job.pairs, job.seed)
     meta = out / ".medaug"
     with OutputLock(meta / "lock"):
         job_file = meta / "job.json"
