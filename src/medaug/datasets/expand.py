@@ -40,8 +40,8 @@ from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case
 from .discover import read_cases
-from .jobs import (OutputLock, check_writable, collect_warnings, naming, output_path, reissue_warnings,
-                   worker_init, write_json_atomic)
+from .jobs import (OutputLock, check_writable, claim_job, collect_warnings, dataset_fingerprint, naming, output_path,
+                   read_rows, reissue_warnings, worker_init, write_json_atomic)
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
@@ -119,7 +119,8 @@ class ExpandJob:
     dataset_name: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        ident = {"input": self.input, "pipeline": self.pipeline, "n": self.n, "grid": self.grid, "seed": self.seed,
+        """The options that define the output (:func:`run_expand` adds the resolved input and the dataset's digest)."""
+        ident = {"pipeline": self.pipeline, "n": self.n, "grid": self.grid, "seed": self.seed,
                  "include_originals": self.include_originals}
         if self.keep_identifiers:  # only when set: job.json of older runs stays valid
             ident["keep_identifiers"] = True
@@ -292,16 +293,8 @@ def run_expand(
         warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=2)
     meta = out / ".medaug"
     with OutputLock(meta / "lock"):
-        job_file = meta / "job.json"
-        if job_file.exists():
-            previous = json.loads(job_file.read_text(encoding="utf-8"))
-            if previous != job.identity():
-                raise JobError(
-                    "output folder holds a different expansion job (other input, pipeline, -n/--grid or seed); "
-                    "use a new output folder", path=out,
-                )
-        else:
-            write_json_atomic(job_file, job.identity())
+        claim_job(out, {"input": str(inp), **job.identity()}, dataset_fingerprint(cases), "expansion")
+        read_rows(meta / "rows")  # a damaged row stops the job here, before any work
         removed = _clean_partial_files(out)
         if removed:
             log.info("removed %d temporary file(s) of an interrupted run", removed)
@@ -312,7 +305,7 @@ def run_expand(
         results = list(_dispatch(spec, cases, workers, scheduler, progress, on_result))
         disk_full = next((r["disk_full"] for r in results if r.get("disk_full")), None)
         failed = [r for r in results if r["error"] and not r.get("disk_full")]
-        rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((meta / "rows").glob("*.json"))] if (meta / "rows").exists() else []
+        rows = read_rows(meta / "rows")
         rows.sort(key=lambda r: (r["case_id"], int(r["index"])))
         columns = MANIFEST_COLUMNS + (IDENTIFIER_COLUMNS if job.keep_identifiers else [])
         try:

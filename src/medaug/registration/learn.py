@@ -59,8 +59,10 @@ class LearnJob:
     field_size: int = 96
 
     def identity(self) -> dict[str, Any]:
+        """The options that define the output (:func:`run_learn` adds the resolved input, reference and dataset digest)."""
         d = asdict(self)
-        d.pop("output")
+        for key in ("input", "output", "reference"):
+            d.pop(key)
         return d
 
 
@@ -170,7 +172,7 @@ def run_learn(
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a learn-deformations job; return a summary. Raises :class:`JobError` when pairs failed."""
-    from ..datasets.jobs import OutputLock, check_writable, write_json_atomic
+    from ..datasets.jobs import OutputLock, check_writable, claim_job, dataset_fingerprint, read_rows
     from ..datasets.writing import write_csv_atomic
 
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
@@ -188,13 +190,11 @@ def run_learn(
     with naming(inp):
         todo = plan_pairs(cases, job.reference, job.pairs, job.seed)
     meta = out / ".medaug"
+    reference = _reference_id(cases, job.reference) if job.reference is not None else None
     with OutputLock(meta / "lock"):
-        job_file = meta / "job.json"
-        if job_file.exists():
-            if json.loads(job_file.read_text(encoding="utf-8")) != job.identity():
-                raise JobError("output folder holds a different learn-deformations job; use a new output folder", path=out)
-        else:
-            write_json_atomic(job_file, job.identity())
+        claim_job(out, {"input": str(inp), "reference": reference, **job.identity()}, dataset_fingerprint(cases),
+                  "learn-deformations")
+        read_rows(meta / "rows")  # a damaged row stops the job here, before any work
         for tmp in list((out / "fields").glob(".*tmp*")) if (out / "fields").is_dir() else []:
             tmp.unlink(missing_ok=True)  # a field half-written by an interrupted run
         spec = asdict(job)
@@ -203,7 +203,7 @@ def run_learn(
         results = list(_dispatch(spec, [(by_id[a], by_id[b]) for a, b in todo], workers, progress, on_result))
         failed = [r for r in results if r["error"]]
         rows_dir = meta / "rows"
-        rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(rows_dir.glob("*.json"))] if rows_dir.is_dir() else []
+        rows = read_rows(rows_dir)
         write_csv_atomic(out / "manifest.csv", rows, MANIFEST_COLUMNS)
         summary = {
             "pairs": len(todo),
