@@ -188,9 +188,9 @@ def _sites() -> set[tuple[str, int]]:
     return found
 
 
-#: Sites that issue no text of their own: a worker's warnings issued again by the job (datasets/jobs.py), and
+#: Sites that issue no text of their own: a worker's warnings issued again by the job (datasets/workers.py), and
 #: augment's --keep-identifiers warning, the constant expand issues too (both commands run in that case).
-RELAYS = {("datasets/jobs.py", 1), ("cli/augment.py", 1)}
+RELAYS = {("datasets/workers.py", 1), ("cli/augment.py", 1)}
 
 
 def test_every_warning_site_has_a_case():

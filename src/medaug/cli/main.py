@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -91,9 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MedaugError as exc:
             print(f"medaug {chosen}: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print(f"medaug {chosen}: interrupted", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as exc:  # a job's JobInterrupted says what is kept and how to resume
+            signum = getattr(exc, "signum", signal.SIGINT)
+            if program:  # leaving anyway: a further Ctrl-C must not add a traceback on the way out
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print(f"medaug {chosen}: {exc if str(exc) else 'interrupted'}", file=sys.stderr)
+            return 128 + signum
         except MemoryError:
             print(f"medaug {chosen}: error: out of memory; use smaller images or a machine with more memory", file=sys.stderr)
             return 2

@@ -27,6 +27,7 @@ import itertools
 import json
 import logging
 import os
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -40,8 +41,9 @@ from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case
 from .discover import read_cases
-from .jobs import (OutputLock, check_writable, claim_job, collect_warnings, dataset_fingerprint, naming, output_path,
-                   read_rows, reissue_warnings, worker_init, write_json_atomic)
+from .jobs import (OutputLock, check_writable, claim_job, dataset_fingerprint, naming, output_path, read_rows,
+                   write_json_atomic)
+from .workers import JobInterrupted, dask_stop_requested, reissue_warnings, run_task, stop_on_signals, worker_pool
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
@@ -140,11 +142,9 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
 
     A full disk (or exhausted quota) adds ``"disk_full": <the file that could not be written>``:
     the job stops on it instead of skipping the case (every following case would fail too).
-    The warnings issued meanwhile travel back to the job's process (:func:`collect_warnings`).
+    The warnings issued meanwhile travel back to the job's process (:func:`~.workers.run_task`).
     """
-    with collect_warnings() as notes:
-        result = _process_case(job, case)
-    return {**result, "warnings": notes}
+    return run_task(_process_case, job, case)
 
 
 def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
@@ -170,6 +170,8 @@ def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
 
             identifiers = read_identifiers(case.image)
         for index in todo:
+            if dask_stop_requested(job):  # the job was interrupted: leave after the item being written
+                break
             seed = case_seed(job["seed"], case.case_id, index)
             if index == -1:
                 result, name = sample, f"{case.case_id}_orig"
@@ -292,7 +294,7 @@ def run_expand(
     if job.keep_identifiers:
         warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=2)
     meta = out / ".medaug"
-    with OutputLock(meta / "lock"):
+    with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug expand"):
         claim_job(out, {"input": str(inp), **job.identity()}, dataset_fingerprint(cases), "expansion")
         read_rows(meta / "rows")  # a damaged row stops the job here, before any work
         removed = _clean_partial_files(out)
@@ -302,7 +304,12 @@ def run_expand(
                 "include_originals": job.include_originals, "keep_identifiers": job.keep_identifiers,
                 "layout": job.layout}
         t0 = time.perf_counter()
-        results = list(_dispatch(spec, cases, workers, scheduler, progress, on_result))
+        results: list[dict[str, Any]] = []
+        interrupted = None
+        try:
+            results.extend(_dispatch(spec, cases, workers, scheduler, progress, on_result))
+        except JobInterrupted as exc:  # the workers are gone: keep what is finished, as after a full disk
+            interrupted = exc
         disk_full = next((r["disk_full"] for r in results if r.get("disk_full")), None)
         failed = [r for r in results if r["error"] and not r.get("disk_full")]
         rows = read_rows(meta / "rows")
@@ -328,6 +335,9 @@ def run_expand(
             "seconds": time.perf_counter() - t0,
             "output": str(out),
         }
+    if interrupted is not None:
+        raise JobInterrupted(interrupted.signum, f"interrupted by {signal.Signals(interrupted.signum).name}: the "
+                             f"{len(rows)} item(s) finished so far are kept; run the same command again to resume")
     if disk_full is not None:
         raise JobError(
             f"the disk is full: this file could not be written, so the job stopped (every further case would fail "
@@ -366,38 +376,44 @@ def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, 
 
 def _results(spec, cases: list[Case], workers: int, scheduler) -> Iterable[dict[str, Any]]:
     if scheduler is not None:
-        from distributed import Client, as_completed
-
-        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
-        futures: list[Any] = []
-        try:
-            futures = client.map(process_case, [spec] * len(cases), cases, pure=False, retries=2)
-            case_of = {f.key: c for f, c in zip(futures, cases)}
-            for fut in as_completed(futures):
-                yield _outcome(fut, case_of[fut.key])
-        finally:
-            pending = [f for f in futures if not f.done()]
-            if pending:
-                client.cancel(pending)
-            if client is not scheduler:
-                client.close()
+        yield from _dask_results(spec, cases, scheduler)
         return
     if workers <= 1:
         for case in cases:
             yield process_case(spec, case)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
+    with worker_pool(workers) as pool:
         futures = {pool.submit(process_case, spec, c): c for c in cases}
-        try:
-            for fut in as_completed(futures):
-                yield _outcome(fut, futures[fut])
-        finally:
-            for fut in futures:
-                fut.cancel()  # stopped early (a full disk): cases not started are not run
+        for fut in as_completed(futures):
+            yield _outcome(fut, futures[fut])
+
+
+def _dask_results(spec, cases: list[Case], scheduler) -> Iterable[dict[str, Any]]:
+    """Results of a Dask cluster; interrupted, every task leaves after the item it is writing, then the job stops."""
+    import secrets
+
+    from distributed import Client, Event, as_completed, wait
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    spec = {**spec, "stop_event": f"medaug-stop-{secrets.token_hex(8)}"}
+    futures: list[Any] = []
+    try:
+        futures = client.map(process_case, [spec] * len(cases), cases, pure=False, retries=2)
+        case_of = {f.key: c for f, c in zip(futures, cases)}
+        for fut in as_completed(futures):
+            yield _outcome(fut, case_of[fut.key])
+    except JobInterrupted:
+        Event(spec["stop_event"], client=client).set()
+        wait(futures)  # tasks not started end at once; running ones after their current item
+        raise
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+        if client is not scheduler:
+            client.close()
 
 
 def _outcome(fut: Any, case: Case) -> dict[str, Any]:

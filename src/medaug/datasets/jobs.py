@@ -16,9 +16,7 @@ import json
 import os
 import secrets
 import socket
-import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +26,8 @@ from ..errors import JobError, MedaugError
 if TYPE_CHECKING:
     from .cases import Case
 
-__all__ = ["OutputLock", "check_writable", "claim_job", "collect_warnings", "dataset_fingerprint", "naming",
-           "output_path", "read_rows", "read_state", "reissue_warnings", "write_json_atomic", "worker_init"]
+__all__ = ["OutputLock", "check_writable", "claim_job", "dataset_fingerprint", "naming", "output_path", "read_rows",
+           "read_state", "write_json_atomic"]
 
 
 def output_path(out: Path, *parts: str) -> Path:
@@ -344,44 +342,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def worker_init() -> None:
-    """Initialiser of worker processes: one torch thread each (the workers are the parallelism)."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@contextlib.contextmanager
-def collect_warnings() -> Iterator[list[tuple[type[Warning], str]]]:
-    """Keep the warnings issued inside as ``(category, text)``, to travel back with a worker's result.
-
-    A warning issued in a worker process (local or Dask) would reach the
-    terminal, if at all, in Python's two-line format and outside the command's
-    own handling; the job's main process issues it again with
-    :func:`reissue_warnings`, so it is shown as every other warning is.
-    Only in a main thread: ``catch_warnings`` changes process-wide state, so
-    in a threaded (Dask) worker the warnings stay in that worker's log.
-    """
-    notes: list[tuple[type[Warning], str]] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield notes
-        return
-    with warnings.catch_warnings(record=True) as caught:
-        try:
-            yield notes
-        finally:
-            notes.extend((w.category, str(w.message)) for w in caught)
-
-
-def reissue_warnings(result: dict[str, Any], shown: set[str]) -> None:
-    """Issue again, in this process, the warnings a worker collected (:func:`collect_warnings`).
-
-    ``shown`` holds the texts already issued by this job: every case builds the
-    pipeline again, and a warning about it is shown once per job.
-    """
-    for category, text in result.get("warnings") or ():
-        if text not in shown:
-            shown.add(text)
-            warnings.warn(text, category, stacklevel=2)

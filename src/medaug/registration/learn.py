@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -31,6 +32,8 @@ import numpy as np
 
 from ..datasets.cases import Case, load_case
 from ..datasets.discover import read_cases
+from ..datasets.workers import (JobInterrupted, native_callbacks, reissue_warnings, run_task, stop_on_signals,
+                               worker_pool)
 from ..errors import JobError, MedaugError, ParameterError
 
 __all__ = ["LearnJob", "plan_pairs", "run_learn", "MANIFEST_COLUMNS"]
@@ -123,11 +126,7 @@ def _pair_name(fixed: str, moving: str) -> str:
 # ---------------------------------------------------------------- one pair (runs in a worker)
 def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     """Register one pair, write its field, commit its row; return ``{"pair", "error", "done", "warnings"}``."""
-    from ..datasets.jobs import collect_warnings
-
-    with collect_warnings() as notes:
-        result = _process_pair(spec, fixed, moving)
-    return {**result, "warnings": notes}
+    return run_task(_process_pair, spec, fixed, moving)
 
 
 def _process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
@@ -143,7 +142,7 @@ def _process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, 
     try:
         f = load_case(fixed)
         m = load_case(moving)
-        with naming(moving.image, f"registered onto {fixed.image}"):
+        with naming(moving.image, f"registered onto {fixed.image}"), native_callbacks():
             result = register(f, m, metric=spec["metric"], deformable=spec["deformable"],
                               time_limit=spec["time_limit"], field_size=spec["field_size"], seed=spec["seed"])
         rel = f"fields/{name}.nii.gz"
@@ -191,16 +190,21 @@ def run_learn(
         todo = plan_pairs(cases, job.reference, job.pairs, job.seed)
     meta = out / ".medaug"
     reference = _reference_id(cases, job.reference) if job.reference is not None else None
-    with OutputLock(meta / "lock"):
+    with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug learn-deformations"):
         claim_job(out, {"input": str(inp), "reference": reference, **job.identity()}, dataset_fingerprint(cases),
                   "learn-deformations")
         read_rows(meta / "rows")  # a damaged row stops the job here, before any work
-        for tmp in list((out / "fields").glob(".*tmp*")) if (out / "fields").is_dir() else []:
-            tmp.unlink(missing_ok=True)  # a field half-written by an interrupted run
+        _remove_partial_fields(out)
         spec = asdict(job)
         spec["output"] = str(out)
         t0 = time.perf_counter()
-        results = list(_dispatch(spec, [(by_id[a], by_id[b]) for a, b in todo], workers, progress, on_result))
+        results: list[dict[str, Any]] = []
+        interrupted = None
+        try:
+            results.extend(_dispatch(spec, [(by_id[a], by_id[b]) for a, b in todo], workers, progress, on_result))
+        except JobInterrupted as exc:  # the workers are gone: keep what is finished
+            interrupted = exc
+            _remove_partial_fields(out)
         failed = [r for r in results if r["error"]]
         rows_dir = meta / "rows"
         rows = read_rows(rows_dir)
@@ -213,17 +217,24 @@ def run_learn(
             "failed": [(r["pair"], r["error"]) for r in failed],
             "seconds": time.perf_counter() - t0,
         }
+    if interrupted is not None:
+        raise JobInterrupted(interrupted.signum, f"interrupted by {signal.Signals(interrupted.signum).name}: the "
+                             f"{len(rows)} field(s) finished so far are kept; run the same command again to resume")
     if failed:
         lines = "\n  ".join(f"{p}: {e}" for p, e in summary["failed"])
         raise JobError(f"{len(failed)} of {len(todo)} pair(s) failed:\n  {lines}", path=out)
     return summary
 
 
+def _remove_partial_fields(out: Path) -> None:
+    """Remove fields half-written by an interrupted run (temporary names; never a finished field)."""
+    for tmp in list((out / "fields").glob(".*tmp*")) if (out / "fields").is_dir() else []:
+        tmp.unlink(missing_ok=True)
+
+
 def _dispatch(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int, progress: bool,
               on_result: Callable[[dict[str, Any]], None] | None) -> Iterable[dict[str, Any]]:
     from tqdm import tqdm
-
-    from ..datasets.jobs import reissue_warnings
 
     shown: set[str] = set()
     bar = tqdm(total=len(pairs), unit="pair", disable=not progress, dynamic_ncols=True, desc="register")
@@ -248,13 +259,9 @@ def _results(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int)
         for f, m in pairs:
             yield process_pair(spec, f, m)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    from ..datasets.jobs import worker_init
-
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
+    with worker_pool(workers) as pool:
         futures = {pool.submit(process_pair, spec, f, m): _pair_name(f.case_id, m.case_id) for f, m in pairs}
         for fut in as_completed(futures):
             try:
