@@ -163,6 +163,16 @@ def _keep_identifiers(folder: Path):
                                progress=False))
 
 
+def _identifying_ids(folder: Path):
+    from medaug.datasets.expand import ExpandJob, run_expand
+
+    data = folder / "data"
+    (data / "images").mkdir(parents=True)
+    _nifti(data / "images", "DOE_JOHN_MRN0012345.nii.gz")
+    return (["expand", str(data), str(folder / "out"), "--preset", "ct-light", "-n", "1", "--quiet"],
+            lambda: run_expand(ExpandJob(str(data), str(folder / "api"), None, grid=[{}]), progress=False))
+
+
 CASES = {
     "elastic_may_fold": WarningCase(("spatial/elastic.py", 1), _elastic, "the deformation may fold", "expand"),
     "pipeline_constraint": WarningCase(("presets/constraints.py", 1), _constraint, "RandomGamma", "augment"),
@@ -174,6 +184,8 @@ CASES = {
                                               "the qform and the sform of its NIfTI header disagree", "info"),
     "learned_field_folds": WarningCase(("registration/learn.py", 1), _learn_folds, "the field folds",
                                        "learn-deformations", (("MEDAUG_TEST_FOLDS", "1"),)),
+    "identifying_case_ids": WarningCase(("datasets/anonymize.py", 1), _identifying_ids,
+                                        "its id looks like it holds a record number, and case ids reach", "expand"),
     "keep_identifiers": WarningCase(("datasets/expand.py", 1), _keep_identifiers, "--keep-identifiers: patient",
                                     "augment"),
 }

@@ -6,7 +6,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from ._common import add_pipeline_arguments, pipeline_from_args, pipeline_name
+from ._common import add_anonymize_arguments, add_pipeline_arguments, one_case, pipeline_from_args, pipeline_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,19 +19,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of a DICOM input into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")
+    add_anonymize_arguments(parser, "OUT")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
+    from ..datasets.anonymize import without_sources
+    from ..datasets.cases import case_seed, load_case
     from ..datasets.jobs import naming
     from ..datasets.writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
     from ..errors import ParameterError
 
     if args.n < 1:
         raise ParameterError(f"-n must be at least 1, got {args.n}")
+    if args.anonymize_ids and args.keep_identifiers:
+        raise ParameterError("--keep-identifiers copies patient identifiers into the outputs, --anonymize-ids keeps "
+                             "them out: choose one")
     pipeline = pipeline_from_args(args)
-    image = Path(args.image)
-    case = Case(case_id_from_path(image), image.resolve(), Path(args.label).resolve() if args.label else None)
+    case = one_case(args, args.out)
     sample = load_case(case)
     identifiers, columns = None, MANIFEST_COLUMNS
     if args.keep_identifiers:
@@ -47,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         seed = case_seed(args.seed, case.case_id, index)
         with naming(case.image, pipeline_name(args)):
             out = pipeline(sample, seed=seed)
-        rows.append(write_augmented(out, case, index, seed, outdir, dtypes, identifiers=identifiers))
+        row = write_augmented(out, case, index, seed, outdir, dtypes, identifiers=identifiers)
+        rows.append(without_sources(row) if args.anonymize_ids else row)
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
     print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._common import add_pipeline_arguments
+from ._common import add_anonymize_arguments, add_pipeline_arguments
 
 CONFIRM_ABOVE = 1000
 
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of DICOM inputs into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")
+    add_anonymize_arguments(parser)
     parser.add_argument("--yes", action="store_true", help=f"do not ask before writing more than {CONFIRM_ABOVE} files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     job = ExpandJob(str(args.input), str(args.output), pipeline, n, grid, args.seed, args.include_originals)
     job.layout, job.dataset_name = getattr(args, "layout", "medaug"), getattr(args, "dataset_name", None)
     job.keep_identifiers = args.keep_identifiers  # run_expand warns
+    job.anonymize_ids, job.id_salt, job.id_map = args.anonymize_ids, args.id_salt, args.id_map
     cases = read_cases(args.input)
     total = len(cases) * job.items_per_case()
     print(f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))

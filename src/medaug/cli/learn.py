@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._common import add_anonymize_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="CSV (image[,label]) or folder with images/ [labels/] (or imagesTr/ labelsTr/)")
@@ -18,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=("auto", "correlation", "meansquares", "mattes"), default="auto")
     parser.add_argument("--deformable", choices=("auto", "demons", "bspline"), default="auto")
     parser.add_argument("--field-size", type=int, default=96, help="largest field size per axis (default 96)")
+    add_anonymize_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..registration.learn import LearnJob, run_learn
 
     job = LearnJob(str(args.input), str(args.output), args.reference, args.pairs, args.seed, args.time_limit,
-                   args.metric, args.deformable, args.field_size)
+                   args.metric, args.deformable, args.field_size, args.anonymize_ids, args.id_salt, args.id_map)
     try:
         s = run_learn(job, workers=args.workers, progress=not args.quiet)
     except JobError as exc:

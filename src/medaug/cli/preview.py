@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ._common import add_pipeline_arguments, pipeline_from_args, pipeline_name
+from ._common import add_anonymize_arguments, add_pipeline_arguments, one_case, pipeline_from_args, pipeline_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", help="named CT window: brain, soft_tissue, lung, bone (default by modality)")
     parser.add_argument("--modality", help="ct, mri, xray or ultrasound (default: the preset's)")
     parser.add_argument("-o", "--out", required=True, help="output PNG")
+    add_anonymize_arguments(parser, "OUT")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
+    from ..datasets.cases import case_seed, load_case
     from ..datasets.jobs import naming
     from ..errors import ParameterError
     from ..preview.figures import preview
@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ParameterError(f"-n must be at least 1, got {args.n}")
     pipeline = pipeline_from_args(args)
-    image = Path(args.image)
-    case = Case(case_id_from_path(image), image, Path(args.label) if args.label else None)
+    case = one_case(args, args.out)  # the title shows the case id as the manifest has it (a pseudonym if asked)
     sample = load_case(case)
     modality = args.modality or pipeline.modality
     with naming(case.image, pipeline_name(args)):

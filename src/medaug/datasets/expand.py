@@ -41,8 +41,9 @@ from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING
 from ..errors import JobError, MedaugError, ParameterError
 from .cases import Case, case_seed, load_case
 from .discover import read_cases
-from .jobs import (OutputLock, check_writable, claim_job, dataset_fingerprint, naming, output_path, read_rows,
-                   write_json_atomic)
+from .anonymize import anonymize_cases, warn_if_identifying, without_sources
+from .jobs import (OutputLock, check_writable, claim_job, dataset_fingerprint, job_identity, naming, output_path,
+                   read_rows, write_json_atomic)
 from .workers import JobInterrupted, dask_stop_requested, reissue_warnings, run_task, stop_on_signals, worker_pool
 from .writing import MANIFEST_COLUMNS, write_augmented, write_csv_atomic
 
@@ -119,6 +120,11 @@ class ExpandJob:
     layout: str = "medaug"
     #: nnunet layout: write into OUTPUT/DatasetXXX_Name (and name the dataset so in dataset.json)
     dataset_name: str | None = None
+    #: replace case ids by pseudonyms, leave source paths out (see :mod:`medaug.datasets.anonymize`)
+    anonymize_ids: bool = False
+    #: the salt file of the pseudonyms (default OUTPUT.id-salt) and the map back to case ids (OUTPUT.id-map.csv)
+    id_salt: str | None = None
+    id_map: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The options that define the output (:func:`run_expand` adds the resolved input and the dataset's digest)."""
@@ -192,6 +198,8 @@ def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
                                  layout=job.get("layout", "medaug"))
             else:
                 row = write_augmented(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers)
+            if job.get("anonymize_ids"):
+                row = without_sources(row)
             try:
                 write_json_atomic(output_path(rows_dir, _row_name(case.case_id, index)), row)
             except BaseException:  # not committed: leave no file of the item behind
@@ -276,6 +284,16 @@ def run_expand(
     """Run (or resume) an expansion job; return a summary. Raises :class:`JobError` when cases failed."""
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
     cases = read_cases(inp)
+    if job.anonymize_ids and job.keep_identifiers:
+        raise ParameterError("--keep-identifiers copies patient identifiers into the outputs, --anonymize-ids keeps "
+                             "them out: choose one")
+    pseudonyms = None
+    if job.anonymize_ids:  # before any name is made: output files, rows, the layout's identifiers
+        cases, pseudonyms = anonymize_cases(cases, out, salt=job.id_salt, id_map=job.id_map,
+                                            dataset=inp if inp.is_dir() else inp.parent,
+                                            resuming=(out / ".medaug" / "job.json").exists())
+    else:
+        warn_if_identifying(cases, inp if inp.is_dir() else inp.parent)
     from .nnunet import prepare_layout
 
     out = prepare_layout(job, out, cases)  # nnunet: OUTPUT/DatasetXXX_Name, labels present, unique identifiers
@@ -295,14 +313,15 @@ def run_expand(
         warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=2)
     meta = out / ".medaug"
     with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug expand"):
-        claim_job(out, {"input": str(inp), **job.identity()}, dataset_fingerprint(cases), "expansion")
+        claim_job(out, job_identity(job.identity(), inp, pseudonyms),
+                  dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "expansion")
         read_rows(meta / "rows")  # a damaged row stops the job here, before any work
         removed = _clean_partial_files(out)
         if removed:
             log.info("removed %d temporary file(s) of an interrupted run", removed)
         spec = {"output": str(out), "pipeline": job.pipeline, "n": job.n, "grid": job.grid, "seed": job.seed,
                 "include_originals": job.include_originals, "keep_identifiers": job.keep_identifiers,
-                "layout": job.layout}
+                "layout": job.layout, "anonymize_ids": job.anonymize_ids}
         t0 = time.perf_counter()
         results: list[dict[str, Any]] = []
         interrupted = None

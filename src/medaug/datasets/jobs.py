@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +26,8 @@ from ..errors import JobError, MedaugError
 if TYPE_CHECKING:
     from .cases import Case
 
-__all__ = ["OutputLock", "check_writable", "claim_job", "dataset_fingerprint", "naming", "output_path", "read_rows",
-           "read_state", "write_json_atomic"]
+__all__ = ["OutputLock", "check_writable", "claim_job", "dataset_fingerprint", "job_identity", "naming", "output_path",
+           "read_rows", "read_state", "write_json_atomic"]
 
 
 def output_path(out: Path, *parts: str) -> Path:
@@ -182,21 +182,23 @@ def read_state(path: Path, what: str, recovery: str) -> Any:
     return value
 
 
-def dataset_fingerprint(cases: list[Case]) -> dict[str, list[Any]]:
+def dataset_fingerprint(cases: list[Case], digest: Callable[[str], str] | None = None) -> dict[str, list[Any]]:
     """What a job's output depends on in its input: per case id, every file it reads with its size and mtime.
 
     Each entry is ``[role, path digest, size, mtime_ns]`` (``image``, ``label``,
     further channels; a DICOM folder contributes every file inside it).  Paths
-    enter as a digest only, so the fingerprint can be stored in an output
+    enter as a digest only (``digest``, SHA-256 by default; a keyed one when
+    case ids are pseudonyms), so the fingerprint can be stored in an output
     without the input's names; the case's ``target`` is kept too.
     """
+    digest = digest or _digest
     out: dict[str, list[Any]] = {}
     for case in cases:
         files = [("image", case.image), *([("label", case.label)] if case.label else []), *case.extra.items()]
         entries: list[Any] = [["target", repr(case.target)]] if case.target is not None else []
         for role, path in files:
             for sub, st in _stats(Path(path)):
-                entries.append([role + sub, _digest(f"{path}{sub}")[:16], *((st.st_size, st.st_mtime_ns) if st else ())])
+                entries.append([role + sub, digest(f"{path}{sub}")[:16], *((st.st_size, st.st_mtime_ns) if st else ())])
         out[case.case_id] = entries
     return out
 
@@ -216,6 +218,17 @@ def _digest(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def job_identity(options: dict[str, Any], inp: Path, pseudonyms: Any = None) -> dict[str, Any]:
+    """A job's identity for :func:`claim_job`: its options and resolved input.
+
+    With pseudonyms (a :class:`~medaug.datasets.anonymize.Pseudonyms`) the input enters as a keyed digest (its path may name a
+    patient) and the salt as its check, so that only the same salt resumes.
+    """
+    if pseudonyms is None:
+        return {"input": str(inp), **options}
+    return {"input": "digest:" + pseudonyms.digest(str(inp))[:32], **options, "pseudonyms": pseudonyms.check()}
 
 
 def claim_job(out: Path, identity: dict[str, Any], fingerprint: dict[str, list[Any]], kind: str) -> None:
@@ -246,6 +259,10 @@ def claim_job(out: Path, identity: dict[str, Any], fingerprint: dict[str, list[A
     if previous == ident:
         return
     options = sorted(k for k in ident.keys() | previous.keys() if k != "dataset" and ident.get(k) != previous.get(k))
+    if "pseudonyms" in options:  # the input's digest differs too: it is keyed by the salt
+        raise JobError(f"output folder holds a {kind} job whose case ids were replaced by pseudonyms with another salt, "
+                       "or not at all; give the salt file of its first run (--id-salt), or use a new output folder",
+                       path=out)
     if options:
         shown = "; ".join(f"{k}: {_short(previous.get(k))} then, {_short(ident.get(k))} now" for k in options)
         raise JobError(f"output folder holds a different {kind} job ({shown}); use a new output folder, or run "

@@ -60,11 +60,15 @@ class LearnJob:
     metric: str = "auto"
     deformable: str = "auto"
     field_size: int = 96
+    #: replace case ids by pseudonyms (see :mod:`medaug.datasets.anonymize`); salt file and map back to case ids
+    anonymize_ids: bool = False
+    id_salt: str | None = None
+    id_map: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The options that define the output (:func:`run_learn` adds the resolved input, reference and dataset digest)."""
         d = asdict(self)
-        for key in ("input", "output", "reference"):
+        for key in ("input", "output", "reference", "anonymize_ids", "id_salt", "id_map"):
             d.pop(key)
         return d
 
@@ -171,11 +175,21 @@ def run_learn(
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a learn-deformations job; return a summary. Raises :class:`JobError` when pairs failed."""
-    from ..datasets.jobs import OutputLock, check_writable, claim_job, dataset_fingerprint, read_rows
+    from ..datasets.anonymize import anonymize_cases, warn_if_identifying
+    from ..datasets.jobs import OutputLock, check_writable, claim_job, dataset_fingerprint, job_identity, read_rows
     from ..datasets.writing import write_csv_atomic
 
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
     cases = read_cases(inp)
+    reference = _reference_id(cases, job.reference) if job.reference is not None else None
+    pseudonyms = None
+    if job.anonymize_ids:  # before any name is made: fields, rows, the manifest's pairs
+        cases, pseudonyms = anonymize_cases(cases, out, salt=job.id_salt, id_map=job.id_map,
+                                            dataset=inp if inp.is_dir() else inp.parent,
+                                            resuming=(out / ".medaug" / "job.json").exists())
+        reference = pseudonyms(reference) if reference is not None else None
+    else:
+        warn_if_identifying(cases, inp if inp.is_dir() else inp.parent)
     by_id = {c.case_id: c for c in cases}
     in_root = inp if inp.is_dir() else inp.parent
     if out == in_root or (inp.is_dir() and out.is_relative_to(in_root)):
@@ -187,12 +201,11 @@ def run_learn(
     from ..datasets.jobs import naming
 
     with naming(inp):
-        todo = plan_pairs(cases, job.reference, job.pairs, job.seed)
+        todo = plan_pairs(cases, reference, job.pairs, job.seed)
     meta = out / ".medaug"
-    reference = _reference_id(cases, job.reference) if job.reference is not None else None
     with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug learn-deformations"):
-        claim_job(out, {"input": str(inp), "reference": reference, **job.identity()}, dataset_fingerprint(cases),
-                  "learn-deformations")
+        claim_job(out, job_identity({"reference": reference, **job.identity()}, inp, pseudonyms),
+                  dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "learn-deformations")
         read_rows(meta / "rows")  # a damaged row stops the job here, before any work
         _remove_partial_fields(out)
         spec = asdict(job)
