@@ -11,7 +11,6 @@ lost as it would be for a user) and calls the Python API under
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import medaug
 from medaug.datasets.cases import Case, load_case
 
 from ..corpus.make_corpus import _dicom_series
+from ._folds import fold_every_registration
 
 SRC = Path(medaug.__file__).parent
 BATCH = Path(__file__).parents[1] / "corpus" / "_cli_batch.py"
@@ -36,16 +36,10 @@ BATCH = Path(__file__).parents[1] / "corpus" / "_cli_batch.py"
 #: The child: ``_cli_batch`` with one addition, registration results marked as folded (``MEDAUG_TEST_FOLDS``).
 CHILD = f"""
 import os, sys
-sys.path.insert(0, {str(BATCH.parent)!r})
+sys.path[:0] = [{str(BATCH.parent)!r}, {str(Path(__file__).parent)!r}]
 if os.environ.get("MEDAUG_TEST_FOLDS"):
-    import importlib
-    reg = importlib.import_module("medaug.registration.register")
-    real = reg.register
-    def folded(*args, **kwargs):
-        result = real(*args, **kwargs)
-        result.report.folds = 3
-        return result
-    reg.register = folded
+    import _folds
+    _folds.fold_every_registration()
 import _cli_batch
 _cli_batch.main()
 """
@@ -132,20 +126,12 @@ def _learn_folds(folder: Path):
     def api() -> object:
         from medaug.registration import learn
 
-        register = importlib.import_module("medaug.registration.register")
-        real = register.register
-
-        def folded(*args, **kwargs):
-            result = real(*args, **kwargs)
-            result.report.folds = 3
-            return result
-
-        register.register = folded
+        undo = fold_every_registration()
         try:
             return learn.run_learn(learn.LearnJob(str(data), str(folder / "api"), reference="case0", time_limit=20),
                                    progress=False)
         finally:
-            register.register = real
+            undo()
 
     return (["learn-deformations", str(data), str(folder / "out"), "--reference", "case0", "--time-limit", "20",
              "--quiet"], api)
