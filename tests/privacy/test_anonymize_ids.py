@@ -10,6 +10,7 @@ same salt gives the same pseudonyms in every command and resumes a job.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import stat
@@ -25,7 +26,7 @@ from medaug.datasets.cases import Case
 from medaug.datasets.expand import ExpandJob, run_expand
 from medaug.datasets.writing import read_manifest
 
-from .test_no_identifiers import _scan, write_identified_series
+from .test_no_identifiers import write_identified_series
 
 NAMES = ["DOE_JOHN", "MRN0012345", "0012345", "SMITH_ANNA", "19800101"]
 PSEUDONYM = re.compile(r"case-[0-9a-f]{12}")
@@ -48,7 +49,7 @@ def _found(folder: Path, salt: Path | None = None) -> list[str]:
         blob = str(p.relative_to(folder.parent)).encode()
         if p.is_file():
             data = p.read_bytes()
-            blob += __import__("gzip").decompress(data) if p.name.endswith(".gz") else data
+            blob += gzip.decompress(data) if p.name.endswith(".gz") else data
         found += [n for n in needles if n.encode() in blob]
     return sorted(set(found))
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import itertools
-import json
 import logging
 import os
 import signal
