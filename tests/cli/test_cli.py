@@ -103,3 +103,37 @@ def test_info_on_a_dicom_series_folder(capsys, tmp_path):
     assert code == 0 and info["size"] == [5, 6, 4]
     assert info["spacing"] == pytest.approx([0.7, 0.8, 2.5]) and info["origin"] == pytest.approx([10.0, 20.0, 30.0])
     assert info["min"] == -1000 and info["max"] == hu.max()
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """'medaug presets | head -c 10': the reader has gone before medaug writes (it was exit 3, 'internal error')."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "medaug.cli", "presets"], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_errors_raised_while_applying_a_pipeline_name_the_image_and_the_config(capsys, tmp_path):
+    s = medaug.shepp_logan_3d(16, seed=0)
+    medaug.save(s["image"], tmp_path / "img.nii.gz")
+    (tmp_path / "crop.yaml").write_text("- CropToLabel: {}\n")
+    for command in ("augment", "preview"):
+        out = tmp_path / ("out" if command == "augment" else "p.png")
+        code, _, err = run(capsys, command, str(tmp_path / "img.nii.gz"), "--config", str(tmp_path / "crop.yaml"),
+                           "-n", "1", "-o", str(out))
+        assert code == 2 and err.startswith(f"medaug {command}: error: ")
+        assert "img.nii.gz: CropToLabel needs a label map" in err and f"(pipeline {tmp_path / 'crop.yaml'})" in err
+
+
+def test_learn_deformations_with_one_case_names_the_dataset(capsys, tmp_path):
+    (tmp_path / "ds" / "images").mkdir(parents=True)
+    medaug.save(medaug.shepp_logan_2d(32).image, tmp_path / "ds" / "images" / "a.nii.gz")
+    code, _, err = run(capsys, "learn-deformations", str(tmp_path / "ds"), str(tmp_path / "out"), "--quiet")
+    assert code == 2 and err.strip() == f"medaug learn-deformations: error: {tmp_path / 'ds'}: learning deformations " \
+                                         "needs at least two cases"

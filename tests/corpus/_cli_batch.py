@@ -34,7 +34,9 @@ def _run_one(argv: list[str], main) -> tuple[int, str]:
         os.dup2(null.fileno(), 1)
         os.dup2(err.fileno(), 2)
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - restored in the finally below
-        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
+        # line-buffered, as the interpreter's own stderr (Python >= 3.9): a line written while a reader diverts
+        # file descriptor 2 is lost, as it would be for a user
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
         sys.argv = ["medaug", *argv]
         try:
             with warnings.catch_warnings():  # fresh "already shown" registries for every job

@@ -33,7 +33,7 @@ SERIES_UID = "1.2.826.0.1.3680043.2.1125.9.42"
 _RNG_SEED = 7
 
 # NIfTI-1 header offsets (little endian)
-_DIM, _DATATYPE, _PIXDIM, _VOX_OFFSET, _QFORM_CODE, _SROW_X = 40, 70, 76, 108, 252, 280
+_DIM, _DATATYPE, _PIXDIM, _VOX_OFFSET, _SCL_SLOPE, _QFORM_CODE, _SROW_X = 40, 70, 76, 108, 112, 252, 280
 
 
 @dataclass(frozen=True)
@@ -307,6 +307,11 @@ def _nifti_cases(c: _Corpus) -> None:
     (d / "small_nifti2.nii").write_bytes(bytes(nifti2) + bytes(16))
     image_case("nifti2_unsupported", d / "small_nifti2.nii", ImageReadError, "NIfTI-2")
 
+    (d / "trailing.nii.gz").write_bytes(gzip.compress(raw + bytes(2 * 2**20)))
+    image_case("nifti_gz_trailing_data", d / "trailing.nii.gz", ImageReadError, "more than 1 MiB of data after the")
+    _patched(plain, d / "nan_scl_inter.nii", (_SCL_SLOPE, "<2f", (2.0, float("nan"))))
+    image_case("nifti_nan_scl_inter", d / "nan_scl_inter.nii", InvalidImageError, "non-finite scl_inter (nan)")
+
 
 def _other_format_cases(c: _Corpus) -> None:
     d = c.root / "other"
@@ -325,6 +330,22 @@ def _other_format_cases(c: _Corpus) -> None:
     rgb = np.random.default_rng(_RNG_SEED).integers(0, 255, (12, 10, 3)).astype(np.uint8)
     _write_sitk(rgb, d / "colour.png", vector=True)
     image_case("png_rgb", d / "colour.png", InvalidImageError, "is an RGB colour image; read it as three channels")
+
+    volume = _ct((6, 10, 12))
+    full = _write_sitk(volume, d / "full.mha").read_bytes()
+    (d / "cut.mha").write_bytes(full[:-100])
+    image_case("mha_truncated", d / "cut.mha", ImageReadError, "is truncated: its header describes 1440 bytes of voxel")
+    d.joinpath("detached").mkdir()
+    _write_sitk(volume, d / "detached" / "cut.mhd")
+    raw = d / "detached" / "cut.raw"
+    raw.write_bytes(raw.read_bytes()[:1000])
+    image_case("mhd_truncated_data_file", d / "detached" / "cut.mhd", ImageReadError,
+               "but its data file 'cut.raw' holds only 1000 (69%)")
+    img = sitk.GetImageFromArray(volume)
+    sitk.WriteImage(img, str(d / "packed.mha"), True)  # compressed
+    packed = (d / "packed.mha").read_bytes()
+    (d / "packed_cut.mha").write_bytes(packed[:-50])
+    image_case("mha_compressed_truncated", d / "packed_cut.mha", ImageReadError, "bytes of compressed voxel data")
 
 
 def _dicom_cases(c: _Corpus) -> None:

@@ -482,3 +482,33 @@ def test_save_errors(tmp_path: Path) -> None:
     with pytest.raises(ImageReadError, match="8-bit"):
         save(Image(np.zeros((4, 5), np.uint16)), tmp_path / "x.jpg")
     assert os.listdir(tmp_path) == []
+
+
+_WRITE_PAST_A_SIZE_LIMIT = r"""
+import resource, signal, sys
+import numpy as np
+import medaug
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)        # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+for name in sys.argv[1:]:
+    try:
+        medaug.save(medaug.Image(np.arange(20 * 30 * 40, dtype=np.int16).reshape(20, 30, 40)), name)
+    except medaug.errors.ImageReadError as exc:
+        print(exc)
+"""
+
+
+def test_a_failed_write_prints_nothing_of_its_own_and_names_the_final_file(tmp_path):
+    """niftilib ('** ERROR: NWAD: wrote only ...') and MetaIO printed on stderr; errors named the temporary file."""
+    import subprocess
+    import sys
+
+    names = [str(tmp_path / f"out.{ext}") for ext in ("nii", "mha", "nrrd")]
+    proc = subprocess.run([sys.executable, "-c", _WRITE_PAST_A_SIZE_LIMIT, *names], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3
+    for name, line in zip(names, lines):
+        assert line.startswith(f"{name}: cannot be written: ") and ".tmp" not in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left either

@@ -137,3 +137,11 @@ def test_workers_and_dask_equal_local(tmp_path):
         dask_out = tmp_path / "dask"
         run_expand(ExpandJob(str(data), str(dask_out), PIPE, n=2, seed=3), scheduler=client, progress=False)
     assert digest(dask_out) == digest(local)
+
+
+def test_a_case_the_pipeline_refuses_is_named_by_its_file(tmp_path):
+    data = make_dataset(tmp_path / "in", n=1)
+    (data / "labels" / "case00.nii.gz").unlink()
+    with pytest.raises(JobError) as info:
+        run_expand(ExpandJob(str(data), str(tmp_path / "out"), [{"CropToLabel": {}}], n=1), progress=False)
+    assert f"case00: {data / 'images' / 'case00.nii.gz'}: CropToLabel needs a label map" in str(info.value)

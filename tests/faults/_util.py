@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import shutil
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import medaug
+from medaug.datasets.writing import read_manifest as _read_manifest
 
 PIPE = [{"RandomAffine": {"rotation": 8, "translation": 2}}, {"RandomNoise": {"std": [0, 5]}}]
 SRC = str(Path(medaug.__file__).resolve().parents[1])
@@ -39,8 +39,7 @@ def digest(folder: Path) -> dict[str, str]:
 
 
 def read_manifest(folder: Path) -> list[dict[str, str]]:
-    with (folder / "manifest.csv").open(newline="") as fh:
-        return list(csv.DictReader(fh))
+    return _read_manifest(folder / "manifest.csv")
 
 
 def temp_files(folder: Path) -> list[str]:

@@ -70,15 +70,13 @@ def test_default_writes_no_identifier_column(dataset, tmp_path, capsys):
 
 def test_keep_identifiers_copies_exactly_the_documented_fields(dataset, tmp_path, capsys):
     case = dataset / "images" / "case01"
-    assert main(["augment", str(case), "--preset", "ct-light", "-n", "2", "-o", str(tmp_path / "aug"),
-                 "--keep-identifiers"]) == 0
-    err_augment = capsys.readouterr().err
-    assert main(["expand", str(dataset), str(tmp_path / "exp"), "--preset", "ct-light", "-n", "2", "--quiet",
-                 "--keep-identifiers"]) == 0
-    err_expand = capsys.readouterr().err
-    for err in (err_augment, err_expand):  # one warning line, nothing else on stderr
-        assert err.splitlines() == [KEEP_IDENTIFIERS_WARNING]
-        assert err.startswith("warning: --keep-identifiers: patient identifiers from the DICOM headers")
+    for argv in (["augment", str(case), "--preset", "ct-light", "-n", "2", "-o", str(tmp_path / "aug")],
+                 ["expand", str(dataset), str(tmp_path / "exp"), "--preset", "ct-light", "-n", "2", "--quiet"]):
+        with pytest.warns(UserWarning) as caught:  # the program shows it as one line (tests/cli/test_warnings.py)
+            assert main([*argv, "--keep-identifiers"]) == 0
+        assert [str(w.message) for w in caught] == [KEEP_IDENTIFIERS_WARNING]
+        assert KEEP_IDENTIFIERS_WARNING.startswith("--keep-identifiers: patient identifiers from the DICOM headers")
+        assert capsys.readouterr().err == ""
 
     for out in (tmp_path / "aug", tmp_path / "exp"):
         columns, rows = _manifest(out)
@@ -99,7 +97,8 @@ def test_keep_identifiers_copies_exactly_the_documented_fields(dataset, tmp_path
 def test_api_option_and_resume_rules(dataset, tmp_path):
     out = tmp_path / "exp"
     job = ExpandJob(str(dataset), str(out), [{"RandomNoise": {"std": [0, 5]}}], n=1, keep_identifiers=True)
-    run_expand(job, progress=False)
+    with pytest.warns(UserWarning, match="--keep-identifiers"):
+        run_expand(job, progress=False)
     columns, rows = _manifest(out)
     assert columns[-4:] == IDENTIFIER_COLUMNS and rows[0]["patient_id"] == "PID-7731942"
     # resuming the folder without the option would mix outputs with and without identifiers: refused

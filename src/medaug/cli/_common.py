@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..errors import ParameterError
 
@@ -45,3 +46,37 @@ def pipeline_from_args(args: argparse.Namespace, channel_names=None, *, where=No
     if getattr(args, "config", None):
         return pipeline_from_config(Path(args.config))
     return pipeline_from_config(pipeline_config_from_args(args, channel_names, where=where))
+
+
+def pipeline_name(args: argparse.Namespace, default_preset: str | None = None) -> str:
+    """How the pipeline was given, for messages: ``pipeline FILE`` or ``preset NAME``."""
+    if getattr(args, "config", None):
+        return f"pipeline {args.config}"
+    return f"preset {getattr(args, 'preset', None) or default_preset}"
+
+
+def add_anonymize_arguments(parser: argparse.ArgumentParser, output: str = "OUTPUT") -> None:
+    """``--anonymize-ids``, ``--id-salt``, ``--id-map`` (see :mod:`medaug.datasets.anonymize`)."""
+    parser.add_argument("--anonymize-ids", action="store_true",
+                        help="replace case ids (which come from file and folder names) by pseudonyms, case-<12 hex>, "
+                             "in output names, the manifest and the job's files; leave source paths out of the "
+                             "manifest; the map back goes to --id-map")
+    parser.add_argument("--id-salt", metavar="FILE", help=f"secret key of the pseudonyms, made if missing; the same "
+                        f"file gives the same pseudonyms in every command (default: {output}.id-salt, next to "
+                        f"{output}, never inside)")
+    parser.add_argument("--id-map", metavar="FILE", help=f"where the map from pseudonyms to case ids and source files "
+                        f"goes, mode 0600 (default: {output}.id-map.csv, next to {output}, never inside)")
+
+
+def one_case(args: argparse.Namespace, output: str) -> Any:
+    """The case of ``args.image`` (and ``--label``), under its pseudonym with ``--anonymize-ids``, else checked for names."""
+    from ..datasets.anonymize import anonymize_cases, warn_if_identifying
+    from ..datasets.cases import Case, case_id_from_path
+
+    image = Path(args.image)
+    case = Case(case_id_from_path(image), image.resolve(), Path(args.label).resolve() if args.label else None)
+    if args.anonymize_ids:
+        (case,), _ = anonymize_cases([case], output, salt=args.id_salt, id_map=args.id_map)
+    else:
+        warn_if_identifying([case], case.image.parent)
+    return case

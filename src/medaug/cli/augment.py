@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import warnings
 from pathlib import Path
 
-from ._common import add_channels_argument, add_pipeline_arguments, pipeline_from_args
+from ._common import (
+    add_anonymize_arguments,
+    add_channels_argument,
+    add_pipeline_arguments,
+    one_case,
+    pipeline_from_args,
+    pipeline_name,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,24 +27,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of a DICOM input into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")
+    add_anonymize_arguments(parser, "OUT")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets.cases import Case, case_id_from_path, case_seed, load_case
+    from ..datasets.anonymize import without_sources
+    from ..datasets.cases import case_seed, load_case
+    from ..datasets.jobs import naming
     from ..datasets.writing import MANIFEST_COLUMNS, write_csv_atomic, write_item
     from ..errors import ParameterError
 
     if args.n < 1:
         raise ParameterError(f"-n must be at least 1, got {args.n}")
-    image = Path(args.image)
-    case = Case(case_id_from_path(image), image.resolve(), Path(args.label).resolve() if args.label else None)
+    if args.anonymize_ids and args.keep_identifiers:
+        raise ParameterError("--keep-identifiers copies patient identifiers into the outputs, --anonymize-ids keeps "
+                             "them out: choose one")
+    case = one_case(args, args.out)
     sample = load_case(case, channels=args.channels)
     pipeline = pipeline_from_args(args, sample["image"].channel_names, where=args.image)
     identifiers, columns = None, MANIFEST_COLUMNS
     if args.keep_identifiers:
         from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING, read_identifiers
 
-        print(KEEP_IDENTIFIERS_WARNING, file=sys.stderr)
+        warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=1)
         identifiers, columns = read_identifiers(case.image), MANIFEST_COLUMNS + IDENTIFIER_COLUMNS
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -45,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for index in range(args.n):
         seed = case_seed(args.seed, case.case_id, index)
-        out = pipeline(sample, seed=seed)
-        rows.append(write_item(out, case, index, seed, outdir, dtypes, layout="medaug", identifiers=identifiers))
+        with naming(case.image, pipeline_name(args)):
+            out = pipeline(sample, seed=seed)
+        row = write_item(out, case, index, seed, outdir, dtypes, layout="medaug", identifiers=identifiers)
+        rows.append(without_sources(row) if args.anonymize_ids else row)
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
     print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.phantoms import shepp_logan_3d
     from ..data.samples import sample_paths
     from ..datasets.cases import Case, case_seed, load_case
-    from ..datasets.writing import write_augmented, write_csv_atomic
+    from ..datasets.writing import write_csv_atomic, write_item
     from ..presets import preset
     from ..preview.figures import preview
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             seed = case_seed(args.seed, case.case_id, index)
             result = pipeline(sample, seed=seed)
             outputs.append(result)
-            rows.append(write_augmented(result, case, index, seed, out, dtypes))
+            rows.append(write_item(result, case, index, seed, out, dtypes, layout="medaug"))
         picture = preview(sample, outputs, out / f"preview_{case.case_id}.png", modality=preset_name,
                           title=f"{case.case_id}: preset '{preset_name}', {args.n} augmentations")
         print(f"{case.case_id:15s} {sample.reference.ndim}D {str(sample.reference.shape):16s} preset {preset_name:4s} -> {picture}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from ._common import add_channels_argument, add_pipeline_arguments, pipeline_config_from_args
+from ._common import add_anonymize_arguments, add_channels_argument, add_pipeline_arguments, pipeline_config_from_args
 
 CONFIRM_ABOVE = 1000
 
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of DICOM inputs into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")
+    add_anonymize_arguments(parser)
     parser.add_argument("--yes", action="store_true", help=f"do not ask before writing more than {CONFIRM_ABOVE} files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -57,18 +59,17 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"-n must be at least 1, got {n}")
     if not grid and pipeline is None:
         raise ParameterError("random copies need a pipeline: --preset NAME or --config FILE")
-    if pipeline is not None:  # validate before any work
+    if pipeline is not None:  # validate before any work; its warnings come once, from the job
         from ..engine.config import pipeline_from_config
 
-        pipeline_from_config(Path(args.config) if args.config else pipeline)  # errors name the config file
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline_from_config(Path(args.config) if args.config else pipeline)  # errors name the config file
     job = ExpandJob(str(args.input), str(args.output), pipeline, n, grid, args.seed, args.include_originals)
     job.layout, job.dataset_name, job.include_test = args.layout, args.dataset_name, args.include_test
     job.channels = args.channels
-    if args.keep_identifiers:
-        from ..data.identifiers import KEEP_IDENTIFIERS_WARNING
-
-        job.keep_identifiers = True
-        print(KEEP_IDENTIFIERS_WARNING, file=sys.stderr)
+    job.keep_identifiers = args.keep_identifiers  # run_expand warns
+    job.anonymize_ids, job.id_salt, job.id_map = args.anonymize_ids, args.id_salt, args.id_map
     total = len(cases) * job.items_per_case()
     print(f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))
     if total > CONFIRM_ABOVE and not args.yes:

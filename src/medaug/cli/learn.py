@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._common import add_anonymize_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="CSV (image[,label]), a folder with images/ [labels/], a Medical Segmentation "
@@ -21,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field-size", type=int, default=96, help="largest field size per axis (default 96)")
     parser.add_argument("--channel", type=int, default=0, help="for multi-channel images: the channel that drives the "
                         "registration (default 0); the field moves every channel")
+    add_anonymize_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -29,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from ..registration.learn import LearnJob, run_learn
 
     job = LearnJob(str(args.input), str(args.output), args.reference, args.pairs, args.seed, args.time_limit,
-                   args.metric, args.deformable, args.field_size, args.channel)
+                   args.metric, args.deformable, args.field_size, args.anonymize_ids, args.id_salt, args.id_map,
+                   channel=args.channel)
     try:
         s = run_learn(job, workers=args.workers, progress=not args.quiet)
     except JobError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -82,13 +83,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if program:  # a warning is one line, like an error
             warnings.showwarning = lambda message, *_a, **_k: print(f"medaug {chosen}: warning: {message}", file=sys.stderr)
         try:
-            return int(module.run(args) or 0)
+            code = int(module.run(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+            return code
+        except BrokenPipeError:  # e.g. 'medaug presets | head': the reader has gone; stop quietly, as cat does
+            _silence_stdout()
+            return 141  # 128 + SIGPIPE, as a shell reports a program stopped by a closed pipe
         except MedaugError as exc:
             print(f"medaug {chosen}: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print(f"medaug {chosen}: interrupted", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as exc:  # a job's JobInterrupted says what is kept and how to resume
+            signum = getattr(exc, "signum", signal.SIGINT)
+            if program:  # leaving anyway: a further Ctrl-C must not add a traceback on the way out
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print(f"medaug {chosen}: {exc if str(exc) else 'interrupted'}", file=sys.stderr)
+            return 128 + signum
         except MemoryError:
             print(f"medaug {chosen}: error: out of memory; use smaller images or a machine with more memory", file=sys.stderr)
             return 2
@@ -98,6 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"medaug {chosen}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug in medaug, please "
                   "report it (set MEDAUG_TRACEBACK=1 to see the traceback)", file=sys.stderr)
             return 3
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_channels_argument, add_pipeline_arguments, pipeline_from_args
+from ._common import (
+    add_anonymize_arguments,
+    add_channels_argument,
+    add_pipeline_arguments,
+    one_case,
+    pipeline_from_args,
+    pipeline_name,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", help="named CT window: brain, soft_tissue, lung, bone (default by modality)")
     parser.add_argument("--modality", help="ct, mri, xray or ultrasound (default: the preset's)")
     parser.add_argument("-o", "--out", required=True, help="output PNG")
+    add_anonymize_arguments(parser, "OUT")
 
 
 def _case(args: argparse.Namespace):
     """The case to draw: the image (and --label) given, or --case of a dataset."""
-    from ..datasets.cases import Case, case_id_from_path
+    from ..datasets.anonymize import anonymize_cases
     from ..datasets.discover import read_cases
     from ..errors import ParameterError, did_you_mean
 
@@ -37,21 +45,25 @@ def _case(args: argparse.Namespace):
     if not dataset:
         if args.case:
             raise ParameterError("--case goes with a dataset (a CSV or a dataset folder), not an image", path=path)
-        return Case(case_id_from_path(path), path, Path(args.label) if args.label else None)
+        return one_case(args, args.out)  # the title shows the case id as the manifest has it (a pseudonym if asked)
     if args.label:
         raise ParameterError("--label goes with an image; a dataset names its own labels", path=path)
     cases = read_cases(path)
     if args.case is None:
-        return cases[0]
+        args.case = cases[0].case_id
     found = [c for c in cases if c.case_id == args.case]
     if not found:
         raise ParameterError(f"no case '{args.case}' in the dataset{did_you_mean(args.case, [c.case_id for c in cases])}",
                              path=path)
+    if args.anonymize_ids:
+        (case,), _ = anonymize_cases(found[:1], args.out, salt=args.id_salt, id_map=args.id_map)
+        return case
     return found[0]
 
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets.cases import case_seed, load_case
+    from ..datasets.jobs import naming
     from ..errors import ParameterError
     from ..preview.figures import preview
 
@@ -61,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     sample = load_case(case, channels=args.channels)
     pipeline = pipeline_from_args(args, sample["image"].channel_names, where=args.image)
     modality = args.modality or pipeline.modality
-    outputs = [pipeline(sample, seed=case_seed(args.seed, case.case_id, i)) for i in range(args.n)]
+    with naming(case.image, pipeline_name(args)):
+        outputs = [pipeline(sample, seed=case_seed(args.seed, case.case_id, i)) for i in range(args.n)]
     path = preview(sample, outputs, args.out, modality=modality, window=args.window, channel=args.channel)
     print(f"wrote {path}")
     return 0

@@ -38,9 +38,9 @@ KEPT_IDENTIFIERS: dict[str, tuple[str, str]] = {
 }
 #: the manifest columns added by ``keep_identifiers``
 IDENTIFIER_COLUMNS: list[str] = list(KEPT_IDENTIFIERS)
-#: the one line the command line prints on stderr when ``--keep-identifiers`` is given
+#: the warning issued when identifiers are kept (the command line shows it as ``medaug COMMAND: warning: ...``)
 KEEP_IDENTIFIERS_WARNING = (
-    "warning: --keep-identifiers: patient identifiers from the DICOM headers (patient ID, study date, study and "
+    "--keep-identifiers: patient identifiers from the DICOM headers (patient ID, study date, study and "
     "series UIDs) are copied into the outputs"
 )
 _NIFTI_DESCRIP = 79  # NIfTI-1 descrip is char[80], NUL-terminated

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,13 @@ def read_cases(source: str | Path, *, include_test: bool = False) -> list[Case]:
     check_utf8_name(src)
     if not src.exists():
         raise ImageReadError("dataset not found", path=src)
+    found: Iterable[tuple[Case, str]]
     if src.is_file():
-        found = _from_csv(src)
+        found = _from_csv(src)  # streamed: checked row by row, so a bad row fails at once
     else:
         found = [(c, f"case '{c.case_id}' (from {c.image})") for c in _from_folder(src, include_test)]
     seen: dict[str, str] = {}
+    cases = []
     for c, origin in found:
         problem = case_id_problem(c.case_id)
         if problem:
@@ -119,43 +122,58 @@ def read_cases(source: str | Path, *, include_test: bool = False) -> list[Case]:
                 path=src,
             )
         seen[key] = origin
-    if not found:
+        cases.append(c)
+    if not cases:
         raise ParameterError("the dataset lists no cases", path=src)
-    return [c for c, _ in found]
+    return cases
 
 
-def _from_csv(path: Path) -> list[tuple[Case, str]]:
-    """The CSV's cases, each with where it was read ("line N"); ``utf-8-sig`` accepts Excel's byte-order mark."""
+def _from_csv(path: Path) -> Iterator[tuple[Case, str]]:
+    """The CSV's cases as they are read, each with where it was read ("line N").
+
+    Streamed: a bad row stops the reading at once, however many rows follow.
+    ``utf-8-sig`` accepts Excel's byte-order mark; CRLF line ends are read as
+    any.  Paths are made absolute against the CSV's folder by text (one
+    ``resolve`` for the folder, none per row).
+    """
+    base = path.parent.resolve()
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
+            reader = csv.DictReader(fh)
+            if "image" not in (reader.fieldnames or []):
+                raise ParameterError("the CSV needs an 'image' column (and optionally 'label', 'target', 'case_id')",
+                                     path=path)
+            start = reader.line_num + 1  # a quoted cell may span lines: a row is named by its first line
+            for row in reader:
+                yield _csv_case(row, base, f"line {start}", path)
+                start = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ParameterError(f"cannot read the CSV: {exc}", path=path) from exc
-    if not rows or "image" not in rows[0]:
-        raise ParameterError("the CSV needs an 'image' column (and optionally 'label', 'target', 'case_id')", path=path)
-    base = path.parent
-    out = []
-    for i, row in enumerate(rows, start=2):
-        if not (row.get("image") or "").strip():
-            raise ParameterError(f"line {i}: empty 'image'", path=path)
-        image = (base / row["image"].strip()).resolve()
-        label = (base / row["label"].strip()).resolve() if (row.get("label") or "").strip() else None
-        target: Any = (row.get("target") or "").strip() or None
-        if target is not None:
+
+
+def _csv_case(row: dict[str, Any], base: Path, where: str, path: Path) -> tuple[Case, str]:
+    """One CSV row as a case; ``where`` ("line N") leads any error."""
+    image_text = (row.get("image") or "").strip()
+    if not image_text:
+        raise ParameterError(f"{where}: empty 'image'", path=path)
+    image = Path(os.path.normpath(os.path.join(base, image_text)))
+    label_text = (row.get("label") or "").strip()
+    label = Path(os.path.normpath(os.path.join(base, label_text))) if label_text else None
+    target: Any = (row.get("target") or "").strip() or None
+    if target is not None:
+        try:
+            target = int(target)
+        except ValueError:
             try:
-                target = int(target)
+                target = float(target)
             except ValueError:
-                try:
-                    target = float(target)
-                except ValueError:
-                    pass
-        cid = row.get("case_id") or ""
-        cid = cid.strip(" ") if cid.strip() else case_id_from_path(image)
-        problem = case_id_problem(cid)
-        if problem:
-            raise ParameterError(f"line {i}: the case id {cid!r} {problem}; rename the case", path=path)
-        out.append((Case(cid, image, label, target), f"line {i}"))
-    return out
+                pass
+    cid = row.get("case_id") or ""
+    cid = cid.strip(" ") if cid.strip() else case_id_from_path(image)
+    problem = case_id_problem(cid)
+    if problem:
+        raise ParameterError(f"{where}: the case id {cid!r} {problem}; rename the case", path=path)
+    return Case(cid, image, label, target), where
 
 
 def _from_folder(folder: Path, include_test: bool) -> list[Case]:

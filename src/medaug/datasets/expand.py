@@ -25,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import errno
 import itertools
-import json
 import logging
 import os
+import signal
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +37,23 @@ from typing import Any
 
 import numpy as np
 
-from ..data.identifiers import IDENTIFIER_COLUMNS
+from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING
 from ..errors import JobError, MedaugError, ParameterError
+from .anonymize import anonymize_cases, warn_if_identifying, without_sources
 from .cases import Case, case_seed, load_case
 from .discover import read_cases
-from .jobs import OutputLock, check_writable, output_path, worker_init, write_json_atomic
+from .jobs import (
+    OutputLock,
+    check_writable,
+    claim_job,
+    dataset_fingerprint,
+    job_identity,
+    naming,
+    output_path,
+    read_rows,
+    write_json_atomic,
+)
+from .workers import JobInterrupted, dask_stop_requested, reissue_warnings, run_task, stop_on_signals, worker_pool
 from .writing import LAYOUTS, MANIFEST_COLUMNS, write_csv_atomic, write_item
 
 __all__ = ["ExpandJob", "parse_grid", "run_expand", "GRID_KEYS"]
@@ -121,9 +134,15 @@ class ExpandJob:
     include_test: bool = False
     #: "rgb": read colour pictures as R, G, B channels
     channels: str | None = None
+    #: replace case ids by pseudonyms, leave source paths out (see :mod:`medaug.datasets.anonymize`)
+    anonymize_ids: bool = False
+    #: the salt file of the pseudonyms (default OUTPUT.id-salt) and the map back to case ids (OUTPUT.id-map.csv)
+    id_salt: str | None = None
+    id_map: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        ident = {"input": self.input, "pipeline": self.pipeline, "n": self.n, "grid": self.grid, "seed": self.seed,
+        """The options that define the output (:func:`run_expand` adds the resolved input and the dataset's digest)."""
+        ident = {"pipeline": self.pipeline, "n": self.n, "grid": self.grid, "seed": self.seed,
                  "include_originals": self.include_originals}
         if self.keep_identifiers:  # only when set: job.json of older runs stays valid
             ident["keep_identifiers"] = True
@@ -143,11 +162,16 @@ class ExpandJob:
 
 # ---------------------------------------------------------------- one case (runs in a worker)
 def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
-    """Write every missing augmentation of one case; return ``{"case_id", "done", "error"}``.
+    """Write every missing augmentation of one case; return ``{"case_id", "done", "error", "warnings"}``.
 
     A full disk (or exhausted quota) adds ``"disk_full": <the file that could not be written>``:
     the job stops on it instead of skipping the case (every following case would fail too).
+    The warnings issued meanwhile travel back to the job's process (:func:`~.workers.run_task`).
     """
+    return run_task(_process_case, job, case)
+
+
+def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
     from ..engine.compose import Compose
     from ..engine.config import pipeline_from_config
 
@@ -170,6 +194,8 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
 
             identifiers = read_identifiers(case.image)
         for index in todo:
+            if dask_stop_requested(job):  # the job was interrupted: leave after the item being written
+                break
             seed = case_seed(job["seed"], case.case_id, index)
             if index == -1:
                 result, name = sample, f"{case.case_id}_orig"
@@ -178,11 +204,15 @@ def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
                 grid_pipe = Compose([*steps, *pipeline.transforms], fill=pipeline.fill,
                                     interpolation=pipeline.options.interpolation,
                                     label_interpolation=pipeline.options.label_interpolation)
-                result, name = grid_pipe(sample, seed=seed), None
+                with naming(case.image):
+                    result, name = grid_pipe(sample, seed=seed), None
             else:
-                result, name = pipeline(sample, seed=seed), None
+                with naming(case.image):
+                    result, name = pipeline(sample, seed=seed), None
             row = write_item(result, case, index, seed, out, dtypes, name=name, identifiers=identifiers,
                              layout=job["layout"])
+            if job.get("anonymize_ids"):
+                row = without_sources(row)
             try:
                 write_json_atomic(output_path(rows_dir, _row_name(case.case_id, index)), row)
             except BaseException:  # not committed: leave no file of the item behind
@@ -315,6 +345,16 @@ def run_expand(
     """Run (or resume) an expansion job; return a summary. Raises :class:`JobError` when cases failed."""
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
     cases = read_cases(inp, include_test=job.include_test)
+    if job.anonymize_ids and job.keep_identifiers:
+        raise ParameterError("--keep-identifiers copies patient identifiers into the outputs, --anonymize-ids keeps "
+                             "them out: choose one")
+    pseudonyms = None
+    if job.anonymize_ids:  # before any name is made: output files, rows, the layout's identifiers
+        cases, pseudonyms = anonymize_cases(cases, out, salt=job.id_salt, id_map=job.id_map,
+                                            dataset=inp if inp.is_dir() else inp.parent,
+                                            resuming=(out / ".medaug" / "job.json").exists())
+    else:
+        warn_if_identifying(cases, inp if inp.is_dir() else inp.parent)
     layout = output_layout(job.layout, inp)
     job = dataclasses.replace(job, layout=layout)  # the job's identity names the layout it writes
     out = _prepare_layout(layout, job.dataset_name, out, cases)  # OUTPUT/DatasetXXX_Name, labels present
@@ -324,31 +364,35 @@ def run_expand(
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
     check_writable(out)  # before any work: a read-only folder or mount, a full disk
+    if job.pipeline is not None:  # a bad config fails here, not once per case (its warnings come from the cases)
+        from ..engine.config import pipeline_from_config
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline_from_config(job.pipeline)
     if job.keep_identifiers:
-        log.info("keep_identifiers: patient identifiers from the DICOM headers are copied into the outputs")
+        warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=2)
     meta = out / ".medaug"
-    with OutputLock(meta / "lock"):
-        job_file = meta / "job.json"
-        if job_file.exists():
-            previous = json.loads(job_file.read_text(encoding="utf-8"))
-            if previous != job.identity():
-                raise JobError(
-                    "output folder holds a different expansion job (other input, pipeline, -n/--grid or seed); "
-                    "use a new output folder", path=out,
-                )
-        else:
-            write_json_atomic(job_file, job.identity())
+    with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug expand"):
+        claim_job(out, job_identity(job.identity(), inp, pseudonyms),
+                  dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "expansion")
+        read_rows(meta / "rows")  # a damaged row stops the job here, before any work
         removed = _clean_partial_files(out)
         if removed:
             log.info("removed %d temporary file(s) of an interrupted run", removed)
         spec = {"output": str(out), "pipeline": job.pipeline, "n": job.n, "grid": job.grid, "seed": job.seed,
                 "include_originals": job.include_originals, "keep_identifiers": job.keep_identifiers,
-                "layout": layout, "channels": job.channels}
+                "layout": layout, "channels": job.channels, "anonymize_ids": job.anonymize_ids}
         t0 = time.perf_counter()
-        results = list(_dispatch(spec, cases, workers, scheduler, progress, on_result))
+        results: list[dict[str, Any]] = []
+        interrupted = None
+        try:
+            results.extend(_dispatch(spec, cases, workers, scheduler, progress, on_result))
+        except JobInterrupted as exc:  # the workers are gone: keep what is finished, as after a full disk
+            interrupted = exc
         disk_full = next((r["disk_full"] for r in results if r.get("disk_full")), None)
         failed = [r for r in results if r["error"] and not r.get("disk_full")]
-        rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((meta / "rows").glob("*.json"))] if (meta / "rows").exists() else []
+        rows = read_rows(meta / "rows")
         rows.sort(key=lambda r: (r["case_id"], int(r["index"])))
         columns = MANIFEST_COLUMNS + (IDENTIFIER_COLUMNS if job.keep_identifiers else [])
         try:
@@ -368,6 +412,9 @@ def run_expand(
             "seconds": time.perf_counter() - t0,
             "output": str(out),
         }
+    if interrupted is not None:
+        raise JobInterrupted(interrupted.signum, f"interrupted by {signal.Signals(interrupted.signum).name}: the "
+                             f"{len(rows)} item(s) finished so far are kept; run the same command again to resume")
     if disk_full is not None:
         raise JobError(
             f"the disk is full: this file could not be written, so the job stopped (every further case would fail "
@@ -384,10 +431,12 @@ def run_expand(
 def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, on_result) -> Iterable[dict[str, Any]]:
     from tqdm import tqdm
 
+    shown: set[str] = set()
     bar = tqdm(total=len(cases), unit="case", disable=not progress, dynamic_ncols=True, desc="expand")
     results = _results(spec, cases, workers, scheduler)
     try:
         for result in results:
+            reissue_warnings(result, shown)
             if result["error"]:
                 log.error("case %s failed: %s", result["case_id"], result["error"])
                 bar.write(f"error: case {result['case_id']}: {result['error']}")
@@ -404,38 +453,44 @@ def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, 
 
 def _results(spec, cases: list[Case], workers: int, scheduler) -> Iterable[dict[str, Any]]:
     if scheduler is not None:
-        from distributed import Client, as_completed
-
-        client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
-        futures: list[Any] = []
-        try:
-            futures = client.map(process_case, [spec] * len(cases), cases, pure=False, retries=2)
-            case_of = {f.key: c for f, c in zip(futures, cases)}
-            for fut in as_completed(futures):
-                yield _outcome(fut, case_of[fut.key])
-        finally:
-            pending = [f for f in futures if not f.done()]
-            if pending:
-                client.cancel(pending)
-            if client is not scheduler:
-                client.close()
+        yield from _dask_results(spec, cases, scheduler)
         return
     if workers <= 1:
         for case in cases:
             yield process_case(spec, case)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
+    with worker_pool(workers) as pool:
         futures = {pool.submit(process_case, spec, c): c for c in cases}
-        try:
-            for fut in as_completed(futures):
-                yield _outcome(fut, futures[fut])
-        finally:
-            for fut in futures:
-                fut.cancel()  # stopped early (a full disk): cases not started are not run
+        for fut in as_completed(futures):
+            yield _outcome(fut, futures[fut])
+
+
+def _dask_results(spec, cases: list[Case], scheduler) -> Iterable[dict[str, Any]]:
+    """Results of a Dask cluster; interrupted, every task leaves after the item it is writing, then the job stops."""
+    import secrets
+
+    from distributed import Client, Event, as_completed, wait
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    spec = {**spec, "stop_event": f"medaug-stop-{secrets.token_hex(8)}"}
+    futures: list[Any] = []
+    try:
+        futures = client.map(process_case, [spec] * len(cases), cases, pure=False, retries=2)
+        case_of = {f.key: c for f, c in zip(futures, cases)}
+        for fut in as_completed(futures):
+            yield _outcome(fut, case_of[fut.key])
+    except JobInterrupted:
+        Event(spec["stop_event"], client=client).set()
+        wait(futures)  # tasks not started end at once; running ones after their current item
+        raise
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+        if client is not scheduler:
+            client.close()
 
 
 def _outcome(fut: Any, case: Case) -> dict[str, Any]:

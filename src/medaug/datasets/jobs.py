@@ -10,18 +10,24 @@ finished item is committed as a small JSON row written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import secrets
 import socket
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import JobError
+from ..errors import JobError, MedaugError
 
-__all__ = ["OutputLock", "check_writable", "output_path", "write_json_atomic", "worker_init"]
+if TYPE_CHECKING:
+    from .cases import Case
+
+__all__ = ["OutputLock", "check_writable", "claim_job", "dataset_fingerprint", "job_identity", "naming", "output_path",
+           "read_rows", "read_state", "write_json_atomic"]
 
 
 def output_path(out: Path, *parts: str) -> Path:
@@ -41,6 +47,25 @@ def output_path(out: Path, *parts: str) -> Path:
     if resolved == root or not resolved.is_relative_to(root) or any(p in ("", ".", "..") for p in parts):
         raise JobError(f"refusing to write {path}: it resolves to {resolved}, outside the output folder", path=out)
     return path
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike[str], context: str | None = None) -> Iterator[None]:
+    """Give a medaug error raised inside that names no file the file it concerns (and, in brackets, ``context``).
+
+    A pipeline step or a registration refuses a sample without knowing where it
+    came from ("CropToLabel needs a label map; the sample has none"); the
+    command that read the file adds it, and e.g. the pipeline config.
+    """
+    try:
+        yield
+    except MedaugError as exc:
+        if exc.path is None:
+            exc.path = str(path)
+            if context:
+                exc.message = f"{exc.message} ({context})"
+                exc.args = (exc.message,)
+        raise
 
 
 def write_json_atomic(path: Path, obj: Any, *, indent: int | None = None) -> None:
@@ -78,17 +103,12 @@ class OutputLock:
                 holder = _read_holder(self.path)
                 if holder is None:
                     continue  # released while we looked: try again
-                if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
+                if holder["host"] == me["host"] and not _alive(holder["pid"]):
                     self.path.unlink(missing_ok=True)  # a stale lock from a killed run on this host
                     continue
-                if "pid" not in holder:
-                    raise JobError(
-                        f"output folder is locked but the lock names no process; if no medaug process is writing "
-                        f"here, remove {self.path}", path=self.path.parent.parent,
-                    ) from None
                 raise JobError(
-                    f"output folder is in use by another medaug process (PID {holder.get('pid')} on host "
-                    f"{holder.get('host')}); wait for it or remove {self.path} if that process is gone",
+                    f"output folder is in use by another medaug process (PID {holder['pid']} on host "
+                    f"{holder['host']}); wait for it or remove {self.path} if that process is gone",
                     path=self.path.parent.parent,
                 ) from None
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -100,25 +120,204 @@ class OutputLock:
         self.path.unlink(missing_ok=True)
 
 
-def _read_holder(path: Path, wait: float = 2.0) -> dict[str, Any] | None:
+#: Seconds a lock without a valid holder is read again before it is called damaged (a new lock is empty at first).
+LOCK_SETTLE = 2.0
+
+
+def _read_holder(path: Path) -> dict[str, Any] | None:
     """The lock's ``{pid, host}`` (None when the lock is gone); waits for a lock just created.
 
     The lock is created first (``O_EXCL``) and filled next, so a reader may see
-    it empty for a moment: it is read again for up to ``wait`` seconds.
+    it empty for a moment: it is read again for up to :data:`LOCK_SETTLE` seconds.
+
+    Raises
+    ------
+    JobError
+        Naming the lock file when it still holds no valid holder after that.
     """
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + LOCK_SETTLE
     while True:
+        text = ""
         try:
-            holder = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(holder, dict) and "pid" in holder:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            holder = json.loads(text)
+            pid = holder.get("pid") if isinstance(holder, dict) else None
+            if type(pid) is int and 0 < pid < 2**31 and isinstance(holder.get("host"), str):
                 return holder
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
             pass
         if time.monotonic() > deadline:
-            return {}
+            raise JobError(
+                f"the lock file is damaged (it holds {text[:60]!r}, not the PID and host of a medaug process); if no "
+                f"medaug process is writing in {path.parent.parent}, remove the lock file and run the command again",
+                path=path,
+            )
         time.sleep(0.05)
+
+
+def read_state(path: Path, what: str, recovery: str) -> Any:
+    """A JSON object of a job's state (``job.json``, a row): the dict, or None when the file does not exist.
+
+    Raises
+    ------
+    JobError
+        Naming the file when it is empty, cut short or not a JSON object,
+        with ``what`` it is and the ``recovery`` step.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobError(f"{what} cannot be read ({exc}); {recovery}", path=path) from None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        problem = "is empty" if not text.strip() else f"is damaged ({exc})"
+        raise JobError(f"{what} {problem}; {recovery}", path=path) from None
+    if not isinstance(value, dict):
+        raise JobError(f"{what} is damaged (it holds {text[:60]!r}, not a JSON object); {recovery}", path=path)
+    return value
+
+
+def dataset_fingerprint(cases: list[Case], digest: Callable[[str], str] | None = None) -> dict[str, list[Any]]:
+    """What a job's output depends on in its input: per case id, every file it reads with its size and mtime.
+
+    Each entry is ``[role, path digest, size, mtime_ns]`` (``image``, ``label``,
+    further channels; a DICOM folder contributes every file inside it).  Paths
+    enter as a digest only (``digest``, SHA-256 by default; a keyed one when
+    case ids are pseudonyms), so the fingerprint can be stored in an output
+    without the input's names; the case's ``target`` is kept too.
+    """
+    digest = digest or _digest
+    out: dict[str, list[Any]] = {}
+    for case in cases:
+        files = [("image", case.image), *([("label", case.label)] if case.label else []), *((f"channel_{k:04d}", f) for k, f in enumerate(case.channel_files, 1))]
+        entries: list[Any] = [["target", repr(case.target)]] if case.target is not None else []
+        for role, path in files:
+            for sub, st in _stats(Path(path)):
+                entries.append([role + sub, digest(f"{path}{sub}")[:16], *((st.st_size, st.st_mtime_ns) if st else ())])
+        out[case.case_id] = entries
+    return out
+
+
+def _stats(path: Path) -> list[tuple[str, os.stat_result | None]]:
+    """``[("", stat)]`` of a file (stat None when it cannot be read); ``[("/name", stat), ...]`` of a folder's files."""
+    try:
+        if not path.is_dir():
+            return [("", os.stat(path))]
+        with os.scandir(path) as entries:
+            return [(f"/{e.name}", e.stat()) for e in sorted(entries, key=lambda e: e.name) if e.is_file()]
+    except OSError:
+        return [("", None)]
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def job_identity(options: dict[str, Any], inp: Path, pseudonyms: Any = None) -> dict[str, Any]:
+    """A job's identity for :func:`claim_job`: its options and resolved input.
+
+    With pseudonyms (a :class:`~medaug.datasets.anonymize.Pseudonyms`) the input enters as a keyed digest (its path may name a
+    patient) and the salt as its check, so that only the same salt resumes.
+    """
+    if pseudonyms is None:
+        return {"input": str(inp), **options}
+    return {"input": "digest:" + pseudonyms.digest(str(inp))[:32], **options, "pseudonyms": pseudonyms.check()}
+
+
+def claim_job(out: Path, identity: dict[str, Any], fingerprint: dict[str, list[Any]], kind: str) -> None:
+    """Record a new job in ``OUT/.medaug/job.json``, or check that the folder holds this very job (a resume).
+
+    ``identity`` is what defines the job's output (resolved input, pipeline,
+    options); the dataset's content enters as the digest of its
+    :func:`dataset_fingerprint`, kept whole in ``OUT/.medaug/dataset.json`` so a
+    refusal can say what changed.  The same dataset resumes however its path
+    is typed; a changed dataset, or another job, is refused.
+
+    Raises
+    ------
+    JobError
+        Naming what differs (the options, or the cases and files that changed),
+        or a damaged ``job.json``.
+    """
+    meta = out / ".medaug"
+    job_file, data_file = meta / "job.json", meta / "dataset.json"
+    ident = json.loads(json.dumps({**identity, "dataset": _digest(json.dumps(fingerprint, sort_keys=True))}))
+    previous = read_state(job_file, "the job description", f"if you are running again the command that created "
+                          f"{out}, delete {job_file} and run it again (finished items are kept); otherwise choose a "
+                          "new output folder")
+    if previous is None:
+        write_json_atomic(data_file, fingerprint)
+        write_json_atomic(job_file, ident, indent=1)
+        return
+    if previous == ident:
+        return
+    options = sorted(k for k in ident.keys() | previous.keys() if k != "dataset" and ident.get(k) != previous.get(k))
+    if "pseudonyms" in options:  # the input's digest differs too: it is keyed by the salt
+        raise JobError(f"output folder holds a {kind} job whose case ids were replaced by pseudonyms with another salt, "
+                       "or not at all; give the salt file of its first run (--id-salt), or use a new output folder",
+                       path=out)
+    if options:
+        shown = "; ".join(f"{k}: {_short(previous.get(k))} then, {_short(ident.get(k))} now" for k in options)
+        raise JobError(f"output folder holds a different {kind} job ({shown}); use a new output folder, or run "
+                       "the command that created it", path=out)
+    if "dataset" not in previous:
+        raise JobError(f"output folder holds a {kind} job of an older medaug, which did not record the content of "
+                       "its dataset, so a resume cannot be checked; use a new output folder", path=out)
+    try:
+        before = json.loads(data_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    raise JobError(f"the input dataset changed since this {kind} job started ({_changes(before, fingerprint)}), so "
+                   "resuming would mix outputs of two datasets; restore the dataset, or use a new output folder",
+                   path=out)
+
+
+def _short(value: Any) -> str:
+    """A job option for a message: text (e.g. a path) whole, other values as JSON of at most 60 characters."""
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _changes(before: dict[str, list[Any]], now: dict[str, list[Any]]) -> str:
+    """What differs between two fingerprints, in words (a few examples of each kind)."""
+    def some(ids: list[str]) -> str:
+        return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+    added = sorted(now.keys() - before.keys())
+    removed = sorted(before.keys() - now.keys())
+    changed = []
+    for cid in sorted(now.keys() & before.keys()):
+        old, new = {e[0]: e[1:] for e in before[cid]}, {e[0]: e[1:] for e in now[cid]}
+        roles = sorted(r for r in old.keys() | new.keys() if old.get(r) != new.get(r))
+        if roles:
+            changed.append(f"{cid} ({', '.join(roles[:3])})")
+    parts = [f"{len(changed)} case(s) with other files, sizes or modification times: {some(changed)}"] if changed else []
+    parts += [f"{len(added)} case(s) added: {some(added)}"] if added else []
+    parts += [f"{len(removed)} case(s) removed: {some(removed)}"] if removed else []
+    return "; ".join(parts) or "the case list differs"
+
+
+def read_rows(rows_dir: Path) -> list[dict[str, Any]]:
+    """The committed rows of a job (``OUTPUT/.medaug/rows/*.json``), in file name order.
+
+    Raises
+    ------
+    JobError
+        Naming a damaged row and how to recover: delete it, its item is redone.
+    """
+    if not rows_dir.is_dir():
+        return []
+    recovery = "delete this file and run the same command again: its item is done again"
+    return [read_state(p, "this row of the job's state", recovery) for p in sorted(rows_dir.glob("*.json"))]
 
 
 def check_writable(out: Path) -> None:
@@ -160,10 +359,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def worker_init() -> None:
-    """Initialiser of worker processes: one torch thread each (the workers are the parallelism)."""
-    import torch
-
-    torch.set_num_threads(1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from .cases import Case
 from .jobs import output_path
 
 __all__ = [
-    "MANIFEST_COLUMNS", "LAYOUTS", "NIFTI_GZ", "cast_like", "output_extension", "write_item", "write_csv_atomic",
+    "MANIFEST_COLUMNS", "LAYOUTS", "NIFTI_GZ", "cast_like", "escape_cell", "output_extension", "read_manifest",
+    "unescape_cell", "write_item", "write_csv_atomic",
 ]
 
 MANIFEST_COLUMNS = ["case_id", "index", "seed", "source_image", "source_label", "output_image", "output_label", "params"]
@@ -130,18 +132,58 @@ def write_item(
     return row
 
 
-def write_csv_atomic(path: Path, rows: list[dict[str, Any]], columns: list[str] = MANIFEST_COLUMNS) -> None:
-    """Write a CSV through a temporary file and a rename, so readers never see half a file."""
+#: What a spreadsheet takes as the start of a formula (OWASP, CSV injection): such a cell is written after a quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _needs_quote(text: str) -> bool:
+    """Whether a cell is written with a leading ``'``: it starts (after any quotes) like a formula, and is no number.
+
+    Quotes already leading a formula-like cell count, so that writing and
+    reading undo each other exactly (``'=x`` is written ``''=x``).
+    """
+    bare = text.lstrip("'")
+    return bare.startswith(_FORMULA_START) and not _NUMBER.fullmatch(bare)
+
+
+def escape_cell(value: Any) -> str:
+    """A manifest cell as written: ``=1+2`` becomes ``'=1+2`` (a spreadsheet shows it as text); ``-1`` stays."""
+    text = "" if value is None else str(value)
+    return "'" + text if _needs_quote(text) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The value of a manifest cell written by :func:`escape_cell`."""
+    return text[1:] if text.startswith("'") and _needs_quote(text[1:]) else text
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The rows of a CSV written by :func:`write_csv_atomic` (a manifest), cells as they were given."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: unescape_cell(v) if isinstance(v, str) else v for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def write_csv_atomic(path: Path, rows: list[dict[str, Any]], columns: list[str] = MANIFEST_COLUMNS, *,
+                     private: bool = False) -> None:
+    """Write a CSV through a temporary file and a rename, so readers never see half a file.
+
+    Cells that a spreadsheet would run as a formula are written after a quote
+    (:func:`escape_cell`; :func:`read_manifest` undoes it).  The file gets the
+    permissions of the images beside it (0666 less the umask), or 0600 when
+    ``private`` (e.g. the map of pseudonyms back to case ids).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")  # rows may carry more (e.g. nnU-Net channels)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: escape_cell(v) for k, v in row.items()} for row in rows)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -31,6 +33,14 @@ import numpy as np
 from ..data.sample import Sample
 from ..datasets.cases import Case, load_case
 from ..datasets.discover import read_cases
+from ..datasets.workers import (
+    JobInterrupted,
+    native_callbacks,
+    reissue_warnings,
+    run_task,
+    stop_on_signals,
+    worker_pool,
+)
 from ..errors import JobError, MedaugError, ParameterError
 
 __all__ = ["LearnJob", "plan_pairs", "run_learn", "MANIFEST_COLUMNS"]
@@ -57,12 +67,18 @@ class LearnJob:
     metric: str = "auto"
     deformable: str = "auto"
     field_size: int = 96
+    #: replace case ids by pseudonyms (see :mod:`medaug.datasets.anonymize`); salt file and map back to case ids
+    anonymize_ids: bool = False
+    id_salt: str | None = None
+    id_map: str | None = None
     #: the channel of multi-channel images that drives the registration (one field moves every channel)
     channel: int = 0
 
     def identity(self) -> dict[str, Any]:
+        """The options that define the output (:func:`run_learn` adds the resolved input, reference and dataset digest)."""
         d = asdict(self)
-        d.pop("output")
+        for key in ("input", "output", "reference", "anonymize_ids", "id_salt", "id_map"):
+            d.pop(key)
         if d["channel"] == 0:  # only when set: job.json of older runs stays valid
             d.pop("channel")
         return d
@@ -134,9 +150,13 @@ def _one_channel(sample: Sample, k: int) -> Sample:
 
 
 def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
-    """Register one pair, write its field, commit its row; return ``{"pair", "error"}``."""
+    """Register one pair, write its field, commit its row; return ``{"pair", "error", "done", "warnings"}``."""
+    return run_task(_process_pair, spec, fixed, moving)
+
+
+def _process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, Any]:
     from ..data.field import save_field
-    from ..datasets.jobs import output_path, write_json_atomic
+    from ..datasets.jobs import naming, output_path, write_json_atomic
     from .register import register
 
     out = Path(spec["output"])
@@ -148,8 +168,9 @@ def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, A
         f = load_case(fixed)
         m = load_case(moving)
         f, m = (_one_channel(x, spec.get("channel", 0)) for x in (f, m))
-        result = register(f, m, metric=spec["metric"], deformable=spec["deformable"], time_limit=spec["time_limit"],
-                          field_size=spec["field_size"], seed=spec["seed"])
+        with naming(moving.image, f"registered onto {fixed.image}"), native_callbacks():
+            result = register(f, m, metric=spec["metric"], deformable=spec["deformable"],
+                              time_limit=spec["time_limit"], field_size=spec["field_size"], seed=spec["seed"])
         rel = f"fields/{name}.nii.gz"
         (out / "fields").mkdir(parents=True, exist_ok=True)
         save_field(result.deformable, output_path(out, "fields", f"{name}.nii.gz"))
@@ -157,13 +178,14 @@ def process_pair(spec: dict[str, Any], fixed: Case, moving: Case) -> dict[str, A
         row = {"pair": name, "fixed": fixed.case_id, "moving": moving.case_id, "field": rel,
                **{k: rep[k] for k in MANIFEST_COLUMNS if k in rep}, "affine": json.dumps(result.affine.round(8).tolist())}
         write_json_atomic(row_file, row)
-        if not result.report.usable:
-            log.warning("pair %s: %d folded voxels; the field is kept but marked unusable", name, result.report.folds)
-        return {"pair": name, "error": None, "done": 1, "summary": result.report.summary()}
     except MedaugError as exc:
         return {"pair": name, "error": str(exc), "done": 0}
     except Exception as exc:  # noqa: BLE001 - report it with the pair, keep going
         return {"pair": name, "error": f"{type(exc).__name__}: {exc}", "done": 0}
+    if not result.report.usable:
+        warnings.warn(f"pair {name}: the field folds ({result.report.folds} voxels with a Jacobian <= 0); it is kept "
+                      "but marked unusable, so RandomLearnedDeformation skips it", stacklevel=2)
+    return {"pair": name, "error": None, "done": 1, "summary": result.report.summary()}
 
 
 # ---------------------------------------------------------------- the job
@@ -175,11 +197,21 @@ def run_learn(
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a learn-deformations job; return a summary. Raises :class:`JobError` when pairs failed."""
-    from ..datasets.jobs import OutputLock, check_writable, write_json_atomic
+    from ..datasets.anonymize import anonymize_cases, warn_if_identifying
+    from ..datasets.jobs import OutputLock, check_writable, claim_job, dataset_fingerprint, job_identity, read_rows
     from ..datasets.writing import write_csv_atomic
 
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
     cases = read_cases(inp)
+    reference = _reference_id(cases, job.reference) if job.reference is not None else None
+    pseudonyms = None
+    if job.anonymize_ids:  # before any name is made: fields, rows, the manifest's pairs
+        cases, pseudonyms = anonymize_cases(cases, out, salt=job.id_salt, id_map=job.id_map,
+                                            dataset=inp if inp.is_dir() else inp.parent,
+                                            resuming=(out / ".medaug" / "job.json").exists())
+        reference = pseudonyms(reference) if reference is not None else None
+    else:
+        warn_if_identifying(cases, inp if inp.is_dir() else inp.parent)
     by_id = {c.case_id: c for c in cases}
     in_root = inp if inp.is_dir() else inp.parent
     if out == in_root or (inp.is_dir() and out.is_relative_to(in_root)):
@@ -188,24 +220,29 @@ def run_learn(
         raise ParameterError("output exists and is not a folder", path=out)
     out.mkdir(parents=True, exist_ok=True)
     check_writable(out)
-    todo = plan_pairs(cases, job.reference, job.pairs, job.seed)
+    from ..datasets.jobs import naming
+
+    with naming(inp):
+        todo = plan_pairs(cases, reference, job.pairs, job.seed)
     meta = out / ".medaug"
-    with OutputLock(meta / "lock"):
-        job_file = meta / "job.json"
-        if job_file.exists():
-            if json.loads(job_file.read_text(encoding="utf-8")) != job.identity():
-                raise JobError("output folder holds a different learn-deformations job; use a new output folder", path=out)
-        else:
-            write_json_atomic(job_file, job.identity())
-        for tmp in list((out / "fields").glob(".*tmp*")) if (out / "fields").is_dir() else []:
-            tmp.unlink(missing_ok=True)  # a field half-written by an interrupted run
+    with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug learn-deformations"):
+        claim_job(out, job_identity({"reference": reference, **job.identity()}, inp, pseudonyms),
+                  dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "learn-deformations")
+        read_rows(meta / "rows")  # a damaged row stops the job here, before any work
+        _remove_partial_fields(out)
         spec = asdict(job)
         spec["output"] = str(out)
         t0 = time.perf_counter()
-        results = list(_dispatch(spec, [(by_id[a], by_id[b]) for a, b in todo], workers, progress, on_result))
+        results: list[dict[str, Any]] = []
+        interrupted = None
+        try:
+            results.extend(_dispatch(spec, [(by_id[a], by_id[b]) for a, b in todo], workers, progress, on_result))
+        except JobInterrupted as exc:  # the workers are gone: keep what is finished
+            interrupted = exc
+            _remove_partial_fields(out)
         failed = [r for r in results if r["error"]]
         rows_dir = meta / "rows"
-        rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(rows_dir.glob("*.json"))] if rows_dir.is_dir() else []
+        rows = read_rows(rows_dir)
         write_csv_atomic(out / "manifest.csv", rows, MANIFEST_COLUMNS)
         summary = {
             "pairs": len(todo),
@@ -215,19 +252,30 @@ def run_learn(
             "failed": [(r["pair"], r["error"]) for r in failed],
             "seconds": time.perf_counter() - t0,
         }
+    if interrupted is not None:
+        raise JobInterrupted(interrupted.signum, f"interrupted by {signal.Signals(interrupted.signum).name}: the "
+                             f"{len(rows)} field(s) finished so far are kept; run the same command again to resume")
     if failed:
         lines = "\n  ".join(f"{p}: {e}" for p, e in summary["failed"])
         raise JobError(f"{len(failed)} of {len(todo)} pair(s) failed:\n  {lines}", path=out)
     return summary
 
 
+def _remove_partial_fields(out: Path) -> None:
+    """Remove fields half-written by an interrupted run (temporary names; never a finished field)."""
+    for tmp in list((out / "fields").glob(".*tmp*")) if (out / "fields").is_dir() else []:
+        tmp.unlink(missing_ok=True)
+
+
 def _dispatch(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int, progress: bool,
               on_result: Callable[[dict[str, Any]], None] | None) -> Iterable[dict[str, Any]]:
     from tqdm import tqdm
 
+    shown: set[str] = set()
     bar = tqdm(total=len(pairs), unit="pair", disable=not progress, dynamic_ncols=True, desc="register")
     try:
         for result in _results(spec, pairs, workers):
+            reissue_warnings(result, shown)
             if result["error"]:
                 log.error("pair %s failed: %s", result["pair"], result["error"])
                 bar.write(f"error: pair {result['pair']}: {result['error']}")
@@ -246,13 +294,9 @@ def _results(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int)
         for f, m in pairs:
             yield process_pair(spec, f, m)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    from ..datasets.jobs import worker_init
-
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init) as pool:
+    with worker_pool(workers) as pool:
         futures = {pool.submit(process_pair, spec, f, m): _pair_name(f.case_id, m.case_id) for f, m in pairs}
         for fut in as_completed(futures):
             try:

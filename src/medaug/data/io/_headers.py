@@ -13,6 +13,7 @@ regular-file rule) for trusted headers whose data lie elsewhere.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -22,7 +23,7 @@ from pathlib import Path
 from ...errors import ImageReadError
 from ._paths import file_kind
 
-__all__ = ["check_data_files", "ALLOW_EXTERNAL_DATA"]
+__all__ = ["check_data_files", "check_metaimage_size", "ALLOW_EXTERNAL_DATA"]
 
 #: Environment variable that lets a header name data files outside its own folder.
 ALLOW_EXTERNAL_DATA = "MEDAUG_ALLOW_EXTERNAL_DATA"
@@ -30,6 +31,19 @@ ALLOW_EXTERNAL_DATA = "MEDAUG_ALLOW_EXTERNAL_DATA"
 _HEADER_LIMIT = 1 << 20  # a text header is a few hundred bytes; read at most 1 MiB of it
 _MAX_FILES = 100_000  # data files one header may name (a list or a pattern)
 _PATTERN = re.compile(r"^(?P<fmt>\S*%\S*)\s+(?P<lo>-?\d+)\s+(?P<hi>-?\d+)\s+(?P<step>-?\d+)(?:\s+\d+)?\s*$")
+
+
+#: Bytes per value of the MetaImage element types whose size is fixed (MET_LONG varies with the platform).
+_MET_SIZES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
+              "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8}
+
+
+def _read_head(p: Path) -> bytes:
+    try:
+        with open(p, "rb") as f:
+            return f.read(_HEADER_LIMIT)
+    except OSError as err:
+        raise ImageReadError(f"cannot be opened: {err.strerror or err}", path=str(p)) from None
 
 
 def check_data_files(p: Path, fmt: str) -> None:
@@ -48,11 +62,7 @@ def check_data_files(p: Path, fmt: str) -> None:
         Naming the header and the data file, with what to do.
     """
     where = str(p)
-    try:
-        with open(p, "rb") as f:
-            head = f.read(_HEADER_LIMIT)
-    except OSError as err:
-        raise ImageReadError(f"cannot be opened: {err.strerror or err}", path=where) from None
+    head = _read_head(p)
     try:
         names = list(_metaimage_names(head) if fmt == "MetaImage" else _nrrd_names(head))
     except ImageReadError as err:
@@ -62,6 +72,65 @@ def check_data_files(p: Path, fmt: str) -> None:
     external = os.environ.get(ALLOW_EXTERNAL_DATA) == "1"
     for name in names:
         _check_one(p, folder, name, external, where)
+
+
+def check_metaimage_size(p: Path) -> None:
+    """Refuse a MetaImage whose voxel data (``LOCAL`` or one detached file) is shorter than its header describes.
+
+    ITK reports a cut file only as "File cannot be read".  The data needed are
+    DimSize x ElementNumberOfChannels x the element size (or
+    ``CompressedDataSize`` for compressed data), from the end of the
+    ``ElementDataFile`` line (``LOCAL``) or from ``HeaderSize`` in the data
+    file.  Headers this check cannot size (ASCII data, lists and patterns of
+    files, platform-sized types) are left to ITK.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the header, the bytes described and the bytes present.
+    """
+    head = _read_head(p)
+    fields: dict[str, str] = {}
+    start = 0
+    for raw in head.split(b"\n"):
+        start += len(raw) + 1
+        key, sep, value = raw.decode("latin-1").partition("=")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+        if key.strip().lower() == "elementdatafile":
+            break
+    else:
+        return  # no data file line: ITK reports the broken header
+    try:
+        dims = [int(v) for v in fields.get("dimsize", "").split()]
+        channels = int(fields.get("elementnumberofchannels", "1"))
+        header_size = int(fields.get("headersize", "0"))
+    except ValueError:
+        return
+    compressed = fields.get("compresseddata", "false").lower() == "true"
+    element = _MET_SIZES.get(fields.get("elementtype", "").upper())
+    name = fields["elementdatafile"]
+    if (element is None or not dims or fields.get("binarydata", "true").lower() != "true" or header_size < 0
+            or (compressed and "compresseddatasize" not in fields) or name.split()[:1] == ["LIST"]
+            or _pattern(name) is not None):
+        return
+    needed = int(fields["compresseddatasize"]) if compressed else math.prod(dims) * channels * element
+    what = f"{'compressed ' if compressed else ''}voxel data"
+    if name.upper() == "LOCAL":
+        present, holder = p.stat().st_size - start, "the file"
+    else:
+        data = p.parent / name
+        try:
+            present, holder = data.stat().st_size - header_size, f"its data file {name!r}"
+        except OSError:
+            return  # missing: ITK's read reports it
+    if present < needed:
+        raise ImageReadError(
+            f"is truncated: its header describes {needed} bytes of {what} (DimSize {' '.join(map(str, dims))}, "
+            f"{fields['elementtype']}) but {holder} holds only {max(present, 0)} ({100 * max(present, 0) / needed:.0f}%); "
+            "copy or export the image again",
+            path=str(p),
+        )
 
 
 def _check_one(header: Path, folder: Path, name: str, external: bool, where: str) -> None:

@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from ...errors import ImageReadError, InvalidImageError
 from ._dicom import _dicom_without_pixels
 from ._formats import _SUPPORTED_TEXT, _extension, _is_dicom_file, _itk_dtype, _itk_reason
-from ._headers import check_data_files
+from ._headers import check_data_files, check_metaimage_size
 from ._native import _HEADER_ROOM, _check_memory, _native_read
 from ._nifti import _nifti_version
 from ._raster import check_tiff
@@ -92,6 +92,8 @@ def _read_file(p: Path, fmt: str) -> sitk.Image:
     size = reader.GetSize()
     nbytes = math.prod(size) * reader.GetNumberOfComponents() * _itk_dtype(reader.GetPixelID()).itemsize
     _check_memory(nbytes, size, where)
+    if fmt == "MetaImage":
+        check_metaimage_size(p)  # ITK calls a cut file only "cannot be read"
     try:
         with _native_read(_HEADER_ROOM + 3 * nbytes if fmt == "DICOM" else None):
             return reader.Execute()

@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,7 +94,7 @@ def _vm_size() -> int | None:
         return None
 
 
-_NATIVE_STDERR = {"depth": 0, "saved": None, "file": None}
+_NATIVE_STDERR: dict[str, Any] = {"depth": 0, "saved": None, "file": None, "show": None, "held": []}
 _NATIVE_STDERR_LOCK = threading.Lock()
 _log = logging.getLogger("medaug.io")
 
@@ -105,6 +106,10 @@ def _native_stderr_to_log() -> Iterator[None]:
     niftilib, libpng, GDCM and VNL print their own complaints about a broken
     file straight to stderr; medaug reports the problem itself, in one line.
     Nested and concurrent uses share one redirection (reference counted).
+
+    Python warnings issued meanwhile (e.g. a folder holding two DICOM series)
+    are held back and shown when file descriptor 2 is restored: shown at once
+    they would be written into the diversion and never reach the user.
     """
     with _NATIVE_STDERR_LOCK:
         if _NATIVE_STDERR["depth"] == 0:
@@ -116,22 +121,34 @@ def _native_stderr_to_log() -> Iterator[None]:
                 _NATIVE_STDERR.update(saved=saved, file=tmp)
             except (OSError, ValueError, AttributeError):
                 _NATIVE_STDERR.update(saved=None, file=None)
+            held: list[tuple[Any, ...]] = []
+            _NATIVE_STDERR.update(show=warnings.showwarning, held=held)
+            warnings.showwarning = lambda *args: held.append(args)  # type: ignore[assignment]
         _NATIVE_STDERR["depth"] += 1
     try:
         yield
     finally:
         with _NATIVE_STDERR_LOCK:
             _NATIVE_STDERR["depth"] -= 1
-            saved, tmp = _NATIVE_STDERR["saved"], _NATIVE_STDERR["file"]
-            if _NATIVE_STDERR["depth"] == 0 and saved is not None and tmp is not None:
-                os.dup2(saved, 2)
-                os.close(saved)
-                tmp.seek(0)
-                text = tmp.read().decode("utf-8", "replace").strip()
-                tmp.close()
-                _NATIVE_STDERR.update(saved=None, file=None)
-                if text:
-                    _log.debug("native reader output: %s", text)
+            if _NATIVE_STDERR["depth"] == 0:
+                _restore_stderr()
+
+
+def _restore_stderr() -> None:
+    """Put file descriptor 2 back, log what native code wrote, then show the warnings held back."""
+    saved, tmp, show, held = (_NATIVE_STDERR[k] for k in ("saved", "file", "show", "held"))
+    if saved is not None and tmp is not None:
+        os.dup2(saved, 2)
+        os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode("utf-8", "replace").strip()
+        tmp.close()
+        if text:
+            _log.debug("native reader output: %s", text)
+    _NATIVE_STDERR.update(saved=None, file=None, show=None, held=[])
+    warnings.showwarning = show
+    for args in held:
+        show(*args)
 
 
 @contextlib.contextmanager

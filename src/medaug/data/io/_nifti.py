@@ -6,17 +6,23 @@ import gzip
 import math
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import SimpleITK as sitk
 
 from ...errors import ImageReadError, InvalidImageError
 from ._formats import _extension
 from ._native import _check_memory
 
-_NIFTI_FLOATS = {16: "f4", 64: "f8"}  # NIfTI datatype code -> float dtype
+#: NIfTI datatype code -> NumPy type of the scalar voxel types
+_NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8",
+                 1280: "u8"}
+#: Bytes accepted after the voxel data a NIfTI header describes (padding); more means the header is wrong.
+_TRAILING_LIMIT = 1 << 20
 _CORRUPT_GZIP = (
     "truncated or corrupt gzip data ({}); the file was probably cut short while copying or downloading: "
     "copy it again"
@@ -27,18 +33,29 @@ class _NiftiHeader(NamedTuple):
     shape: list[int]
     bitpix: int
     offset: int
-    float_dtype: np.dtype | None  # set for float32/float64 data
+    dtype: np.dtype | None  # the voxel type (with the file's byte order) when it is a scalar type
     pixdim: tuple[float, ...] = ()  # voxel sizes of the spatial axes (pixdim[1:4], at most ndim of them)
     version: int = 1  # NIfTI-1 or NIfTI-2
     extended: bool = False  # header extensions follow the header (vox_offset beyond the header is then normal)
     transforms: tuple[tuple[str, int, tuple[float, ...]], ...] = ()  # (name, code, values) of qform and sform
+    scaling: tuple[float, float] = (1.0, 0.0)  # scl_slope, scl_inter
+
+    @property
+    def float_dtype(self) -> np.dtype | None:
+        """The voxel type when it is float32/float64 (checked for NaN/Inf)."""
+        return self.dtype if self.dtype is not None and self.dtype.kind == "f" else None
 
 
-def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
+def _opener(p: Path) -> Any:
+    """``gzip.open`` for ``.nii.gz``, else ``open``."""
+    return gzip.open if _extension(p) == ".nii.gz" else open
+
+
+def _nifti_header(p: Path) -> _NiftiHeader | None:
     """Parse a NIfTI-1/2 header; None for a header without data in the same file."""
     where = str(p)
     try:
-        with opener(p, "rb") as f:
+        with _opener(p)(p, "rb") as f:
             h = f.read(544)
     except gzip.BadGzipFile as err:
         raise ImageReadError(
@@ -54,6 +71,7 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
             datatype, bitpix = struct.unpack(e + "2h", h[70:74])
             pixdim = struct.unpack(e + "8f", h[76:108])
             offset = max(_as_offset(struct.unpack(e + "f", h[108:112])[0]), 352)
+            scaling = struct.unpack(e + "2f", h[112:120])
             magic, version, extended = h[344:347], 1, h[348:349] not in (b"", b"\x00")
             qcode, scode = struct.unpack(e + "2h", h[252:256])
             quatern, srow = struct.unpack(e + "6f", h[256:280]), struct.unpack(e + "12f", h[280:328])
@@ -63,6 +81,7 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
             dims = list(struct.unpack(e + "8q", h[16:80]))
             pixdim = struct.unpack(e + "8d", h[104:168])
             offset = max(struct.unpack(e + "q", h[168:176])[0], 544)
+            scaling = struct.unpack(e + "2d", h[176:192])
             magic, version, extended = h[4:7], 2, h[540:541] not in (b"", b"\x00")
             qcode, scode = struct.unpack(e + "2i", h[344:352])
             quatern, srow = struct.unpack(e + "6d", h[352:400]), struct.unpack(e + "12d", h[400:496])
@@ -81,11 +100,11 @@ def _nifti_header(p: Path, opener: Any) -> _NiftiHeader | None:
         raise InvalidImageError(f"is empty: the header gives size {tuple(shape)}; re-export the image", path=where)
     if magic not in (b"n+1", b"n+2"):
         return None
-    float_dtype = np.dtype(e + _NIFTI_FLOATS[datatype]) if datatype in _NIFTI_FLOATS else None
+    dtype = np.dtype(e + _NIFTI_DTYPES[datatype]) if datatype in _NIFTI_DTYPES else None
     transforms = (("qform (quatern_b/c/d, qoffset_x/y/z, pixdim[0])", qcode, (*quatern, pixdim[0])),
                   ("sform (srow_x/y/z)", scode, srow))
-    return _NiftiHeader(shape, bitpix, offset, float_dtype, tuple(pixdim[1 : 1 + min(ndim, 3)]), version, extended,
-                        transforms)
+    return _NiftiHeader(shape, bitpix, offset, dtype, tuple(pixdim[1 : 1 + min(ndim, 3)]), version, extended,
+                        transforms, scaling)
 
 
 def _as_offset(value: float) -> int:
@@ -94,13 +113,19 @@ def _as_offset(value: float) -> int:
 
 
 def _scan_nifti(p: Path, opener: Any, hdr: _NiftiHeader, data_bytes: int) -> tuple[int, int]:
-    """Stream the file once: (bytes available, count of non-finite float voxels)."""
+    """Read the file up to its voxel data's end + :data:`_TRAILING_LIMIT` + 1 byte, never further.
+
+    Returns (bytes available up to there, count of non-finite float voxels).  A
+    small file can decompress into gigabytes: reading only what the header
+    describes keeps the check's time proportional to the declared size.
+    """
     total, bad = 0, 0
     start, stop = hdr.offset, hdr.offset + data_bytes
+    limit = stop + _TRAILING_LIMIT + 1
     item = hdr.float_dtype.itemsize if hdr.float_dtype is not None else 1
     carry = b""
     with opener(p, "rb") as f:
-        while chunk := f.read(1 << 22):
+        while total < limit and (chunk := f.read(min(1 << 22, limit - total))):
             lo, hi = total, total + len(chunk)
             total = hi
             if hdr.float_dtype is None or hi <= start or lo >= stop:
@@ -113,17 +138,17 @@ def _scan_nifti(p: Path, opener: Any, hdr: _NiftiHeader, data_bytes: int) -> tup
     return total, bad
 
 
-def _check_nifti(p: Path) -> None:
-    """Refuse truncated, oversized or non-finite NIfTI files.
+def _check_nifti(p: Path) -> _NiftiHeader | None:
+    """Refuse truncated, oversized or non-finite NIfTI files; return the header (None without data in the file).
 
     SimpleITK (niftilib) silently zero-fills missing data and replaces NaN/Inf
     voxels by 0, so both are checked on the raw file before it is read.
     """
     where = str(p)
-    opener = gzip.open if _extension(p) == ".nii.gz" else open
-    hdr = _nifti_header(p, opener)
+    opener = _opener(p)
+    hdr = _nifti_header(p)
     if hdr is None:
-        return
+        return None
     data_bytes = math.ceil(math.prod(hdr.shape) * max(hdr.bitpix, 1) / 8)
     _check_memory(data_bytes, hdr.shape, where)
     if not all(math.isfinite(v) and v > 0 for v in hdr.pixdim):
@@ -140,6 +165,13 @@ def _check_nifti(p: Path) -> None:
                 f"{tuple(float(f'{v:.6g}') for v in values)}; fix the header or re-export the image",
                 path=where,
             )
+    slope, inter = hdr.scaling
+    if _scales(slope) and not math.isfinite(inter):
+        raise InvalidImageError(  # as nibabel; niftilib would use 0 silently
+            f"has a valid scl_slope ({slope:g}) but a non-finite scl_inter ({inter}) in its NIfTI header, so its "
+            "voxel values are undefined; fix scl_inter (0 for no offset) or re-export the image",
+            path=where,
+        )
     if opener is open and hdr.float_dtype is None:
         actual, bad = p.stat().st_size, 0
     else:
@@ -163,16 +195,137 @@ def _check_nifti(p: Path) -> None:
             f"({100 * actual / expected:.0f}%); copy or export the file again",
             path=where,
         )
+    if actual > expected + _TRAILING_LIMIT:
+        raise ImageReadError(
+            f"holds more than {_TRAILING_LIMIT // 2**20} MiB of data after the {expected} bytes its header describes "
+            f"(header and voxels){' once decompressed' if opener is not open else ''}: the header's size or type is "
+            "wrong, or data were appended; re-export the image",
+            path=where,
+        )
     if bad:
         raise InvalidImageError(
             f"{bad} voxel(s) are NaN or infinite; clean the image before augmenting", path=where
         )
+    return hdr
+
+
+def _scales(slope: float) -> bool:
+    """Whether ``scl_slope`` asks for scaling: the standard says 0 means none; NaN and inf mean none too (nibabel)."""
+    return math.isfinite(slope) and slope != 0
+
+
+def _unscaled(itk: sitk.Image, p: Path, hdr: _NiftiHeader) -> sitk.Image:
+    """The image with the voxels as stored, when the header asks for no scaling but ITK applied ``scl_inter``.
+
+    ITK reads ``scl_slope`` 0 (or NaN, inf) as 1 and still adds ``scl_inter``,
+    in float: the stored voxels are read again and put back, in their own type.
+    """
+    slope, inter = hdr.scaling
+    if _scales(slope) or not math.isfinite(inter) or inter == 0 or hdr.dtype is None:
+        return itk
+    count = math.prod(hdr.shape)
+    with _opener(p)(p, "rb") as f:
+        f.seek(hdr.offset)
+        raw = f.read(count * hdr.dtype.itemsize)
+    arr = np.frombuffer(raw, dtype=hdr.dtype).astype(hdr.dtype.newbyteorder("="))
+    shape = tuple(reversed(itk.GetSize()))
+    if arr.size != count or math.prod(shape) != count:
+        return itk
+    out = sitk.GetImageFromArray(arr.reshape(shape))
+    out.CopyInformation(itk)
+    return out
+
+
+def _affine_parts(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(origin, spacing, direction) in ITK's LPS convention of a NIfTI RAS 3x4 matrix; None when sheared."""
+    lps = np.diag([-1.0, -1.0, 1.0]) @ m
+    spacing = np.linalg.norm(lps[:, :3], axis=0)
+    if not (spacing > 0).all():
+        return None
+    direction = lps[:, :3] / spacing
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+        return None
+    return lps[:, 3], spacing, direction
+
+
+def _qform_matrix(values: tuple[float, ...], pixdim: tuple[float, ...]) -> np.ndarray:
+    """The qform's RAS 3x4 matrix (NIfTI-1 standard, as niftilib computes it)."""
+    b, c, d, qx, qy, qz, qfac = values
+    a2 = 1.0 - (b * b + c * c + d * d)
+    if a2 < 1e-7:  # a quaternion of norm >= 1: a 180-degree rotation, renormalised
+        n = math.sqrt(b * b + c * c + d * d)
+        a, b, c, d = 0.0, b / n, c / n, d / n
+    else:
+        a = math.sqrt(a2)
+    r = np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+                  [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
+                  [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b]])
+    scale = np.array([pixdim[0], pixdim[1], (-1.0 if qfac < 0 else 1.0) * pixdim[2]])
+    return np.column_stack([r * scale, [qx, qy, qz]])
+
+
+def _same_place(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+    """Whether two (origin, spacing, direction) agree within what float32 header fields can hold."""
+    return (np.allclose(a[0], b[0], rtol=1e-5, atol=1e-3) and np.allclose(a[1], b[1], rtol=1e-4)
+            and np.allclose(a[2], b[2], atol=1e-4))
+
+
+def _describe(name: str, parts: tuple[np.ndarray, ...]) -> str:
+    origin, spacing, direction = parts
+    fmt = lambda v: "(" + ", ".join(f"{x:.4g}" for x in v) + ")"  # noqa: E731
+    return f"{name}: origin {fmt(origin)} mm, spacing {fmt(spacing)} mm, direction ({', '.join(map(fmt, direction))})"
+
+
+def _nifti_geometry(hdr: _NiftiHeader, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The (origin, spacing, direction), ITK's LPS convention, that a 3D NIfTI header gives, as nibabel reads it.
+
+    The sform when its code is above 0, else the qform when its code is; None
+    when neither is set (or the image is 2D).  A sheared sform (which medaug
+    cannot represent) gives way to a valid qform.  When both are set and
+    disagree, a warning names both and the one used.  ITK prefers the qform for
+    some codes (e.g. qform_code 1 with sform_code 2) and takes the spacing from
+    pixdim rather than the sform: medaug corrects both.
+    """
+    if len(hdr.pixdim) < 3:
+        return None
+    (_, qcode, quatern), (_, scode, srow) = hdr.transforms
+    qform = _affine_parts(_qform_matrix(quatern, hdr.pixdim)) if qcode > 0 else None
+    sform = _affine_parts(np.asarray(srow, dtype=float).reshape(3, 4)) if scode > 0 else None
+    if sform is not None:
+        chosen, why = sform, f"the sform (sform_code {scode} > 0), as nibabel does"
+    elif qform is not None:
+        chosen, why = qform, ("the qform: the sform is sheared, which medaug cannot represent" if scode > 0
+                              else None)
+    else:
+        return None
+    if qform is not None and scode > 0 and why is not None and (sform is None or not _same_place(qform, sform)):
+        sform_text = _describe("sform", sform) if sform is not None else "sform: sheared"
+        warnings.warn(
+            f"{where}: the qform and the sform of its NIfTI header disagree ({_describe('qform', qform)}; "
+            f"{sform_text}); using {why}. If the other one is right, fix the header "
+            "(e.g. nibabel: img.set_sform(img.get_qform(), code=1))",
+            stacklevel=4,
+        )
+    return chosen
+
+
+def _apply_geometry(itk: sitk.Image, hdr: _NiftiHeader, where: str) -> sitk.Image:
+    """Give a 3D image read by ITK the geometry its NIfTI header means (:func:`_nifti_geometry`)."""
+    chosen = _nifti_geometry(hdr, where)
+    if chosen is None or itk.GetDimension() != 3:
+        return itk
+    current = (np.array(itk.GetOrigin()), np.array(itk.GetSpacing()), np.array(itk.GetDirection()).reshape(3, 3))
+    if not _same_place(current, chosen):
+        itk.SetOrigin(tuple(float(v) for v in chosen[0]))
+        itk.SetSpacing(tuple(float(v) for v in chosen[1]))
+        itk.SetDirection(tuple(float(v) for v in chosen[2].ravel()))
+    return itk
 
 
 def _nifti_version(p: Path) -> int | None:
     """1 or 2 from the first four bytes (``sizeof_hdr``) of a NIfTI file, None when neither."""
     try:
-        with (gzip.open if _extension(p) == ".nii.gz" else open)(p, "rb") as f:
+        with _opener(p)(p, "rb") as f:
             head = f.read(4)
     except (OSError, EOFError, zlib.error):
         return None
@@ -192,7 +345,7 @@ def _nifti_incomplete(target: Path) -> str | None:
     if ext not in (".nii", ".nii.gz"):
         return None
     try:
-        hdr = _nifti_header(target, gzip.open if ext == ".nii.gz" else open)
+        hdr = _nifti_header(target)
     except (ImageReadError, InvalidImageError):
         return "the header is cut short"
     if hdr is None:

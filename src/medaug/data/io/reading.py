@@ -15,7 +15,7 @@ from ._dicom import _check_dicom_file, _check_slice_positions, _collapse_slice, 
 from ._formats import PathType, _fits, _format_of, _itk_dtype, _itk_reason
 from ._itk import _info_reader, _read_file
 from ._native import _HEADER_ROOM, _check_memory, _native_read, _native_stderr_to_log
-from ._nifti import _check_nifti
+from ._nifti import _apply_geometry, _check_nifti, _nifti_geometry, _nifti_header, _unscaled
 from ._paths import _check_input_path
 from .convert import image_from_sitk
 
@@ -100,16 +100,21 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
 
 def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]:
     """The file or DICOM folder as one 2D/3D SimpleITK image (vector or 4D for channels), and its format name."""
+    nifti = None
     if p.is_dir():
         itk, fmt = _read_dicom_folder(p), "DICOM"
     else:
         fmt = _format_of(p)
         if fmt == "NIfTI":
-            _check_nifti(p)
+            nifti = _check_nifti(p)
         elif fmt == "DICOM":
             _check_dicom_file(p)
         itk = _read_file(p, fmt)
+    if nifti is not None:
+        itk = _unscaled(itk, p, nifti)
     itk = _select_volume(itk, volume, where)
+    if nifti is not None:
+        itk = _apply_geometry(itk, nifti, where)
     if fmt == "DICOM" and itk.GetDimension() == 3 and itk.GetSize()[2] == 1:
         itk = _collapse_slice(itk, where)
     return itk, fmt
@@ -139,12 +144,17 @@ def read_header(path: PathType) -> dict[str, Any]:
         fmt, extra = _format_of(p), {}
         reader = _info_reader(p, fmt, where)
         shape = tuple(reversed(reader.GetSize()))
+    place = (reader.GetOrigin(), reader.GetSpacing(), reader.GetDirection())
+    header = _nifti_header(p) if fmt == "NIfTI" and reader.GetDimension() == 3 else None
+    chosen = _nifti_geometry(header, where) if header is not None else None
+    if chosen is not None:  # as load() gives it
+        place = tuple(tuple(float(v) for v in np.ravel(part)) for part in chosen)
     return {
         "format": fmt,
         "shape": shape,
-        "spacing": tuple(reader.GetSpacing()),
-        "origin": tuple(reader.GetOrigin()),
-        "direction": tuple(reader.GetDirection()),
+        "spacing": place[1],
+        "origin": place[0],
+        "direction": place[2],
         "dtype": str(_itk_dtype(reader.GetPixelID())),
         "components": reader.GetNumberOfComponents(),
         **extra,

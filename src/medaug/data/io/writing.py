@@ -14,6 +14,7 @@ import SimpleITK as sitk
 from ...errors import ImageReadError, ParameterError
 from ..image import Image
 from ._formats import _DETACHED, _EIGHT_BIT_ONLY, SUPPORTED_FORMATS, PathType, _extension, _itk_reason
+from ._native import _native_stderr_to_log
 from ._nifti import _nifti_incomplete
 from ._paths import check_utf8_name
 from .convert import image_to_sitk
@@ -142,14 +143,20 @@ def _check_writable(ndim: int, dtype: np.dtype, fmt: str, where: str, channels: 
 
 
 def _write(itk: sitk.Image, target: Path, compress: bool, where: str) -> None:
+    """Write ``itk`` to the temporary ``target``; errors name the final file ``where`` (never the temporary name).
+
+    niftilib and MetaIO print their own complaints on a failed write straight to
+    stderr: they go to the debug log, as while reading.
+    """
     writer = sitk.ImageFileWriter()
     writer.SetFileName(str(target))
     writer.SetUseCompression(compress or str(target).lower().endswith(".gz"))
     try:
-        writer.Execute(itk)
+        with _native_stderr_to_log():
+            writer.Execute(itk)
     except RuntimeError as err:
         full = _disk_full(target, itk, str(err))
-        reason = f"{full.strerror}; free some space" if full else _itk_reason(err)
+        reason = f"{full.strerror}; free some space" if full else _itk_reason(err).replace(str(target), where)
         raise ImageReadError(f"cannot be written: {reason}", path=where) from (full or err)
     short = _nifti_incomplete(target)
     if short:  # niftilib reports a short write (a full disk) only on stderr, and returns as if all went well

@@ -87,9 +87,6 @@ class _App:
 
     def __init__(self, directory: str | Path, *, reviewer: str | None = None, modality: str | None = None,
                  cache_size: int = 16) -> None:
-        from ...engine.config import _ensure_registered
-
-        _ensure_registered()  # describe_history needs the transform classes
         self.directory = Path(directory).resolve()
         self.samples: dict[str, ReviewSample] = read_samples(self.directory)
         self.reviewer = reviewer or ""

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...datasets.writing import unescape_cell
 from ...errors import MedaugError, ParameterError
 
 __all__ = ["DB_NAME", "VERDICTS", "Database", "ReviewSample", "StoreError", "VerdictStore", "read_samples"]
@@ -80,7 +81,8 @@ def read_samples(directory: str | Path) -> dict[str, ReviewSample]:
         missing = [c for c in _REQUIRED if c not in (reader.fieldnames or [])]
         if missing:
             raise ParameterError(f"manifest lacks column(s) {', '.join(missing)}", path=manifest)
-        for line, row in enumerate(reader, start=2):
+        for line, raw in enumerate(reader, start=2):
+            row = {k: unescape_cell(v) if isinstance(v, str) else v for k, v in raw.items()}  # '=x written as text
             try:
                 index = int(row["index"])
                 history = json.loads(row["params"] or "[]")
