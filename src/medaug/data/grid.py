@@ -167,6 +167,15 @@ class Grid:
         kw.update(changes)
         return Grid(**kw)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Grid:
+        """The grid of a :meth:`to_dict` record (size, spacing, origin in x, y, z order; direction row-major)."""
+        try:
+            size = [int(v) for v in d["size"]]
+            return cls(size[::-1], d["spacing"], d["origin"], d.get("direction"))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise InvalidImageError(f"a grid needs 'size', 'spacing', 'origin' (and 'direction'), got {d!r}") from exc
+
     def to_dict(self) -> dict:
         return {
             "size": list(self.size_xyz),

@@ -18,13 +18,18 @@ import torch.nn.functional as F
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomTransform, parse_range, per_axis_range
+from ..engine.ranges import Numbers, PerAxisRange, Range, RangeLike, number, numbers
+from ..engine.transform import Context, IntensityTransform, RandomTransform
 from ..errors import ParameterError
 
 __all__ = ["Blur", "RandomBlur", "Sharpen", "RandomSharpen", "gaussian_smooth", "sigma_voxels"]
 
 #: kernel half-width in standard deviations
 TRUNCATE = 3.0
+#: Widths in mm.
+STD_MM = (0.0, 1000.0)
+STD = Range("from", bounds=STD_MM, unit="mm")
+AMOUNT = Range("from", bounds=(0.0, 100.0))
 
 
 def _kernel(sigma: float, radius: int, device: torch.device) -> torch.Tensor:
@@ -75,11 +80,9 @@ def sigma_voxels(std_mm: Any, grid: Grid) -> list[float]:
     return s[::-1].tolist()
 
 
-def _check_std(std: Any, who: str) -> Any:
-    arr = np.atleast_1d(np.asarray(std, np.float64))
-    if arr.size not in (1, 2, 3) or not np.isfinite(arr).all() or (arr < 0).any():
-        raise ParameterError(f"{who} 'std' must be one or one-per-axis non-negative widths in mm, got {std!r}")
-    return float(arr[0]) if np.ndim(std) == 0 else arr.tolist()
+def _check_std(std: Any, who: str) -> Numbers:
+    values = numbers(std, "std", STD_MM, unit="mm")
+    return values[0] if np.ndim(std) == 0 else values
 
 
 @dataclass
@@ -95,7 +98,7 @@ class Blur(IntensityTransform):
         Restrict the change to the non-zero voxels of this label map.
     """
 
-    std: Any = 1.0
+    std: Numbers = 1.0
     mask: str | None = None
 
     def __post_init__(self) -> None:
@@ -122,14 +125,13 @@ class Sharpen(IntensityTransform):
     mask : str, optional
     """
 
-    std: Any = 1.0
+    std: Numbers = 1.0
     amount: float = 0.5
     mask: str | None = None
 
     def __post_init__(self) -> None:
         self.std = _check_std(self.std, "Sharpen")
-        if not (np.isfinite(self.amount) and self.amount >= 0):
-            raise ParameterError(f"Sharpen 'amount' must be >= 0, got {self.amount}")
+        self.amount = number(self.amount, "amount", AMOUNT.bounds)
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         v = data.to(torch.float32)
@@ -145,12 +147,8 @@ def _draw_std(rng: np.random.Generator, ranges: list[tuple[float, float]], isotr
     return [float(rng.uniform(lo, hi)) for lo, hi in ranges]
 
 
-def _std_ranges(std: Any, ndim: int, who: str) -> list[tuple[float, float]]:
-    if isinstance(std, (int, float, np.number)) and not isinstance(std, bool):
-        if std < 0:
-            raise ParameterError(f"{who} 'std': a single number s means [0, s] mm and must be >= 0, got {std}")
-        return [(0.0, float(std))] * ndim
-    return per_axis_range(std, "std", ndim, min_value=0.0)
+def _std_ranges(std: Any, ndim: int) -> list[tuple[float, float]]:
+    return STD.per_axis(std, "std", ndim)
 
 
 @dataclass
@@ -168,18 +166,17 @@ class RandomBlur(RandomTransform):
     p : float
     """
 
-    std: Any = (0.5, 2.0)
+    std: PerAxisRange = (0.5, 2.0)
     isotropic: bool = True
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        for nd in (2, 3):
-            _std_ranges(self.std, nd, "RandomBlur")
+        STD.check_axes(self.std, "std", (2, 3))
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Blur:
-        return Blur(std=_draw_std(rng, _std_ranges(self.std, ctx.ndim, "RandomBlur"), self.isotropic), mask=self.mask)
+        return Blur(std=_draw_std(rng, _std_ranges(self.std, ctx.ndim), self.isotropic), mask=self.mask)
 
 
 @dataclass
@@ -198,24 +195,17 @@ class RandomSharpen(RandomTransform):
     p : float
     """
 
-    std: Any = (1.0, 3.0)
-    amount: Any = (0.2, 1.0)
+    std: PerAxisRange = (1.0, 3.0)
+    amount: RangeLike = (0.2, 1.0)
     isotropic: bool = True
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        for nd in (2, 3):
-            _std_ranges(self.std, nd, "RandomSharpen")
-        a = self.amount
-        if isinstance(a, (int, float)) and not isinstance(a, bool):
-            if a < 0:
-                raise ParameterError(f"'amount': a single number a means [0, a] and must be >= 0, got {a}")
-            self._amount = (0.0, float(a))
-        else:
-            self._amount = parse_range(a, "amount", min_value=0.0)
+        STD.check_axes(self.std, "std", (2, 3))
+        self._amount = AMOUNT.parse(self.amount, "amount")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Sharpen:
-        std = _draw_std(rng, _std_ranges(self.std, ctx.ndim, "RandomSharpen"), self.isotropic)
+        std = _draw_std(rng, _std_ranges(self.std, ctx.ndim), self.isotropic)
         return Sharpen(std=std, amount=float(rng.uniform(*self._amount)), mask=self.mask)
