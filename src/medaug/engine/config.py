@@ -35,7 +35,7 @@ __all__ = [
 
 MAX_CONFIG_BYTES = 1 << 20
 #: Deepest nesting of lists and mappings a configuration may hold.
-MAX_NESTING = 64
+MAX_NESTING = 100
 _RESAMPLING_OPTIONS = ("fill", "interpolation", "label_interpolation", "backend", "tolerance")
 _PIPELINE_OPTIONS = (*_RESAMPLING_OPTIONS, "modality", "on_violation", "p")
 _GROUP_KEYS = {"Compose": ("p",), "OneOf": ("weights", "p"), "SomeOf": ("n", "p")}
@@ -229,7 +229,9 @@ def _build_item(item: Any, index: int, depth: int = 1) -> _Base:
     allowed = _parameter_names(cls)
     _check_keys(name, params, allowed, index)
     try:
-        return cls(**params)
+        built = cls(**params)
+        built.check_names()
+        return built
     except ParameterError as exc:
         raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
     except (TypeError, ValueError) as exc:

@@ -135,6 +135,10 @@ MAX_VOXELS = 1 << 31
 def check_output_size(grid: Grid, itemsizes: Sequence[int]) -> None:
     """Refuse, before anything is allocated, an output grid that cannot fit in memory.
 
+    The budget is the memory available now (Linux ``MemAvailable``), the room
+    left under the process's address-space limit (``RLIMIT_AS``), and
+    ``MEDAUG_MAX_OUTPUT_BYTES`` when set (e.g. for data-loader workers), whichever is least.
+
     Parameters
     ----------
     grid : Grid
@@ -161,17 +165,41 @@ def check_output_size(grid: Grid, itemsizes: Sequence[int]) -> None:
 
 
 def _available_memory() -> int:
-    """Bytes of memory available now (MemAvailable on Linux; physical memory elsewhere)."""
+    """Bytes the engine may allocate now (see :func:`check_output_size`)."""
+    budget = [_meminfo("MemAvailable") or _physical_memory()]
     try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            budget.append(max(soft - (_meminfo("VmSize", "/proc/self/status") or 0), 0))
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    cap = os.environ.get("MEDAUG_MAX_OUTPUT_BYTES", "").strip()
+    if cap:
+        try:
+            budget.append(int(float(cap)))
+        except ValueError:
+            raise ParameterError(f"MEDAUG_MAX_OUTPUT_BYTES must be a number of bytes, got {cap!r}") from None
+    return min(budget)
+
+
+def _meminfo(key: str, path: str = "/proc/meminfo") -> int | None:
+    """A ``key: <n> kB`` line of a Linux /proc file, in bytes (None when absent)."""
+    try:
+        with open(path, encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:  # pragma: no cover - not Linux
-        pass
-    try:  # pragma: no cover - not Linux
+        return None
+    return None  # pragma: no cover
+
+
+def _physical_memory() -> int:  # pragma: no cover - not Linux
+    try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
+    except (ValueError, OSError, AttributeError):
         return 1 << 40
 
 

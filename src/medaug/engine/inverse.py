@@ -60,7 +60,9 @@ def rebuild(record: dict[str, Any]) -> Transform:
     if not isinstance(params, dict):
         raise ParameterError(f"history entry {record['name']!r}: 'params' must be a mapping, got {params!r}")
     try:
-        return cls(**params)
+        built = cls(**params)
+        built.check_names()
+        return built
     except TypeError as exc:
         raise ParameterError(f"history entry {record['name']!r} has parameters this version does not know: {exc}") from None
 

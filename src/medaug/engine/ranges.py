@@ -55,7 +55,7 @@ import numpy as np
 from ..errors import ParameterError
 
 __all__ = [
-    "BIG", "INTENSITY", "Mode", "Range", "number", "count", "numbers", "is_number",
+    "BIG", "INTENSITY", "Mode", "Range", "number", "count", "numbers", "flag", "text", "is_number",
     "RangeLike", "PerAxisRange", "Numbers",
 ]
 
@@ -147,6 +147,22 @@ def numbers(
     if integer and any(v != int(v) for v in out):
         raise ParameterError(f"'{name}' must hold integers, got {value!r}")
     return out
+
+
+def flag(value: Any, name: str) -> bool:
+    """A yes/no parameter: ``true`` or ``false`` (a number or a text is refused, not read as true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"'{name}' must be true or false, got {value!r}")
+    return bool(value)
+
+
+def text(value: Any, name: str, *, optional: bool = True) -> str | None:
+    """A name (an image, a label map, a mask): text, or None when ``optional``."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 256 or not value.isprintable():
+        raise ParameterError(f"'{name}' must be a name (printable text){' or null' if optional else ''}, got {value!r}")
+    return value
 
 
 def _unit(unit: str) -> str:

@@ -19,7 +19,7 @@ from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..errors import ParameterError
-from .ranges import is_number
+from .ranges import is_number, text
 from .registry import register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,6 +111,17 @@ class _Base:
         ``seed`` None draws fresh entropy (each call differs) and records the seed used.
         """
         return _Base._run_alone(self, sample, seed)
+
+    def check_names(self) -> None:
+        """Refuse parameters annotated as names (``str`` or ``str | None``, e.g. ``mask``) that hold something else.
+
+        Called when a transform is built from a configuration or a record, which may hold any value.
+        """
+        if not dataclasses.is_dataclass(self):
+            return
+        for f in dataclasses.fields(self):
+            if f.init and f.type in ("str", "str | None", "Optional[str]"):
+                text(getattr(self, f.name), f.name, optional=f.type != "str")
 
     def config_params(self) -> dict[str, Any]:
         """Parameters as they would be written in a configuration file."""

@@ -177,14 +177,16 @@ def solve(warp: Warp, targets: np.ndarray, iterations: int = 100, tol: float = 1
     if targets.size == 0:
         return targets.copy(), np.zeros(len(targets))
     inv = np.linalg.inv(warp.affine_part())
-    x = targets @ inv[:-1, :-1].T + inv[:-1, -1]
-    residual = targets - warp(x)
-    for _ in range(iterations):
-        x = x + residual @ inv[:-1, :-1].T
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging point (a fold) keeps a large residual
+        x = targets @ inv[:-1, :-1].T + inv[:-1, -1]
         residual = targets - warp(x)
-        if np.abs(residual).max() < tol:
-            break
-    return x, np.linalg.norm(residual, axis=1)
+        for _ in range(iterations):
+            x = x + residual @ inv[:-1, :-1].T
+            residual = targets - warp(x)
+            if not np.abs(residual).max() >= tol:  # below tol, or NaN: stop
+                break
+        norm = np.linalg.norm(residual, axis=1)
+    return x, np.where(np.isfinite(norm), norm, np.inf)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.ranges import Numbers, PerAxisRange, Range, RangeLike, number, numbers
+from ..engine.ranges import Numbers, PerAxisRange, Range, RangeLike, flag, number, numbers
 from ..engine.transform import Context, IntensityTransform, RandomTransform
 from ..errors import ParameterError
 
@@ -174,6 +174,7 @@ class RandomBlur(RandomTransform):
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
         STD.check_axes(self.std, "std", (2, 3))
+        self.isotropic = flag(self.isotropic, "isotropic")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Blur:
         return Blur(std=_draw_std(rng, _std_ranges(self.std, ctx.ndim), self.isotropic), mask=self.mask)
@@ -205,6 +206,7 @@ class RandomSharpen(RandomTransform):
         self.p = self.check_p(self.p)
         STD.check_axes(self.std, "std", (2, 3))
         self._amount = AMOUNT.parse(self.amount, "amount")
+        self.isotropic = flag(self.isotropic, "isotropic")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Sharpen:
         std = _draw_std(rng, _std_ranges(self.std, ctx.ndim), self.isotropic)

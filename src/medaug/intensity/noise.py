@@ -15,7 +15,7 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.pointwise import NOISE, FusedOps, apply_ops_torch, hash_gauss_torch, noise_key
-from ..engine.ranges import BIG, INTENSITY, Range, RangeLike, count, number
+from ..engine.ranges import BIG, INTENSITY, Range, RangeLike, count, flag, number
 from ..engine.transform import Context, IntensityTransform, RandomTransform
 from ..errors import ParameterError
 from ._base import intensity_range
@@ -151,7 +151,7 @@ class RandomNoise(RandomTransform):
         self.p = self.check_p(self.p)
         if self.kind not in _KINDS:
             raise ParameterError(f"RandomNoise 'kind' must be one of {', '.join(_KINDS)}, got {self.kind!r}")
-        self.relative = bool(self.relative)
+        self.relative = flag(self.relative, "relative")
         self._std = Range("from", bounds=(0.0, 10.0 if self.relative else BIG)).parse(self.std, "std")
         self._amount = Range("from", bounds=(0.0, 1.0)).parse(self.amount, "amount")
         self._rate = Range("exact", bounds=RATE, low_open=True).parse(self.rate, "rate")

@@ -144,7 +144,8 @@ class RescaleIntensity(IntensityTransform):
 
     def __post_init__(self) -> None:
         a, b = _number(self.out_min, "out_min", 0.0), _number(self.out_max, "out_max", 1.0)
-        if not (np.isfinite(a) and np.isfinite(b)) or a >= b:
+        self.out_min, self.out_max = a, b
+        if a >= b:
             raise ParameterError(f"RescaleIntensity needs finite out_min < out_max, got {self.out_min}, {self.out_max}")
         if self.percentiles is not None:
             p = self.percentiles

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.grid import Grid
-from ..engine.ranges import BIG, Numbers, PerAxisRange, Range, number, numbers
+from ..engine.ranges import BIG, Numbers, PerAxisRange, Range, flag, numbers
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp
 from ..errors import ParameterError
@@ -250,7 +250,7 @@ class RandomAffine(RandomTransform):
         FRACTION.check_axes(self.translation_fraction, "translation_fraction", (2, 3))
         if self.center is not None:
             numbers(self.center, "center", (-BIG, BIG), sizes=(2, 3), unit="mm")
-        self.isotropic = bool(self.isotropic)
+        self.isotropic = flag(self.isotropic, "isotropic")
 
     def _ranges(self, ndim: int) -> dict[str, list[tuple[float, float]]]:
         return {

@@ -28,13 +28,15 @@ def _ints(value: Any, name: str, lo: int) -> list[int]:
     return [int(v) for v in vals]
 
 
+def _per_axis(values: list[int], ndim: int, name: str) -> np.ndarray:
+    """One value for every array axis, or one per axis (z, y, x)."""
+    if len(values) not in (1, ndim):
+        raise ParameterError(f"'{name}' needs 1 or {ndim} values (array order z, y, x) for a {ndim}D image, got {values}")
+    return np.broadcast_to(np.asarray(values, int), (ndim,)).copy()
+
+
 def _size(size: Any, ndim: int, name: str = "size") -> np.ndarray:
-    arr = np.asarray(_ints(size, name, 1), int)
-    if arr.size == 1:
-        arr = np.full(ndim, arr[0])
-    if arr.size != ndim:
-        raise ParameterError(f"'{name}' needs 1 or {ndim} positive sizes (array order z, y, x), got {size}")
-    return arr
+    return _per_axis(_ints(size, name, 1), ndim, name)
 
 
 @dataclass
@@ -69,11 +71,7 @@ class Crop(SpatialTransform):
 
     def output_grid(self, grid: Grid) -> Grid:
         n = grid.ndim
-        start = np.asarray(_ints(self.start, "start", -1), int)
-        if start.size == 1:
-            start = np.full(n, start[0])
-        if start.size != n:
-            raise ParameterError(f"'start' needs 1 or {n} indices (array order), got {self.start}")
+        start = _per_axis(_ints(self.start, "start", -1), n, "start")
         size = _size(self.size, n)
         origin = grid.index_to_physical(start[::-1].astype(float)[None])[0]
         return grid.with_(shape=tuple(int(s) for s in size), origin=tuple(origin))
@@ -102,8 +100,7 @@ class Pad(SpatialTransform):
 
     def output_grid(self, grid: Grid) -> Grid:
         n = grid.ndim
-        b = np.asarray(_ints(self.before, "before", 0), int) * np.ones(n, int)
-        a = np.asarray(_ints(self.after, "after", 0), int) * np.ones(n, int)
+        b, a = (_per_axis(_ints(v, k, 0), n, k) for v, k in ((self.before, "before"), (self.after, "after")))
         return Crop(start=(-b).tolist(), size=(np.asarray(grid.shape) + a + b).tolist()).output_grid(grid)
 
     def warp(self, grid_in: Grid, grid_out: Grid) -> AffineWarp:

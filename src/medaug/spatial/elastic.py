@@ -16,7 +16,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from ..data.grid import Grid
-from ..engine.ranges import Numbers, Range, RangeLike, count, number, numbers
+from ..engine.ranges import Numbers, Range, RangeLike, count, flag, number, numbers
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import FieldWarp
 from ..errors import ParameterError
@@ -205,7 +205,7 @@ class RandomElastic(RandomTransform):
         self._disp = Range("exact", bounds=DISPLACEMENT_MM, unit="mm").parse(self.max_displacement, "max_displacement")
         self._alpha = Range("exact", bounds=DISPLACEMENT_MM, unit="mm").parse(self.alpha, "alpha")
         self._sigma = Range("exact", bounds=SIGMA_MM, unit="mm").parse(self.sigma, "sigma")
-        self.fold_guard = bool(self.fold_guard)
+        self.fold_guard = flag(self.fold_guard, "fold_guard")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> SpatialTransform:
         seed = int(rng.integers(0, 2**31 - 1))

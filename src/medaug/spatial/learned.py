@@ -29,7 +29,7 @@ import numpy as np
 
 from ..data.field import DisplacementField, det_identity_plus, load_field
 from ..data.grid import Grid
-from ..engine.ranges import Range, RangeLike, number
+from ..engine.ranges import Range, RangeLike, flag, number
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp, ChainWarp, FieldWarp, Warp
 from ..errors import InvalidImageError, ParameterError
@@ -259,7 +259,7 @@ class RandomLearnedDeformation(RandomTransform):
         if self.alignment not in _ALIGNMENTS:
             raise ParameterError(f"alignment must be one of {_ALIGNMENTS}, got {self.alignment!r}")
         self.min_jacobian = number(self.min_jacobian, "min_jacobian", (0.0, 0.999), low_open=True)
-        self.mix = bool(self.mix)
+        self.mix = flag(self.mix, "mix")
         self._paths = _field_paths(self.fields)
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> LearnedDeformation:

@@ -17,6 +17,8 @@ from .flip import Axes, _axes_list
 
 #: The distortion coefficients (``r`` is normalised by ``radius``).
 COEFFICIENT = Range("symmetric", bounds=(-1.0, 1.0))
+#: Normalising radii in mm.
+RADIUS_MM = (1.0, 1e4)
 
 __all__ = ["RadialDistortion", "RandomRadialDistortion"]
 
@@ -54,7 +56,7 @@ class RadialDistortion(SpatialTransform):
         if self.center is not None:
             numbers(self.center, "center", (-BIG, BIG), sizes=(2, 3), unit="mm")
         if self.radius is not None:
-            self.radius = number(self.radius, "radius", (0.0, 1e4), low_open=True, unit="mm")
+            self.radius = number(self.radius, "radius", RADIUS_MM, unit="mm")
         self.axes = _axes_list(self.axes)
         for a in self.axes:
             physical_axis(a, 3)
@@ -67,9 +69,13 @@ class RadialDistortion(SpatialTransform):
         c = grid_out.center() if self.center is None else np.asarray(self.center, float)
         if c.shape != (n,):
             raise ParameterError(f"'center' needs {n} coordinates, got {np.shape(self.center)}")
-        radius = float(self.radius) if self.radius else float(np.linalg.norm(physical_extent(grid_out)[ax]) / 2.0)
-        if radius <= 0:
-            raise ParameterError(f"'radius' must be > 0 mm, got {radius}")
+        fov = physical_extent(grid_out)
+        radius = float(self.radius) if self.radius else max(float(np.linalg.norm(fov[ax]) / 2.0), RADIUS_MM[0])
+        if np.linalg.norm(c - grid_out.center()) > 2.0 * float(np.linalg.norm(fov)):
+            raise ParameterError(
+                f"RadialDistortion 'center' {np.round(c, 1).tolist()} mm lies far outside the field of view "
+                f"(centre {np.round(grid_out.center(), 1).tolist()} mm); put it within two diagonals of it"
+            )
         k1, k2, k3 = float(self.k1), float(self.k2), float(self.k3)
 
         def displacement(points: np.ndarray) -> np.ndarray:
