@@ -75,7 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     data = out / "data"
-    ids = build_dataset(data)
+    build_dataset(data)
     medaug_cmd = [str(Path(sys.executable).with_name("medaug"))]
     t0 = time.perf_counter()
     fields = out / "fields"

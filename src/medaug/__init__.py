@@ -31,8 +31,8 @@ from .errors import (
     ParameterError,
     UnsafePipelineError,
 )
-from .presets import preset
 from .inference import TTAResult, tta
+from .presets import preset
 
 # The modules that define transforms and the modality constraints, imported when a configuration,
 # a record or a modality first needs them: the engine never imports them itself.

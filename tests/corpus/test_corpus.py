@@ -67,7 +67,7 @@ def _make_corpus() -> tuple[Path, list[CorpusCase]]:
 
 
 def _remove(root: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             p = os.path.join(dirpath, name)
             if not os.path.islink(p):

@@ -14,8 +14,8 @@ import pytest
 
 import medaug
 from medaug.datasets.expand import ExpandJob, parse_grid, run_expand
-from medaug.errors import JobError, ParameterError
 from medaug.engine.record import applied
+from medaug.errors import JobError, ParameterError
 
 from ..faults._util import digest, read_manifest
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import medaug
-from medaug.errors import ParameterError
 from medaug.engine.record import applied
+from medaug.errors import ParameterError
 
 STANDARD = [
     {"RandomAffine": {"rotation": 10, "scale": [0.9, 1.1], "translation": 5}},

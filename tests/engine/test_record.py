@@ -12,8 +12,8 @@ from medaug import Compose, NotInvertibleError, ParameterError
 from medaug.engine.execute import execute
 from medaug.engine.inverse import Inverse, min_jacobian
 from medaug.engine.record import applied, runs
-from medaug.presets import preset_names
 from medaug.intensity import RandomGamma
+from medaug.presets import preset_names
 from medaug.spatial import Affine, Crop, ElasticBSpline, Flip, RadialDistortion, RandomAffine, RandomElastic
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from medaug import Compose, Image, ParameterError, Sample, pipeline_from_config, replay, shepp_logan_2d
+from medaug.engine.record import applied
 from medaug.intensity import Clip, ClipPercentile, RescaleIntensity, ZNormalize
 from medaug.spatial import Flip
-from medaug.engine.record import applied
 
 from ..conftest import blob_sample
 

@@ -20,10 +20,10 @@ from monai.transforms import (  # noqa: E402
 )
 
 import medaug  # noqa: E402
+from medaug.engine.record import applied
 from medaug.interop.geometry import affine_from_grid, embed_affine, grid_from_affine  # noqa: E402
 from medaug.interop.monai import MedaugD, MonaiStep, sample_from_dict  # noqa: E402
 from medaug.spatial import RandomAffine  # noqa: E402
-from medaug.engine.record import applied
 
 from .conftest import NVIMGCODEC, phantom, pipeline, to_xyz  # noqa: E402
 

@@ -11,10 +11,10 @@ tio = pytest.importorskip("torchio")
 import torch  # noqa: E402
 
 import medaug  # noqa: E402
+from medaug.engine.record import applied  # noqa: E402
 from medaug.interop.geometry import affine_from_grid, embed_affine  # noqa: E402
 from medaug.interop.torchio import MedaugTransform, TorchioStep, sample_from_subject  # noqa: E402
 from medaug.spatial import RandomAffine  # noqa: E402
-from medaug.engine.record import applied
 
 from .conftest import phantom, pipeline, to_xyz  # noqa: E402
 

@@ -10,10 +10,10 @@ import yaml
 
 import medaug
 from medaug.data.sample_data import anatomical_mri, ct_small
+from medaug.engine.record import applied
 from medaug.errors import UnsafePipelineError
 from medaug.presets import PRESETS, preset, preset_config
 from medaug.presets.constraints import check_pipeline
-from medaug.engine.record import applied
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -7,8 +7,8 @@ import pytest
 
 from medaug import Compose, ParameterError, inverse_of
 from medaug.engine.execute import execute
-from medaug.spatial import Affine, Flip, RandomAffine, RandomFlip
 from medaug.engine.record import applied
+from medaug.spatial import Affine, Flip, RandomAffine, RandomFlip
 
 from ..conftest import blob_sample
 

@@ -163,7 +163,7 @@ class Grid:
 
     def with_(self, **changes) -> Grid:
         """Return a copy with some of shape/spacing/origin/direction replaced."""
-        kw = dict(shape=self.shape, spacing=self.spacing, origin=self.origin, direction=self.direction)
+        kw: dict = dict(shape=self.shape, spacing=self.spacing, origin=self.origin, direction=self.direction)
         kw.update(changes)
         return Grid(**kw)
 

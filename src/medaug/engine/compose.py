@@ -125,7 +125,7 @@ class Compose(_Base):
         if not self.settings:
             return parent
         o = parent.options
-        merged = {"interpolation": o.interpolation, "label_interpolation": o.label_interpolation,
+        merged: dict[str, Any] = {"interpolation": o.interpolation, "label_interpolation": o.label_interpolation,
                   "backend": o.backend, "tolerance": o.tolerance}
         merged.update({k: v for k, v in self.settings.items() if k != "fill"})
         return Resampling(ResampleOptions(**merged), self.settings.get("fill", parent.fill))
@@ -329,4 +329,4 @@ def _run_alone(transform: _Base, sample: Sample, seed: SeedLike) -> Sample:
     return Compose([transform])(sample, seed=seed)
 
 
-_Base._run_alone = staticmethod(_run_alone)  # type: ignore[assignment]
+_Base._run_alone = staticmethod(_run_alone)

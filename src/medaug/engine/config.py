@@ -46,7 +46,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
     _depth = 0
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def,unused-ignore]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise ParameterError(f"YAML aliases are not allowed in pipeline configs (line {event.start_mark.line + 1})")
@@ -212,10 +212,10 @@ def _build_item(item: Any, index: int, depth: int = 1) -> _Base:
             raise ParameterError(f"item {index + 1} ({name}): needs a 'transforms' list")
         children = [_build_item(k, j, depth + 1) for j, k in enumerate(kids)]
         rest = {k: v for k, v in params.items() if k != "transforms"}
-        cls = {"Compose": Compose, "OneOf": OneOf, "SomeOf": SomeOf}[name]
+        group = {"Compose": Compose, "OneOf": OneOf, "SomeOf": SomeOf}[name]
         _check_keys(name, rest, (*_GROUP_KEYS[name], *_RESAMPLING_OPTIONS), index)
         try:
-            return cls(children, **rest)
+            return group(children, **rest)
         except ParameterError as exc:
             raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
         except (TypeError, ValueError) as exc:
@@ -246,8 +246,7 @@ def _one_line(exc: BaseException) -> str:
 def _parameter_names(cls: type) -> tuple[str, ...]:
     if dataclasses.is_dataclass(cls):
         return tuple(f.name for f in dataclasses.fields(cls) if f.init)
-    sig = inspect.signature(cls.__init__)
-    return tuple(p for p in sig.parameters if p != "self")
+    return tuple(inspect.signature(cls).parameters)
 
 
 def _check_keys(name: str, params: Mapping[str, Any], allowed: tuple[str, ...], index: int) -> None:

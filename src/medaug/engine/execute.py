@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from .warp import compose
 
 __all__ = ["execute", "apply_intensity", "resolve_fill", "border_median", "check_output_size", "FillSpec", "Resampling", "Step"]
 
-FillSpec = Union[float, str, dict[str, Union[float, str]], None]
+FillSpec = float | str | dict[str, float | str] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +51,7 @@ class Resampling:
 
 
 #: A deterministic transform, alone (default options) or with the resampling options of its pipeline.
-Step = Union[Transform, tuple[Transform, Resampling]]
+Step = Transform | tuple[Transform, Resampling]
 
 
 def execute(sample: Sample, transforms: Sequence[Step], options: ResampleOptions | None = None, fill: FillSpec = "background") -> Sample:
@@ -79,12 +79,12 @@ def execute(sample: Sample, transforms: Sequence[Step], options: ResampleOptions
                 grid = s.output_grid(grid)
             ops = FusedOps()
             fused: list[IntensityTransform] = []
-            while i < len(ts) and isinstance(ts[i], IntensityTransform):
-                o = ts[i].fused_ops(grid)  # type: ignore[union-attr]
+            while i < len(ts) and isinstance(nxt := ts[i], IntensityTransform):
+                o = nxt.fused_ops(grid)
                 if o is None:
                     break
                 ops.extend(o)
-                fused.append(ts[i])  # type: ignore[arg-type]
+                fused.append(nxt)
                 i += 1
             cur = _apply_spatial(cur, run, ops, resampling.options, resampling.fill)
             info = resampling.record(runs, cur.metadata["resampling"]["fill"])

@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 
@@ -66,11 +66,11 @@ INTENSITY = (-1e30, 1e30)
 
 Mode = Literal["symmetric", "from", "exact"]
 #: A number, or a pair [min, max].
-RangeLike = Union[float, Sequence[float]]
+RangeLike = float | Sequence[float]
 #: A range for every axis, or one per axis.
-PerAxisRange = Union[float, Sequence[Union[float, Sequence[float]]]]
+PerAxisRange = float | Sequence[float | Sequence[float]]
 #: One number, or one per axis.
-Numbers = Union[float, Sequence[float]]
+Numbers = float | Sequence[float]
 
 
 def is_number(value: Any) -> bool:

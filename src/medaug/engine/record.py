@@ -109,7 +109,7 @@ def replay(history: Iterable[dict[str, Any]], **options: Any) -> Compose:
 
     def flush() -> None:
         if group:
-            settings = {k: resampling[k] for k in ("fill", "interpolation", "label_interpolation", "backend",
+            settings: dict[str, Any] = {k: resampling[k] for k in ("fill", "interpolation", "label_interpolation", "backend",
                                                   "tolerance") if k in resampling}
             items.append(Compose(list(group), **{**settings, **_resampling_overrides(options)}))
             group.clear()

@@ -25,6 +25,7 @@ from .registry import register
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .pointwise import FusedOps
     from .warp import Warp
 
 __all__ = [
@@ -202,7 +203,7 @@ class IntensityTransform(Transform):
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         raise NotImplementedError
 
-    def fused_ops(self, grid: Grid) -> list[tuple] | None:
+    def fused_ops(self, grid: Grid) -> FusedOps | None:
         """Operations for the fused kernel, or None when not point-wise."""
         return None
 
@@ -221,11 +222,11 @@ class PointwiseTransform(IntensityTransform):
 
     __abstract__ = True
 
-    def point_ops(self, grid: Grid) -> Any:
-        """The operations (a :class:`~medaug.engine.pointwise.FusedOps`) for images on ``grid``."""
+    def point_ops(self, grid: Grid) -> FusedOps:
+        """The operations for images on ``grid``."""
         raise NotImplementedError
 
-    def fused_ops(self, grid: Grid) -> Any:
+    def fused_ops(self, grid: Grid) -> FusedOps | None:
         return None if self.mask is not None else self.point_ops(grid)
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:

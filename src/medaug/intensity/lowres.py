@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ from .blur import smooth_axis
 #: Down-sampling factors; ``f`` means [1, f].
 FACTOR = Range("from", anchor=1.0, bounds=(1.0, 100.0))
 #: An index axis (0, 1, 2 or 'x', 'y', 'z'), or candidates to pick from.
-AxisChoice = Union[int, str, list[Union[int, str]], None]
+AxisChoice = int | str | list[int | str] | None
 
 __all__ = ["LowResolution", "RandomLowResolution"]
 

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ..engine.compose import Compose
-from ..engine.registry import set_constraint_checker
 from ..engine.ranges import Range
+from ..engine.registry import set_constraint_checker
 from ..engine.transform import _Base
 from ..errors import ParameterError, UnsafePipelineError, did_you_mean
 

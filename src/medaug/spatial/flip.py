@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -19,7 +18,7 @@ __all__ = ["Flip", "RandomFlip"]
 
 
 #: An axis name (``LR``, ``AP``, ``SI`` ...) or index, or a list of them.
-Axes = Union[str, int, Sequence[Union[str, int]]]
+Axes = str | int | Sequence[str | int]
 
 
 def _axes_list(axes: Axes) -> list[str | int]:

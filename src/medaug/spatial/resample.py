@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class Resample(SpatialTransform):
     spacing: Numbers | None = None
     size: Numbers | None = None
     isotropic_size: int | None = None
-    reference: Union[dict[str, Any], str, Grid, None] = None
+    reference: dict[str, Any] | str | Grid | None = None
 
     def __post_init__(self) -> None:
         given = [v is not None for v in (self.spacing, self.size, self.isotropic_size, self.reference)]

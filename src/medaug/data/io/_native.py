@@ -93,7 +93,7 @@ def _vm_size() -> int | None:
         return None
 
 
-_NATIVE_STDERR = {"depth": 0, "saved": None, "file": None}
+_NATIVE_STDERR: dict[str, Any] = {"depth": 0, "saved": None, "file": None}
 _NATIVE_STDERR_LOCK = threading.Lock()
 _log = logging.getLogger("medaug.io")
 
