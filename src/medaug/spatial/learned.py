@@ -109,7 +109,7 @@ class Deformation(SpatialTransform):
         default the sample stays on its own grid.
     """
 
-    field: Any
+    field: str | DisplacementField
     affine: list[list[float]] | None = None
     scale: float = 1.0
     reference: dict[str, Any] | None = None
@@ -165,9 +165,9 @@ class LearnedDeformation(SpatialTransform):
         How sample points map into the field's space (see the module docstring).
     """
 
-    field: Any
+    field: str | DisplacementField
     scale: float = 1.0
-    mix_with: Any = None
+    mix_with: str | DisplacementField | None = None
     weight: float = 1.0
     alignment: Literal["center", "physical"] = "center"
 
@@ -246,7 +246,7 @@ class RandomLearnedDeformation(RandomTransform):
     ParameterError: RandomLearnedDeformation: no fields given
     """
 
-    fields: Any = None
+    fields: str | list[str] | None = None
     scale: RangeLike = (0.3, 1.0)
     mix: bool = False
     alignment: Literal["center", "physical"] = "center"
