@@ -20,7 +20,7 @@ import inspect
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -229,9 +229,7 @@ def _build_item(item: Any, index: int, depth: int = 1) -> _Base:
     allowed = _parameter_names(cls)
     _check_keys(name, params, allowed, index)
     try:
-        built = cls(**params)
-        built.check_names()
-        return built
+        return cast("type[_Base]", cls).from_params(params)
     except ParameterError as exc:
         raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
     except (TypeError, ValueError) as exc:

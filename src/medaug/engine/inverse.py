@@ -60,11 +60,11 @@ def rebuild(record: dict[str, Any]) -> Transform:
     if not isinstance(params, dict):
         raise ParameterError(f"history entry {record['name']!r}: 'params' must be a mapping, got {params!r}")
     try:
-        built = cls(**params)
-        built.check_names()
-        return built
+        built = cls.from_params(params)
     except TypeError as exc:
         raise ParameterError(f"history entry {record['name']!r} has parameters this version does not know: {exc}") from None
+    assert isinstance(built, Transform)
+    return built
 
 
 def undo(transform: SpatialTransform, grid: Grid | None) -> Transform:

@@ -55,7 +55,7 @@ import numpy as np
 from ..errors import ParameterError
 
 __all__ = [
-    "BIG", "INTENSITY", "Mode", "Range", "number", "count", "numbers", "flag", "text", "is_number",
+    "BIG", "INTENSITY", "Mode", "Range", "number", "count", "numbers", "for_axes", "flag", "text", "is_number",
     "RangeLike", "PerAxisRange", "Numbers",
 ]
 
@@ -147,6 +147,17 @@ def numbers(
     if integer and any(v != int(v) for v in out):
         raise ParameterError(f"'{name}' must hold integers, got {value!r}")
     return out
+
+
+def for_axes(value: Any, n: int, name: str, order: str = "x, y, z") -> np.ndarray:
+    """A validated number or list of numbers (:func:`numbers`) as one value per axis of an ``n``-D image.
+
+    One value serves every axis; a list must have ``n`` values, in ``order``.
+    """
+    values = np.atleast_1d(np.asarray(value, float))
+    if values.ndim != 1 or values.size not in (1, n):
+        raise ParameterError(f"'{name}' needs 1 or {n} values ({order} order) for a {n}D image, got {value!r}")
+    return np.broadcast_to(values, (n,)).copy()
 
 
 def flag(value: Any, name: str) -> bool:

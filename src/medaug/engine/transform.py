@@ -10,7 +10,7 @@ replay it and, for spatial ones, to invert it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -113,11 +113,21 @@ class _Base:
         """
         return _Base._run_alone(self, sample, seed)
 
-    def check_names(self) -> None:
-        """Refuse parameters annotated as names (``str`` or ``str | None``, e.g. ``mask``) that hold something else.
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> _Base:
+        """The transform with ``params`` as read from a configuration or a record (which may hold any value).
 
-        Called when a transform is built from a configuration or a record, which may hold any value.
+        Raises
+        ------
+        ParameterError
+            For a bad value; ``TypeError`` for an unknown parameter name.
         """
+        built = cls(**params)
+        built.check_names()
+        return built
+
+    def check_names(self) -> None:
+        """Refuse parameters annotated as names (``str`` or ``str | None``, e.g. ``mask``) that hold something else."""
         if not dataclasses.is_dataclass(self):
             return
         for f in dataclasses.fields(self):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.ranges import Numbers, PerAxisRange, Range, RangeLike, flag, number, numbers
+from ..engine.ranges import Numbers, PerAxisRange, Range, RangeLike, flag, for_axes, number, numbers
 from ..engine.transform import Context, IntensityTransform, RandomTransform
 from ..errors import ParameterError
 
@@ -62,21 +62,9 @@ def gaussian_smooth(data: torch.Tensor, sigmas: Sequence[float], truncate: float
     return out
 
 
-def _std_xyz(std: Any, ndim: int, who: str) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(std, np.float64))
-    if arr.size == 1:
-        arr = np.full(ndim, arr[0])
-    if arr.size != ndim:
-        raise ParameterError(
-            f"{who} 'std' needs 1 or {ndim} values (mm, x/y/z order) for a {ndim}D image"
-            f", got {arr.size}"
-        )
-    return arr
-
-
 def sigma_voxels(std_mm: Any, grid: Grid) -> list[float]:
     """Widths in mm (one, or one per index axis in x, y, z order) to voxels per array axis (z, y, x)."""
-    s = _std_xyz(std_mm, grid.ndim, "Blur") / np.asarray(grid.spacing)
+    s = for_axes(std_mm, grid.ndim, "std") / np.asarray(grid.spacing)
     return s[::-1].tolist()
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.grid import Grid
-from ..engine.ranges import BIG, Numbers, PerAxisRange, Range, flag, numbers
+from ..engine.ranges import BIG, Numbers, PerAxisRange, Range, flag, for_axes, numbers
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp
 from ..errors import ParameterError
@@ -31,17 +31,6 @@ SHEAR = Range("symmetric", bounds=(-5.0, 5.0))
 TRANSLATION = Range("symmetric", bounds=(-1e4, 1e4), unit="mm")
 #: Fractions of the field of view.
 FRACTION = Range("symmetric", bounds=(-1.0, 1.0))
-
-
-def _vec(value: Numbers | None, ndim: int, name: str, default: float) -> np.ndarray:
-    if value is None:
-        return np.full(ndim, default, float)
-    arr = np.atleast_1d(np.asarray(value, float))
-    if arr.size == 1:
-        return np.full(ndim, float(arr[0]))
-    if arr.size != ndim:
-        raise ParameterError(f"'{name}' needs 1 or {ndim} values (x, y, z order) for a {ndim}D image, got {arr.size}")
-    return arr
 
 
 @dataclass
@@ -91,7 +80,7 @@ class Affine(SpatialTransform):
             raise ParameterError(f"'rotation' takes one angle in 2D, got {rot.tolist()}")
         if n == 3 and rot.size == 1:
             rot = np.full(3, rot[0])
-        scale = _vec(self.scale, n, "scale", 1.0)
+        scale = for_axes(self.scale, n, "scale")
         shear = np.eye(n)
         if self.shear is not None:
             sh = np.atleast_1d(np.asarray(self.shear, float))
@@ -105,8 +94,8 @@ class Affine(SpatialTransform):
         linear = rotation_matrix(rot) @ np.diag(scale) @ shear
         if abs(np.linalg.det(linear)) < 1e-6:
             raise ParameterError(f"Affine with shear {self.shear} and scale {self.scale} is singular (it flattens the image)")
-        center = grid.center() if self.center is None else _vec(self.center, n, "center", 0.0)
-        return about_point(linear, center, _vec(self.translation, n, "translation", 0.0))
+        center = grid.center() if self.center is None else for_axes(self.center, n, "center")
+        return about_point(linear, center, for_axes(self.translation, n, "translation"))
 
     def warp(self, grid_in: Grid, grid_out: Grid) -> AffineWarp:
         return AffineWarp(np.linalg.inv(self.forward_matrix(grid_in)))

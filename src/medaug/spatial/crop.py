@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data.grid import Grid
-from ..engine.ranges import BIG, Numbers, number, numbers
+from ..engine.ranges import BIG, Numbers, for_axes, number, numbers
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp
 from ..errors import ParameterError
@@ -29,10 +29,8 @@ def _ints(value: Any, name: str, lo: int) -> list[int]:
 
 
 def _per_axis(values: list[int], ndim: int, name: str) -> np.ndarray:
-    """One value for every array axis, or one per axis (z, y, x)."""
-    if len(values) not in (1, ndim):
-        raise ParameterError(f"'{name}' needs 1 or {ndim} values (array order z, y, x) for a {ndim}D image, got {values}")
-    return np.broadcast_to(np.asarray(values, int), (ndim,)).copy()
+    """One value for every array axis, or one per axis (z, y, x), as integers."""
+    return for_axes(values, ndim, name, "array: z, y, x").astype(int)
 
 
 def _size(size: Any, ndim: int, name: str = "size") -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from ..data.grid import Grid
-from ..engine.ranges import Numbers, Range, RangeLike, count, flag, number, numbers
+from ..engine.ranges import Numbers, Range, RangeLike, count, flag, for_axes, number, numbers
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import FieldWarp
 from ..errors import ParameterError
@@ -33,15 +33,6 @@ SIGMA_MM = (0.1, 1000.0)
 #: Largest random-field lattice of a dense field, per axis.
 DENSE_LATTICE = 128
 SEED = (0, 2**63 - 1)
-
-
-def _per_axis(value: Any, ndim: int, name: str) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, float))
-    if arr.size == 1:
-        arr = np.full(ndim, arr[0])
-    if arr.size != ndim:
-        raise ParameterError(f"'{name}' needs 1 or {ndim} values (x, y, z order), got {arr.size}")
-    return arr
 
 
 def _check_control_points(value: Any) -> None:
@@ -84,8 +75,8 @@ class ElasticBSpline(SpatialTransform):
         self.locked_borders = count(self.locked_borders, "locked_borders", (0, 32))
 
     def coefficients(self, ndim: int) -> np.ndarray:
-        k = _per_axis(self.control_points, ndim, "control_points").astype(int)
-        d = _per_axis(self.max_displacement, ndim, "max_displacement")
+        k = for_axes(self.control_points, ndim, "control_points").astype(int)
+        d = for_axes(self.max_displacement, ndim, "max_displacement")
         rng = np.random.default_rng(self.seed)
         coef = rng.uniform(-1.0, 1.0, size=(ndim, *k)) * d.reshape(ndim, *([1] * ndim))
         b = int(self.locked_borders)
@@ -212,7 +203,7 @@ class RandomElastic(RandomTransform):
         if self.kind == "dense":
             return ElasticDense(alpha=float(rng.uniform(*self._alpha)), sigma=float(rng.uniform(*self._sigma)), seed=seed)
         disp = float(rng.uniform(*self._disp))
-        k = _per_axis(self.control_points, ctx.ndim, "control_points")
+        k = for_axes(self.control_points, ctx.ndim, "control_points")
         spacing = ctx.grid.extent / np.maximum(k - 1, 1)
         if disp > 0.4 * spacing.min() and self.fold_guard:
             disp = float(0.4 * spacing.min())

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data.grid import Grid
-from ..engine.ranges import Numbers, count, numbers
+from ..engine.ranges import Numbers, count, for_axes, numbers
 from ..engine.transform import SpatialTransform
 from ..engine.warp import AffineWarp
 from ..errors import InvalidImageError, ParameterError
@@ -81,10 +81,10 @@ class Resample(SpatialTransform):
         old_sp = np.asarray(grid.spacing)
         extent = grid.extent
         if self.spacing is not None:
-            sp = _per_axis(self.spacing, n, "spacing", float)
+            sp = for_axes(self.spacing, n, "spacing")
             size_xyz = np.maximum(np.round(extent / sp), 1)
         elif self.size is not None:
-            size_xyz = _per_axis(self.size, n, "size", int)[::-1]
+            size_xyz = for_axes(self.size, n, "size", "array: z, y, x").astype(int)[::-1]
             if (size_xyz <= 0).any():
                 raise ParameterError(f"'size' must be positive, got {self.size}")
             sp = extent / size_xyz
@@ -103,16 +103,6 @@ class Resample(SpatialTransform):
 
     def short(self) -> str:
         return "resample"
-
-
-def _per_axis(value: Any, n: int, name: str, kind: type) -> np.ndarray:
-    try:
-        arr = np.atleast_1d(np.asarray(value, dtype=kind))
-    except (TypeError, ValueError):
-        raise ParameterError(f"'{name}' needs 1 or {n} numbers, got {value!r}") from None
-    if arr.ndim != 1 or arr.size not in (1, n):
-        raise ParameterError(f"'{name}' needs 1 or {n} numbers for a {n}D image, got {value!r}")
-    return np.broadcast_to(arr, (n,)).copy()
 
 
 def _reference_grid(ref: Any, ndim: int) -> Grid:
