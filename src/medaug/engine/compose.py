@@ -113,22 +113,12 @@ class Compose(_Base):
             self.settings["fill"] = _checked_fill(self.settings["fill"])
         if "tolerance" in self.settings:
             self.settings["tolerance"] = number(self.settings["tolerance"], "tolerance", (1e-3, 10.0), unit="voxels")
-        self._resampling = self._merged(Resampling())
+        self._resampling = Resampling().with_settings(self.settings)
         self.modality = modality
         if modality is not None:
             checker = constraint_checker()
             self.modality = checker.canonical(modality)
             checker.enforce(self, self.modality, on_violation=on_violation)
-
-    def _merged(self, parent: Resampling) -> Resampling:
-        """The resampling of this group under ``parent``: the parent's own object when nothing is set here."""
-        if not self.settings:
-            return parent
-        o = parent.options
-        merged: dict[str, Any] = {"interpolation": o.interpolation, "label_interpolation": o.label_interpolation,
-                  "backend": o.backend, "tolerance": o.tolerance}
-        merged.update({k: v for k, v in self.settings.items() if k != "fill"})
-        return Resampling(ResampleOptions(**merged), self.settings.get("fill", parent.fill))
 
     @property
     def options(self) -> ResampleOptions:
@@ -170,7 +160,8 @@ class Compose(_Base):
         """Draw every random parameter; append the deterministic transforms, with their resampling, to ``out``."""
         if rng.random() >= self.p:
             return
-        resampling = self._resampling if parent is None else self._merged(parent)
+        # a group without options of its own shares its parent's resampling object: resampled together
+        resampling = self._resampling if parent is None else parent.with_settings(self.settings)
         for item in self._chosen(rng):
             _resolve_item(item, rng, ctx, out, resampling)
 

@@ -8,6 +8,7 @@ result.  The applied transforms are appended to the sample's history.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -42,6 +43,13 @@ class Resampling:
 
     options: ResampleOptions = field(default_factory=ResampleOptions)
     fill: FillSpec = "background"
+
+    def with_settings(self, settings: dict[str, Any]) -> Resampling:
+        """This resampling with some of ``fill`` and the :class:`ResampleOptions` fields replaced; itself when none are."""
+        if not settings:
+            return self
+        options = dataclasses.replace(self.options, **{k: v for k, v in settings.items() if k != "fill"})
+        return Resampling(options, settings.get("fill", self.fill))
 
     def record(self, index: int, fills: dict[str, float]) -> dict[str, Any]:
         """What the history keeps of one run: enough to repeat it bit for bit (numeric fills per image)."""
