@@ -18,7 +18,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/medaug demo --out demo-output
 
+# lint (ruff: pyflakes, bugbear, import order, pyupgrade) and types (mypy on data/ and engine/) first, then the suite
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks docs/examples
+	$(BIN)/mypy
 	sh tests/preview/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
@@ -33,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --write-docs
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

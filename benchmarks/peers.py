@@ -45,11 +45,11 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
 from synthetic import NOISE_STD  # benchmarks/ is on sys.path (run.py and the harness child put it there)
 
 # --------------------------------------------------------------------------
@@ -505,7 +505,7 @@ def _build_bgv2(image, label):
     import torch
 
     try:
-        import batchgeneratorsv2
+        import batchgeneratorsv2  # noqa: F401 - is the package there?
         from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
         from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
         from batchgeneratorsv2.transforms.local.brightness_gradient import BrightnessGradientAdditiveTransform

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -120,3 +121,66 @@ def test_psnr_mae_mse_by_hand_and_ssim_as_scikit_image():
         psnr(np.ones((8, 8)), np.zeros((8, 8)))
     with pytest.raises(ParameterError):
         ssim(np.zeros((2, 9)), np.zeros((2, 9)), data_range=1.0)
+
+
+# ---------------------------------------------------------------- surface distances: MONAI and an analytic case
+def _sphere(shape, centre, radius):
+    grids = np.meshgrid(*[np.arange(s, dtype=float) for s in shape], indexing="ij")
+    return sum((g - c) ** 2 for g, c in zip(grids, centre)) <= radius**2
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.8, 1.0, 2.0)])
+def test_hd95_and_asd_agree_with_monai(spacing):
+    monai_metrics = pytest.importorskip("monai.metrics")
+    import torch
+
+    shape = (40, 40, 40)
+    a = _sphere(shape, (20, 20, 18.5), 12)
+    b = _sphere(shape, (20, 20, 21.5), 12)  # 3 voxels apart along z (the issue's case)
+    ours = segmentation_metrics(_label(a, spacing), _label(b, spacing))[1]
+    ta, tb = (torch.from_numpy(m[None, None].astype(np.float32)) for m in (a, b))
+    sp = list(spacing[::-1])  # MONAI: array order
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 warns about its own deprecated argument
+        hd95 = float(monai_metrics.compute_hausdorff_distance(ta, tb, include_background=True, percentile=95,
+                                                              spacing=sp))
+        asd = float(monai_metrics.compute_average_surface_distance(ta, tb, include_background=True, symmetric=True,
+                                                                   spacing=sp))
+    assert ours["hd95_mm"] == pytest.approx(hd95, rel=1e-6)
+    assert ours["asd_mm"] == pytest.approx(asd, rel=1e-6)
+    if spacing == (1.0, 1.0, 1.0):
+        # continuous spheres 3 apart: mean |3 cos(theta)| over the sphere = 1.5; voxelised, close to it
+        assert abs(ours["asd_mm"] - 1.5) < 0.15
+
+
+def test_surface_distances_of_nested_squares_by_hand():
+    """Squares of half-width 10 and 12 voxels about one centre, anisotropic voxels (0.5 x 2 mm).
+
+    The surfaces are the two square rings of voxel centres; each distance is the nearest centre of
+    the other ring, in mm, counted here over the rings directly.  With isotropic voxels every inner
+    voxel is 2 voxels from the outer ring; with these, the near x-sides (0.5 mm steps) often win.
+    """
+    sx, sy = 0.5, 2.0
+    n = 41
+    c = 20
+    inner = np.zeros((n, n), bool)
+    inner[c - 10 : c + 11, c - 10 : c + 11] = True
+    outer = np.zeros((n, n), bool)
+    outer[c - 12 : c + 13, c - 12 : c + 13] = True
+    da, db = surface_distances(inner, outer, spacing=(sx, sy))
+
+    def ring(h):
+        pts = {(y, x) for y in range(-h, h + 1) for x in (-h, h)} | {(y, x) for x in range(-h, h + 1) for y in (-h, h)}
+        return sorted(pts)
+
+    def nearest(p, targets):
+        return min(np.hypot((p[0] - t[0]) * sy, (p[1] - t[1]) * sx) for t in targets)
+
+    expected_a = [nearest(p, ring(12)) for p in ring(10)]
+    expected_b = [nearest(p, ring(10)) for p in ring(12)]
+    np.testing.assert_allclose(sorted(da), sorted(expected_a))
+    np.testing.assert_allclose(sorted(db), sorted(expected_b))
+    iso_a, _ = surface_distances(inner, outer, spacing=(1.0, 1.0))
+    assert set(np.round(iso_a, 9)) == {2.0}
+    m = segmentation_metrics(inner.astype(np.uint8), outer.astype(np.uint8), spacing=(sx, sy))[1]
+    assert m["asd_mm"] == pytest.approx(np.mean(expected_a + expected_b))

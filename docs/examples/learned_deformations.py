@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 import medaug
-from medaug.data import samples
+from medaug.data import sample_data
 from medaug.data.grid import Grid
 from medaug.data.image import Image
 
@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 
 def build_dataset(root: Path) -> list[str]:
     """Slices 8..17 of the EPI volume as 2D NIfTI images with labels (1 brain, 2 dark CSF inside it)."""
-    vol = samples.epi_mri()
+    vol = sample_data.epi_mri()
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(parents=True, exist_ok=True)
     ids = []
@@ -75,7 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     data = out / "data"
-    ids = build_dataset(data)
+    build_dataset(data)
     medaug_cmd = [str(Path(sys.executable).with_name("medaug"))]
     t0 = time.perf_counter()
     fields = out / "fields"
@@ -127,10 +127,10 @@ def draw(case: medaug.Sample, learned: list, elastic: list, path: Path) -> None:
     show(axes[0, 0], case, "original (slice 15)")
     show(axes[1, 0], case, "original (slice 15)")
     for i, s in enumerate(learned):
-        p = s.history[0]["params"]
+        p = s.history[1]["params"]
         show(axes[0, i + 1], s, f"learned: {Path(p['field']).name.split('__')[0]} ×{p['scale']:.2f}")
     for i, s in enumerate(elastic):
-        p = s.history[0]["params"]
+        p = s.history[1]["params"]
         show(axes[1, i + 1], s, f"random elastic {p['max_displacement']:.1f} mm")
     fig.suptitle("Learned deformations (top: shapes of other slices, registered onto slice 12) vs random elastic (bottom)",
                  fontsize=9)

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 import medaug
 from medaug.cli.main import main as medaug_main
-from medaug.data import samples
+from medaug.data import sample_data as samples
 from medaug.datasets.expand import ExpandJob, run_expand
 from medaug.presets import preset_config
 from medaug.preview.review import ReviewServer, TuringStore, read_samples, turing_items

@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+from ._version import __version__
 from .data.grid import Grid
 from .data.image import Image
 from .data.io import load, save
@@ -22,24 +23,26 @@ from .engine.registry import add_providers
 from .errors import (
     GeometryError,
     ImageReadError,
+    ImageWriteError,
     InvalidImageError,
     JobError,
     MedaugError,
+    NotInvertibleError,
     ParameterError,
     UnsafePipelineError,
 )
+from .inference import TTAResult, tta
 from .presets import preset
 
 # The modules that define transforms and the modality constraints, imported when a configuration,
 # a record or a modality first needs them: the engine never imports them itself.
 add_providers("medaug.spatial", "medaug.intensity", "medaug.presets.constraints")
 
-__version__ = "0.1.0"
 
 __all__ = [
-    "Grid", "Image", "Sample", "load", "save", "shepp_logan_2d", "shepp_logan_3d",
+    "__version__", "Grid", "Image", "Sample", "load", "save", "shepp_logan_2d", "shepp_logan_3d",
     "Compose", "OneOf", "SomeOf", "inverse_of", "replay",
-    "pipeline_from_config", "pipeline_to_config", "save_config", "preset",
-    "MedaugError", "ImageReadError", "InvalidImageError", "GeometryError", "ParameterError",
-    "UnsafePipelineError", "JobError",
+    "pipeline_from_config", "pipeline_to_config", "save_config", "preset", "tta", "TTAResult",
+    "MedaugError", "ImageReadError", "ImageWriteError", "InvalidImageError", "GeometryError", "ParameterError",
+    "UnsafePipelineError", "NotInvertibleError", "JobError",
 ]

@@ -15,10 +15,12 @@ from os import PathLike
 __all__ = [
     "MedaugError",
     "ImageReadError",
+    "ImageWriteError",
     "InvalidImageError",
     "GeometryError",
     "ParameterError",
     "UnsafePipelineError",
+    "NotInvertibleError",
     "JobError",
     "did_you_mean",
 ]
@@ -45,6 +47,10 @@ class ImageReadError(MedaugError):
     """A file is missing, unreadable, corrupt or in an unsupported format."""
 
 
+class ImageWriteError(MedaugError):
+    """A file cannot be written: missing folder, no permission, disk full, unsupported format."""
+
+
 class InvalidImageError(MedaugError):
     """An image was read but cannot be used: NaN/Inf, wrong dimensionality, empty, ..."""
 
@@ -59,6 +65,10 @@ class ParameterError(MedaugError, ValueError):
 
 class UnsafePipelineError(ParameterError):
     """A pipeline violates the medical constraints of its modality."""
+
+
+class NotInvertibleError(ParameterError):
+    """A recorded transform has no inverse (e.g. a deformation that folds)."""
 
 
 class JobError(MedaugError):

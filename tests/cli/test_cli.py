@@ -11,7 +11,7 @@ import pytest
 
 import medaug
 from medaug.cli.main import main
-from medaug.data.samples import sample_paths
+from medaug.data.sample_data import sample_paths
 
 
 def run(capsys, *args):
@@ -58,7 +58,7 @@ def test_augment_writes_copies_in_source_format_with_manifest(capsys, tmp_path):
     assert code == 0, err
     with (tmp_path / "out" / "manifest.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 3 and json.loads(rows[0]["params"])[0]["name"] == "Affine"
+    assert len(rows) == 3 and json.loads(rows[0]["params"])[1]["name"] == "Affine"
     for r in rows:
         im = medaug.load(tmp_path / "out" / r["output_image"])
         lab = medaug.load(tmp_path / "out" / r["output_label"], label=True)

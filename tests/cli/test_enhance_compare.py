@@ -9,7 +9,7 @@ import pytest
 
 import medaug
 from medaug.cli.main import main
-from medaug.data.samples import sample_paths
+from medaug.data.sample_data import sample_paths
 
 
 def run(capsys, *args):

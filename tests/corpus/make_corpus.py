@@ -450,6 +450,43 @@ def _config_cases(c: _Corpus) -> None:
         f"- b{i}: [*a, *a, *a, *a, *a, *a, *a, *a]\n" for i in range(10 * 2**20 // 38)
     )
     config_case("config_yaml_bomb_10mb", big, ParameterError, "above the 1048576-byte limit")
+    # values that passed validation and crashed at run time (issue 16 item 7): refused when built now
+    config_case("config_nan_noise_std", "- RandomNoise: {std: .nan}\n", ParameterError,
+                "'std' must be a finite number, got nan")
+    config_case("config_inf_elastic_displacement", "- RandomElastic: {max_displacement: .inf}\n", ParameterError,
+                "'max_displacement' must be a finite number, got inf")
+    config_case("config_inf_lowres_factor", "- RandomLowResolution: {factor: [2, .inf]}\n", ParameterError,
+                "'factor[1]' must be a finite number, got inf")
+    config_case("config_cutout_holes_unbounded", "- RandomCutout: {num_holes: 100000000}\n", ParameterError,
+                "'num_holes' must lie in [0, 1000]")
+    config_case("config_elastic_control_points_unbounded", "- RandomElastic: {control_points: 100000}\n",
+                ParameterError, "'control_points' must lie in [4, 64]")
+    config_case("config_integer_2_pow_63", "- RandomMotion: {num_transforms: 9223372036854775808}\n", ParameterError,
+                "'num_transforms' must lie in [1, 32]")
+    config_case("config_oneof_nan_weights", "- OneOf: {transforms: [RandomGamma, RandomNoise], weights: [.nan, 1]}\n",
+                ParameterError, "'weights[0]' must be a finite number, got nan")
+    config_case("config_singular_affine_matrix",
+                "- AffineMatrix: {matrix: [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}\n",
+                ParameterError, "'matrix' is singular")
+    config_case("config_resample_1e308", "- Resample: {spacing: 1.0e+308}\n", ParameterError,
+                "'spacing' must lie in (1e-06, 10000] mm, got 1e+308")
+    nested = "{transforms: [RandomGamma]}"
+    for _ in range(20):
+        nested = f"{{transforms: [{{Compose: {nested}}}]}}"
+    config_case("config_groups_nested_too_deep", f"- Compose: {nested}\n", ParameterError, "nest more than 16 deep")
+    config_case("config_yaml_nested_too_deep", "- RandomAffine: {rotation: " + "[" * 5000 + "]" * 5000 + "}\n",
+                ParameterError, "nests deeper than 100 levels")
+    config_case("config_json_nested_too_deep", "[" * 100000 + "]" * 100000, ParameterError,
+                "nests deeper than 100 levels", suffix=".json")
+    # accepted, and runs (the CLI augments the good image with it)
+    config_case("config_negative_zero_everywhere",
+                "- RandomBlur: {std: -0.0}\n- RandomNoise: {std: [-0.0, -0.0]}\n- RandomCutout: {size_mm: -0.0}\n",
+                None, "")
+    # accepted, refused when applied: the output grid would not fit in memory (named before allocating)
+    fine = d / "config_resample_too_fine.yaml"
+    fine.write_text("- Resample: {spacing: 1.0e-4}\n", encoding="utf-8")
+    c.add("config_resample_too_fine", "config", {"config": fine, "image": c.good}, "augment_config",
+          [c.augment(c.good, "--config", fine)], ParameterError, "would need", names=[])
 
 
 def _path_cases(c: _Corpus, chmod: Callable[[Path, int], None]) -> None:

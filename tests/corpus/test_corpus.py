@@ -67,7 +67,7 @@ def _make_corpus() -> tuple[Path, list[CorpusCase]]:
 
 
 def _remove(root: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             p = os.path.join(dirpath, name)
             if not os.path.islink(p):
@@ -96,12 +96,14 @@ def _call_api(case: CorpusCase) -> object:
         return read_cases(p["dataset"])
     if case.api == "pipeline_from_config":
         return pipeline_from_config(Path(p["config"]))
+    if case.api == "augment_config":
+        return pipeline_from_config(Path(p["config"]))(Sample(image=load(p["image"])), seed=0)
     raise AssertionError(f"unknown api {case.api}")
 
 
 def _check_result(case: CorpusCase, result: object) -> None:
     expected = {"load": Image, "load_label": Image, "load_case": Sample, "read_cases": list,
-                "pipeline_from_config": Compose}[case.api]
+                "pipeline_from_config": Compose, "augment_config": Sample}[case.api]
     assert isinstance(result, expected)
 
 
@@ -116,7 +118,8 @@ def test_the_corpus_covers_the_brief() -> None:
     assert len(CASES) >= 30
     groups = {c.group for c in CASES}
     assert groups == {"nifti", "other-formats", "dicom", "pair", "config", "path", "boundary"}
-    assert {c.api for c in CASES} == {"load", "load_label", "load_case", "read_cases", "pipeline_from_config"}
+    assert {c.api for c in CASES} == {"load", "load_label", "load_case", "read_cases", "pipeline_from_config",
+                                      "augment_config"}
     assert all(c.cli for c in CASES)
 
 

@@ -15,7 +15,7 @@ import torch
 
 from medaug.data import Image, load, read_header, save
 from medaug.data.io import image_from_sitk, image_to_sitk
-from medaug.errors import ImageReadError, InvalidImageError, ParameterError
+from medaug.errors import ImageReadError, ImageWriteError, InvalidImageError, ParameterError
 
 RNG = np.random.default_rng(0)
 
@@ -248,7 +248,7 @@ def test_colour_pictures_need_channels_rgb(tmp_path: Path) -> None:
 
 def test_pictures_refuse_what_they_cannot_hold(tmp_path: Path) -> None:
     two = Image(np.zeros((2, 5, 6), np.uint8), channel_axis=True)
-    with pytest.raises(ImageReadError, match="has 2 channels"):
+    with pytest.raises(ImageWriteError, match="has 2 channels"):
         save(two, tmp_path / "x.png")
 
 
@@ -469,17 +469,17 @@ def test_volume_on_a_3d_image(tmp_path: Path) -> None:
 # --------------------------------------------------------------- save errors
 def test_save_errors(tmp_path: Path) -> None:
     vol = Image(np.zeros((3, 4, 5), np.float32))
-    with pytest.raises(ImageReadError, match="does not exist"):
+    with pytest.raises(ImageWriteError, match="does not exist"):
         save(vol, tmp_path / "missing" / "x.nii.gz")
-    with pytest.raises(ImageReadError, match="cannot write"):
+    with pytest.raises(ImageWriteError, match="cannot write"):
         save(vol, tmp_path / "x.xyz")
-    with pytest.raises(ImageReadError, match="DICOM"):
+    with pytest.raises(ImageWriteError, match="DICOM"):
         save(vol, tmp_path / "x.dcm")
-    with pytest.raises(ImageReadError, match="only 2D"):
+    with pytest.raises(ImageWriteError, match="only 2D"):
         save(vol, tmp_path / "x.png")
-    with pytest.raises(ImageReadError, match=r"float32.*\.mha"):
+    with pytest.raises(ImageWriteError, match=r"float32.*\.mha"):
         save(Image(np.zeros((4, 5), np.float32)), tmp_path / "x.png")
-    with pytest.raises(ImageReadError, match="8-bit"):
+    with pytest.raises(ImageWriteError, match="8-bit"):
         save(Image(np.zeros((4, 5), np.uint16)), tmp_path / "x.jpg")
     assert os.listdir(tmp_path) == []
 
@@ -493,7 +493,7 @@ resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 for name in sys.argv[1:]:
     try:
         medaug.save(medaug.Image(np.arange(20 * 30 * 40, dtype=np.int16).reshape(20, 30, 40)), name)
-    except medaug.errors.ImageReadError as exc:
+    except medaug.errors.ImageWriteError as exc:
         print(exc)
 """
 

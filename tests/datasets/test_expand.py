@@ -14,6 +14,7 @@ import pytest
 
 import medaug
 from medaug.datasets.expand import ExpandJob, parse_grid, run_expand
+from medaug.engine.record import applied
 from medaug.errors import JobError, ParameterError
 
 from ..faults._util import digest, read_manifest
@@ -50,7 +51,7 @@ def test_expand_writes_manifest_and_keeps_dtype(tmp_path):
     aug = [r for r in rows if r["index"] != "-1"]
     img = medaug.load(tmp_path / "out" / aug[0]["output_image"])
     assert img.dtype == "int16"
-    assert json.loads(aug[0]["params"])[0]["name"] == "Affine"
+    assert applied(json.loads(aug[0]["params"]))[0]["name"] == "Affine"
     assert digest(data) == digest(data)  # inputs untouched (no files added)
     assert not any(p.name.startswith(".") for p in (data / "images").iterdir())
 
@@ -88,7 +89,7 @@ def test_grid_expansion(tmp_path):
     run_expand(job, progress=False)
     rows = read_manifest(tmp_path / "out")
     assert len(rows) == 6
-    params = [json.loads(r["params"]) for r in rows]
+    params = [applied(json.loads(r["params"])) for r in rows]
     assert [round(p[0]["params"]["rotation"][2]) for p in params] == [-10, -10, 0, 0, 10, 10]
     assert [len(p) for p in params] == [1, 2, 1, 2, 1, 2]
 

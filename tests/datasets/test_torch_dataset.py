@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 import medaug
 from medaug.datasets.torch_dataset import AugmentedDataset, collate
+from medaug.engine.record import applied
 
 PIPE = [{"RandomAffine": {"rotation": 10, "translation": 2}}, {"RandomNoise": {"std": [0, 5]}}]
 
@@ -44,7 +45,7 @@ def test_items_carry_tensors_geometry_and_history(cases):
     assert item["label"].dtype == torch.int64
     assert set(item["label"].unique().tolist()) <= {0, 1, 2, 3, 4}
     assert item["spacing"].tolist() == [1.0, 1.0, 1.0]
-    assert json.loads(item["history"])[0]["name"] == "Affine"
+    assert applied(json.loads(item["history"]))[0]["name"] == "Affine"
 
 
 def test_patch_sampling_hits_foreground_at_requested_rate():
@@ -68,7 +69,7 @@ def test_patch_pipeline_samples_only_the_patch_region(cases):
     ds = AugmentedDataset(cases, medaug.pipeline_from_config(PIPE), seed=0, patch_size=(8, 10, 12))
     item = ds[0]
     assert item["image"].shape == (1, 8, 10, 12)
-    assert json.loads(item["history"])[0]["name"] == "Crop"
+    assert applied(json.loads(item["history"]))[0]["name"] == "Crop"
 
 
 def test_disk_cache_gives_the_same_items(cases, tmp_path):

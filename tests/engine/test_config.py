@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import medaug
+from medaug.engine.record import applied
 from medaug.errors import ParameterError
 
 STANDARD = [
@@ -78,7 +79,7 @@ def test_oneof_and_someof_from_config():
     ]
     p = medaug.pipeline_from_config(cfg)
     s = medaug.shepp_logan_2d(32)
-    names = [tuple(h["name"] for h in p(s, seed=i).history) for i in range(40)]
+    names = [tuple(h["name"] for h in applied(p(s, seed=i).history)) for i in range(40)]
     assert all(len(n) == 2 for n in names)
     assert sum(n[0] == "Noise" for n in names) > sum(n[0] == "Gamma" for n in names)
     assert yaml.safe_load(yaml.safe_dump(p.to_config())) == p.to_config()

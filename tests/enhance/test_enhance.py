@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import uniform_filter
 
 from medaug import Image, ParameterError, shepp_logan_2d
-from medaug.data.samples import ct_small
+from medaug.data.sample_data import ct_small
 from medaug.enhance import EnhanceReport, clahe, denoise, estimate_noise, n4_bias_correction, unsharp_mask
 from medaug.spatial.preprocess import foreground_mask
 

@@ -10,6 +10,9 @@ property, for every input:
   origin -- or raises a :class:`~medaug.errors.MedaugError` whose message
   names the file; nothing else (no other exception, no crash, no warning other
   than a ``UserWarning``);
+* a pipeline config that is accepted also runs on a small 2D and 3D phantom:
+  it returns finite voxels and a JSON record, or raises a one-line
+  :class:`~medaug.errors.MedaugError` (never a crash at run time);
 * within ``deadline`` (2 s) per input, with the address space capped while
   reading at the size the process had when the module was imported + 3 GiB
   (a fixed cap: a leak cannot raise it), so a header that asks for a huge
@@ -46,6 +49,7 @@ from hypothesis import strategies as st
 
 from medaug.data.image import Image
 from medaug.data.io import load, save
+from medaug.data.phantoms import shepp_logan_2d, shepp_logan_3d
 from medaug.engine.compose import Compose
 from medaug.engine.config import _parameter_names, pipeline_from_config, pipeline_to_config, transform_names
 from medaug.engine.registry import transform_class
@@ -280,10 +284,31 @@ def test_fuzz_png(data: bytes) -> None:
 
 
 # ---------------------------------------------------------------- configs
+#: Small samples every accepted config is applied to (a config that passes validation must not crash at run time).
+_TINY = [shepp_logan_2d(16), shepp_logan_3d(16)]
+
+
 def _check_pipeline(pipeline: Any) -> None:
     assert isinstance(pipeline, Compose), type(pipeline)
     again = pipeline_from_config(pipeline_to_config(pipeline))  # what was accepted must round-trip
     assert isinstance(again, Compose)
+    saved = os.environ.get("MEDAUG_MAX_OUTPUT_BYTES")
+    os.environ["MEDAUG_MAX_OUTPUT_BYTES"] = str(64 * 2**20)  # a fuzzed size may be legal and slow; keep it small
+    try:
+        for sample in _TINY:
+            try:
+                out = pipeline(sample, seed=0)
+            except MedaugError as exc:  # refused at run time: clearly, on one line
+                assert "\n" not in str(exc), f"multi-line message: {exc!r}"
+                continue
+            for name, img in out.items():
+                assert np.isfinite(img.array).all() or img.is_label, f"non-finite voxels in '{name}'"
+            json.dumps(out.history)
+    finally:
+        if saved is None:
+            del os.environ["MEDAUG_MAX_OUTPUT_BYTES"]
+        else:
+            os.environ["MEDAUG_MAX_OUTPUT_BYTES"] = saved
 
 
 _NAMES = transform_names()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medaug import ParameterError, Sample
-from medaug.data.samples import ct_small
+from medaug.data.sample_data import ct_small
 from medaug.engine.execute import execute
 from medaug.intensity import CLAHE, RandomCLAHE, equalize_adaptive
 

@@ -10,7 +10,7 @@ from medaug import Image, ParameterError, Sample, shepp_logan_2d, shepp_logan_3d
 from medaug.engine.execute import execute
 from medaug.intensity import (
     Ghosting,
-    GibbsRinging,
+    Gibbs,
     Motion,
     RandomGhosting,
     RandomGibbs,
@@ -121,7 +121,7 @@ def test_spike_adds_one_spatial_frequency(sample_fn):
 def test_gibbs_truncates_k_space_and_rings(sample_fn):
     s = sample_fn()
     v = s.image.array.astype(np.float64)
-    out = execute(s, [GibbsRinging(alpha=0.5)])
+    out = execute(s, [Gibbs(alpha=0.5)])
     w = out.image.array.astype(np.float64)
     k = np.abs(_k(w))
     n = v.shape[-1]
@@ -135,14 +135,14 @@ def test_gibbs_truncates_k_space_and_rings(sample_fn):
 def test_gibbs_overshoots_at_a_step():
     data = np.zeros((64, 64), np.float32)
     data[16:48, 16:48] = 100.0
-    w = execute(Sample(image=Image(data)), [GibbsRinging(alpha=0.5)]).image.array
+    w = execute(Sample(image=Image(data)), [Gibbs(alpha=0.5)]).image.array
     assert w.max() > 105.0 and w.min() < -5.0  # the Gibbs phenomenon: about 9 % over- and undershoot
 
 
 def test_gibbs_alpha_one_and_axes(phantom2d):
     v = phantom2d.image.array
-    np.testing.assert_allclose(execute(phantom2d, [GibbsRinging(alpha=1.0)]).image.array, v, atol=1e-2)
-    only_x = execute(phantom2d, [GibbsRinging(alpha=0.5, axes=[0])]).image.array
+    np.testing.assert_allclose(execute(phantom2d, [Gibbs(alpha=1.0)]).image.array, v, atol=1e-2)
+    only_x = execute(phantom2d, [Gibbs(alpha=0.5, axes=[0])]).image.array
     k = np.abs(_k(only_x))
     assert k[:, :10].max() < 1e-4 * k.max() and k[:10, 32].max() > 1e-3 * k.max()
 
@@ -158,7 +158,7 @@ def test_gibbs_alpha_one_and_axes(phantom2d):
         (lambda: RandomGhosting(intensity=[0.5, 2.0]), "intensity"),
         (lambda: RandomMotion(num_transforms=0), "num_transforms"),
         (lambda: Spike(positions=[[1.2, 0.5]]), "positions"),
-        (lambda: GibbsRinging(alpha=0.0), "alpha"),
+        (lambda: Gibbs(alpha=0.0), "alpha"),
         (lambda: RandomGibbs(alpha=[0.5, 1.5]), "alpha"),
     ],
 )
@@ -195,4 +195,4 @@ def test_random_transforms_run_in_2d(sample2d):
 def test_tensor_images(sample3d):
     motion = Motion(degrees=[[2.0, 1.0, -3.0]], translation=[[1.0, 0.0, 2.0]], times=[0.6], axis=1)
     spike = Spike(positions=[[0.2, 0.6, 0.3]])
-    check_tensor_input(sample3d, [motion, Ghosting(axis=2), spike, GibbsRinging(alpha=0.7)])
+    check_tensor_input(sample3d, [motion, Ghosting(axis=2), spike, Gibbs(alpha=0.7)])

@@ -192,7 +192,7 @@ def test_summary_equals_a_count_of_the_stored_answers(fresh, capsys):
         assert got[("Affine", "", "")] == count(rows, "augmented", "Affine") == (len(rows) - table.originals.judged,
                                                                                 table.augmented.realistic)
         assert got[("Noise", "", "")] == count(rows, "augmented", "Noise")
-        for (transform, parameter, rng), counts in got.items():
+        for (_transform, parameter, rng), counts in got.items():
             if parameter == "|rotation| (deg)":
                 assert counts == count(rows, "augmented", "Affine", rng)
         for row in (table.originals, table.augmented, *table.rows):

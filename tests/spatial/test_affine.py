@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medaug import Compose, inverse_of
+from medaug import Compose, ParameterError, inverse_of
 from medaug.engine.execute import execute
+from medaug.engine.record import applied
 from medaug.spatial import Affine, Flip, RandomAffine, RandomFlip
 
 from ..conftest import blob_sample
@@ -64,7 +65,7 @@ def test_flip_on_oblique_grid_is_a_physical_reflection(oblique_sample):
 
 def test_random_flip_p_is_per_axis_probability(sample2d):
     flips = sum(
-        any(h["name"] == "Flip" for h in Compose([RandomFlip(axes=["LR"], p=0.5)])(sample2d, seed=i).history)
+        any(h["name"] == "Flip" for h in applied(Compose([RandomFlip(axes=["LR"], p=0.5)])(sample2d, seed=i).history))
         for i in range(200)
     )
     assert 70 < flips < 130
@@ -130,6 +131,46 @@ def test_fill_value_outside_field_of_view(sample2d):
 
 def test_history_records_parameters(sample3d):
     out = Compose([RandomAffine(rotation=10)])(sample3d, seed=0)
-    rec = out.history[0]
+    rec = out.history[1]
     assert rec["name"] == "Affine" and len(rec["params"]["rotation"]) == 3
     assert all(abs(r) <= 10 for r in rec["params"]["rotation"])
+
+
+def test_per_axis_lists_work_in_3d_in_lr_ap_si_order():
+    s = blob_sample((16, 18, 20))
+    for seed in range(5):
+        rec = Compose([RandomAffine(rotation=[0, 0, 15], translation=[0, 3, 0])])(s, seed=seed).history[1]["params"]
+        rx, ry, rz = rec["rotation"]
+        assert rx == 0.0 and ry == 0.0 and abs(rz) <= 15
+        tx, ty, tz = rec["translation"]
+        assert tx == 0.0 and tz == 0.0 and abs(ty) <= 3
+    rec = Compose([RandomAffine(translation_fraction=[0.1, 0, 0])])(s, seed=1).history[1]["params"]
+    assert rec["translation"][1:] == [0.0, 0.0]
+    # a three-value rotation does not fit a 2D image: refused when applied, naming the parameter
+    with pytest.raises(ParameterError, match="rotation"):
+        RandomAffine(rotation=[0, 0, 15])(blob_sample((20, 20)), seed=0)
+    with pytest.raises(ParameterError, match="rotation"):
+        RandomAffine(rotation=[1, 2, 3, 4])
+
+
+def test_rotations_compose_as_rz_ry_rx():
+    from medaug.spatial._axes import rotation_matrix
+
+    rx, ry, rz = (rotation_matrix([a if i == k else 0.0 for i in range(3)]) for k, a in enumerate((10.0, 20.0, 30.0)))
+    np.testing.assert_allclose(rotation_matrix([10.0, 20.0, 30.0]), rz @ ry @ rx)
+    # +90 about SI turns LR into AP: a point on +x goes to +y
+    np.testing.assert_allclose(rotation_matrix([0.0, 0.0, 90.0]) @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
+
+
+def test_translation_fraction_follows_the_physical_axes_on_a_sagittal_image():
+    # stored sagittally: index x runs along AP (12 voxels of 1 mm), index y along SI (40 x 1 mm), index z along LR (8 x 2 mm)
+    direction = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    s = blob_sample((8, 40, 12), spacing=(1.0, 1.0, 2.0), direction=direction)
+    for seed in range(4):
+        t = Compose([RandomAffine(translation_fraction=0.1)])(s, seed=seed).history[1]["params"]["translation"]
+        assert abs(t[0]) <= 0.1 * 16 + 1e-9  # LR: 8 slices x 2 mm
+        assert abs(t[1]) <= 0.1 * 12 + 1e-9  # AP: 12 mm
+        assert abs(t[2]) <= 0.1 * 40 + 1e-9  # SI: 40 mm
+    big = max(abs(Compose([RandomAffine(translation_fraction=[0, 0, 0.1])])(s, seed=k).history[1]["params"]["translation"][2])
+              for k in range(20))
+    assert big > 0.1 * 12  # SI shifts use the 40 mm extent, not the stored axis' 12

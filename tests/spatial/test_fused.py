@@ -109,7 +109,7 @@ def test_random_crop_stays_inside():
     s = blob_sample((20, 24, 22))
     for seed in range(10):
         out = Compose([RandomCrop(size=[8, 8, 8])])(s, seed=seed)
-        start = out.history[0]["params"]["start"]
+        start = out.history[1]["params"]["start"]
         assert all(0 <= a <= n - 8 for a, n in zip(start, s.grid.shape))
 
 
@@ -174,7 +174,7 @@ def test_fold_guard_caps_displacement_and_keeps_the_jacobian_positive():
 
     s = blob_sample((40, 40), spacing=(0.5, 0.5))  # 20 mm field of view: 7 control points are 3.3 mm apart
     out = Compose([RandomElastic(control_points=7, max_displacement=5.0)])(s, seed=2)
-    rec = out.history[0]["params"]
+    rec = out.history[1]["params"]
     assert rec["max_displacement"] <= 0.4 * 20.0 / 6 + 1e-9
     warp = ElasticBSpline(**rec).warp(s.grid, s.grid)
     idx = np.stack(np.meshgrid(np.linspace(0, 39, 80), np.linspace(0, 39, 80), indexing="xy"), -1).reshape(-1, 2)

@@ -1,4 +1,4 @@
-"""Preprocessing on the grid: Otsu foreground crop, label crop, Resample's extent, Reorient, Zoom."""
+"""Preprocessing on the grid: Otsu foreground crop, label crop, Resample's extent, Reorient, Resize."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from medaug import Compose, Image, ParameterError, Sample, pipeline_from_config,
 from medaug.data.io import image_to_sitk
 from medaug.spatial import (
     Affine,
+    Crop,
     CropForeground,
     CropToLabel,
     Flip,
-    ForegroundCrop,
     Reorient,
     Resample,
-    Zoom,
+    Resize,
     crop_foreground,
 )
 from medaug.spatial.preprocess import orientation_of
@@ -38,8 +38,8 @@ def test_otsu_crop_of_phantom_in_air_finds_its_box_and_the_air_median():
     head = s["label"].array != 0  # the phantom: everything that is not air
     start, size = _box_of(head)
     out = Compose([CropForeground()])(s)
-    rec = out.history[0]
-    assert rec["name"] == "ForegroundCrop"
+    rec = out.history[1]
+    assert rec["name"] == "Crop"
     assert rec["params"]["start"] == start and rec["params"]["size"] == size
     assert out.metadata["background"] == {"image": -1000.0}
     assert out["image"].shape == tuple(size)
@@ -116,7 +116,7 @@ def test_crop_to_label_with_margin():
     out = Compose([CropToLabel(values=[2], margin=2.0)])(s)
     # 2 mm: 2 voxels in x and y, 1 slice in z
     exp_start = [start[0] - 1, start[1] - 2, start[2] - 2]
-    assert out.history[0]["params"] == {"start": exp_start, "size": [size[0] + 2, size[1] + 4, size[2] + 4]}
+    assert out.history[1]["params"] == {"start": exp_start, "size": [size[0] + 2, size[1] + 4, size[2] + 4], "background": None}
     assert (out["label"].array == 2).sum() == core.sum()
     out = Compose([CropToLabel()])(s)
     assert out["label"].shape == tuple(_box_of(s["label"].array != 0)[1])
@@ -199,15 +199,15 @@ def test_reorient_2d_and_errors():
             Reorient(bad)(shepp_logan_3d(16)) if bad == "RA" else Reorient(bad)
 
 
-# ---------------------------------------------------------------- Zoom
+# ---------------------------------------------------------------- Resize
 @pytest.mark.parametrize("backend", ["numba", "torch"])
-def test_zoom_matches_scipy_corner_aligned(backend):
+def test_resize_matches_scipy_corner_aligned(backend):
     rng = np.random.default_rng(5)
     arr = ndimage.gaussian_filter(rng.normal(0, 100, (12, 8, 12)), 1.0).astype(np.float32)
     lab = (arr > 0).astype(np.uint8) + (arr > 30).astype(np.uint8)
     grid_kw = dict(spacing=(1.0, 2.0, 3.0), origin=(4.0, 5.0, 6.0), direction=oblique_direction(3))
     s = Sample(image=Image(arr, **grid_kw), label=Image(lab, is_label=True, **grid_kw))
-    out = Compose([Zoom(1.5)], backend=backend)(s)
+    out = Compose([Resize(1.5)], backend=backend)(s)
     assert out["image"].shape == (18, 12, 18)
     np.testing.assert_allclose(out["image"].array, ndimage.zoom(arr, 1.5, order=1, grid_mode=False), atol=1e-3)
     np.testing.assert_array_equal(out["label"].array, ndimage.zoom(lab, 1.5, order=0, grid_mode=False))
@@ -218,23 +218,23 @@ def test_zoom_matches_scipy_corner_aligned(backend):
     np.testing.assert_allclose(g1.spacing, np.array(g0.spacing) * ratio)
 
 
-def test_zoom_per_axis_2d_and_errors():
+def test_resize_per_axis_2d_and_errors():
     s = shepp_logan_2d(20, seed=0)
-    out = Zoom([0.5, 2.0])(s)  # array order (y, x)
+    out = Resize([0.5, 2.0])(s)  # array order (y, x)
     assert out["image"].shape == (10, 40)
     ref = ndimage.zoom(s["image"].array, [0.5, 2.0], order=1, grid_mode=False)
     np.testing.assert_allclose(out["image"].array, ref, atol=1e-2)
     with pytest.raises(ParameterError):
-        Zoom(0)
+        Resize(0)
     with pytest.raises(ParameterError):
-        Zoom([1, 2, 3])(s)
+        Resize([1, 2, 3])(s)
     thin = Sample(image=Image(np.ones((1, 8, 8), np.float32)))
     with pytest.raises(ParameterError, match="single voxel"):
-        Zoom(2.0)(thin)
+        Resize(2.0)(thin)
 
 
 def test_foreground_crop_record_replays():
-    t = ForegroundCrop(start=[1, 2], size=[5, 6], background={"image": -1000.0})
+    t = Crop(start=[1, 2], size=[5, 6], background={"image": -1000.0})
     md: dict = {"background": {"other": 3.0}}
     t.update_metadata(md)
     assert md["background"] == {"other": 3.0, "image": -1000.0}

@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         pipeline = pipeline_from_config(cfg)
     except ParameterError as exc:
-        raise ParameterError(str(exc), path=args.config) if args.config and not str(exc).startswith(args.config) else exc
+        if args.config and not str(exc).startswith(args.config):
+            raise ParameterError(str(exc), path=args.config) from None
+        raise
     found = check_pipeline(pipeline, modality)
     errors = [v for v in found if v.severity == "error" or args.strict]
     for v in found:

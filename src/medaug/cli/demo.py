@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.io import save
     from ..data.phantoms import shepp_logan_3d
-    from ..data.samples import sample_paths
+    from ..data.sample_data import sample_paths
     from ..datasets.cases import Case, case_seed, load_case
     from ..datasets.writing import write_csv_atomic, write_item
     from ..presets import preset

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImageReadError, ParameterError
+from ..errors import ImageWriteError, ParameterError
 
 # option destination -> methods it applies to
 _APPLIES: dict[str, tuple[str, ...]] = {
@@ -103,11 +103,11 @@ def _check_output(path: str, what: str) -> None:
     p = Path(path)
     ext = _extension(p)
     if SUPPORTED_FORMATS.get(ext) in (None, "DICOM"):
-        raise ImageReadError(
+        raise ImageWriteError(
             f"cannot write {what} as '{ext or p.name}'; use .nii.gz, .nii, .mha, .nrrd, or for 2D .png/.tif", path=path
         )
     if not p.parent.is_dir():
-        raise ImageReadError(f"the folder {p.parent} does not exist; create it first", path=path)
+        raise ImageWriteError(f"the folder {p.parent} does not exist; create it first", path=path)
 
 
 def run(args: argparse.Namespace) -> int:

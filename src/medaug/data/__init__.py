@@ -7,7 +7,7 @@ from .image import Image
 from .io import image_from_sitk, image_to_sitk, load, read_header, save
 from .phantoms import shepp_logan_2d, shepp_logan_3d
 from .sample import Sample
-from .samples import anatomical_mri, ct_small, epi_mri, mr_small, sample_paths
+from .sample_data import anatomical_mri, ct_small, epi_mri, mr_small, sample_paths
 
 __all__ = [
     "Grid",

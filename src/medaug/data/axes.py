@@ -42,8 +42,10 @@ def physical_axis(axis: int | str, ndim: int) -> int:
         if key not in _AXIS_NAMES:
             raise ParameterError(f"unknown axis {axis!r}: use LR, AP, SI or an index{did_you_mean(key, _AXIS_NAMES)}")
         idx = _AXIS_NAMES[key]
-    else:
+    elif isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
         idx = int(axis)
+    else:
+        raise ParameterError(f"an axis is a name (LR, AP, SI) or an index 0..{ndim - 1}, got {axis!r}")
     if not 0 <= idx < ndim:
         raise ParameterError(f"axis {axis!r} does not exist in a {ndim}D image (physical axes 0..{ndim - 1}: x/LR, y/AP, z/SI)")
     return idx
@@ -73,6 +75,8 @@ def axis_choices(axis: Any, name: str = "axis") -> list[int] | None:
         return None
     if isinstance(axis, (str, int, np.integer)):
         return [index_axis(axis, name)]
+    if not isinstance(axis, (list, tuple)):
+        raise ParameterError(f"'{name}' must be an index axis (0, 1, 2 or x, y, z) or a list of them, got {axis!r}")
     choices = [index_axis(a, name) for a in axis]
     if not choices:
         raise ParameterError(f"'{name}' must list at least one axis")

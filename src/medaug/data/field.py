@@ -19,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy.ndimage import map_coordinates, spline_filter
 
-from ..errors import ImageReadError, InvalidImageError, ParameterError
+from ..errors import ImageReadError, ImageWriteError, InvalidImageError, ParameterError
 from .grid import Grid
 
 __all__ = ["DisplacementField", "load_field", "save_field", "jacobian_determinant", "coarse_grid"]
@@ -139,7 +139,7 @@ def save_field(f: DisplacementField, path: str | Path) -> None:
 
     target = Path(path)
     if not target.parent.is_dir():
-        raise ImageReadError(f"the folder {target.parent} does not exist; create it first", path=target)
+        raise ImageWriteError(f"the folder {target.parent} does not exist; create it first", path=target)
     img = sitk.Cast(f.to_sitk(), sitk.sitkVectorFloat32)
     img.SetMetaData("medaug_feature_mm", f"{f.feature_mm:.6g}")
     write_itk(img, target, compress=True)

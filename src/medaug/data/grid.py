@@ -163,9 +163,18 @@ class Grid:
 
     def with_(self, **changes) -> Grid:
         """Return a copy with some of shape/spacing/origin/direction replaced."""
-        kw = dict(shape=self.shape, spacing=self.spacing, origin=self.origin, direction=self.direction)
+        kw: dict = dict(shape=self.shape, spacing=self.spacing, origin=self.origin, direction=self.direction)
         kw.update(changes)
         return Grid(**kw)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Grid:
+        """The grid of a :meth:`to_dict` record (size, spacing, origin in x, y, z order; direction row-major)."""
+        try:
+            size = [int(v) for v in d["size"]]
+            return cls(size[::-1], d["spacing"], d["origin"], d.get("direction"))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise InvalidImageError(f"a grid needs 'size', 'spacing', 'origin' (and 'direction'), got {d!r}") from exc
 
     def to_dict(self) -> dict:
         return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -113,7 +113,7 @@ class Image:
         d = self._data
         if _is_tensor(d):
             return d.detach().cpu().numpy()
-        return d
+        return np.asarray(d)
 
     @property
     def tensor(self) -> torch.Tensor:
@@ -197,7 +197,7 @@ class Image:
 
     def copy(self) -> Image:
         d = self._data
-        return self.with_data(d.clone() if _is_tensor(d) else d.copy())
+        return self.with_data(d.clone() if _is_tensor(d) else np.array(d, copy=True))
 
     def check_finite(self) -> Image:
         """Raise :class:`InvalidImageError` when any voxel is NaN or infinite."""
@@ -219,5 +219,5 @@ class Image:
         return f"Image({kind}, shape={self.shape}{ch}, dtype={self.dtype}{dev}, {self.grid!r})"
 
 
-def _is_tensor(x: object) -> bool:
+def _is_tensor(x: object) -> TypeGuard[torch.Tensor]:
     return type(x).__module__.startswith("torch") and hasattr(x, "device")

@@ -120,7 +120,7 @@ def _phantom(
     spacing: Sequence[float] | None,
     direction: Sequence[float] | np.ndarray | None,
 ) -> Sample:
-    shape = (int(size),) * ndim if np.isscalar(size) else tuple(int(s) for s in size)  # type: ignore[arg-type]
+    shape = (int(size),) * ndim if np.isscalar(size) else tuple(int(s) for s in size)  # type: ignore[arg-type, union-attr]
     if len(shape) != ndim or min(shape) < _MIN_SIZE:
         raise ParameterError(f"size must be an int or {ndim} ints (array order), each >= {_MIN_SIZE}; got {size}")
     grid = Grid(shape, spacing, None, direction)

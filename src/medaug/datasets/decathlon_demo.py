@@ -25,7 +25,7 @@ import numpy as np
 
 from ..data.image import Image
 from ..data.io import save
-from ..data.samples import anatomical_mri
+from ..data.sample_data import anatomical_mri
 from ..errors import ParameterError
 
 __all__ = ["write_decathlon_task", "TASKS"]

@@ -20,12 +20,12 @@ from numba import njit, prange
 # GNU OpenMP aborts a process that forks after using it (DataLoader workers fork):
 # the workqueue layer is fork-safe and needs no extra package.
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 
 def set_threads(n: int) -> None:
     """Use ``n`` threads (capped by what Numba started with), e.g. 1 inside DataLoader workers."""
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
 _MASK = np.uint64(0xFFFFFFFF)
 

@@ -8,14 +8,17 @@ resampled once.  Replaying and inverting records lives in :mod:`.record`.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..data.sample import Sample
 from ..errors import ParameterError
-from .execute import FillSpec, execute
+from .execute import FillSpec, Resampling, Step, execute
+from .ranges import BIG, Range, is_number, number, numbers
 from .registry import constraint_checker
 from .resample import ResampleOptions
 from .transform import (
@@ -28,9 +31,17 @@ from .transform import (
     Transform,
     _Base,
     as_generator,
+    to_jsonable,
 )
 
-__all__ = ["Compose", "OneOf", "SomeOf"]
+__all__ = ["Compose", "OneOf", "SomeOf", "MAX_DEPTH"]
+
+
+_OPTION_DEFAULTS: dict[str, Any] = {
+    "fill": "background", "interpolation": "linear", "label_interpolation": "nearest", "backend": "auto", "tolerance": 0.1,
+}
+#: How deeply groups may nest (a config is checked against it; Python's own limit is far above).
+MAX_DEPTH = 16
 
 
 class Compose(_Base):
@@ -45,9 +56,10 @@ class Compose(_Base):
     fill : float, str or dict, optional
         Value outside the field of view for intensity images: a number, ``"min"``,
         or ``"background"`` (median of the image's outer shell, e.g. air at about
-        -1000 HU in CT).  A dict gives one per image name.  Label maps fill with 0.
-    interpolation, label_interpolation, backend, tolerance
-        See :class:`~medaug.engine.resample.ResampleOptions`.
+        -1000 HU in CT; the default).  A dict gives one per image name.  Label maps fill with 0.
+    interpolation, label_interpolation, backend, tolerance : optional
+        See :class:`~medaug.engine.resample.ResampleOptions` (defaults ``linear``,
+        ``nearest``, ``auto``, 0.1 voxel).
     modality : str, optional
         The modality the pipeline is meant for (``ct``, ``mri``, ``xray``,
         ``ultrasound``).  The pipeline is checked against the modality's
@@ -57,14 +69,29 @@ class Compose(_Base):
         errors and warn on warnings (``error``), only warn (``warn``), or raise on
         both (``strict``).
 
+    Notes
+    -----
+    Options left unset are inherited: a nested group without options of its
+    own uses its parent's, and its spatial transforms are resampled together
+    with the parent's neighbouring ones.  A nested group that sets any of
+    ``fill``, ``interpolation``, ``label_interpolation``, ``backend`` or
+    ``tolerance`` resamples its spatial transforms on their own, with its
+    options (the others inherited).  Set options are kept in the saved config.
+
+    Calling a pipeline without ``seed`` draws fresh entropy: each call gives a
+    new augmentation, and the seed used is recorded in the history's ``run``
+    entry, so the call stays repeatable (:mod:`medaug.engine.record`).
+
     Examples
     --------
     >>> from medaug import Compose, shepp_logan_2d
     >>> from medaug.spatial import RandomAffine
     >>> pipeline = Compose([RandomAffine(rotation=10)])
     >>> out = pipeline(shepp_logan_2d(64), seed=0)
-    >>> out.history[0]["name"]
-    'Affine'
+    >>> [entry.get("name", "run") for entry in out.history]
+    ['run', 'Affine']
+    >>> out.history[0]["run"]["seed"]
+    0
     """
 
     def __init__(
@@ -72,38 +99,69 @@ class Compose(_Base):
         transforms: Sequence[Any],
         *,
         p: float = 1.0,
-        fill: FillSpec = "background",
-        interpolation: str = "linear",
-        label_interpolation: str = "nearest",
-        backend: str = "auto",
-        tolerance: float = 0.1,
+        fill: FillSpec = None,
+        interpolation: str | None = None,
+        label_interpolation: str | None = None,
+        backend: str | None = None,
+        tolerance: float | None = None,
         modality: str | None = None,
         on_violation: str = "error",
     ) -> None:
+        if isinstance(transforms, (str, bytes)) or not isinstance(transforms, Sequence):
+            raise ParameterError(f"a pipeline takes a list of transforms, got {type(transforms).__name__}")
         self.transforms = list(transforms)
         for t in self.transforms:
             if not isinstance(t, _Base):
                 raise ParameterError(f"pipeline items must be medaug transforms, got {type(t).__name__}")
             if isinstance(t, (IntensityTransform, RandomIntensityTransform)):
                 t.check_channels()
+        if _depth(self) > MAX_DEPTH:
+            raise ParameterError(f"groups (Compose, OneOf, SomeOf) nest more than {MAX_DEPTH} deep; flatten the pipeline")
         self.p = RandomTransform.check_p(p)
-        self.fill = _checked_fill(fill)
-        self.options = ResampleOptions(interpolation, label_interpolation, backend, tolerance)  # type: ignore[arg-type]
+        given = {"fill": fill, "interpolation": interpolation, "label_interpolation": label_interpolation,
+                 "backend": backend, "tolerance": tolerance}
+        #: The resampling options set on this group (the others are inherited).
+        self.settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if "fill" in self.settings:
+            self.settings["fill"] = _checked_fill(self.settings["fill"])
+        if "tolerance" in self.settings:
+            self.settings["tolerance"] = number(self.settings["tolerance"], "tolerance", (1e-3, 10.0), unit="voxels")
+        self._resampling = Resampling().with_settings(self.settings)
         self.modality = modality
         if modality is not None:
             checker = constraint_checker()
             self.modality = checker.canonical(modality)
             checker.enforce(self, self.modality, on_violation=on_violation)
 
+    @property
+    def options(self) -> ResampleOptions:
+        """The resampling options this group uses at the top of a pipeline (unset ones at their defaults)."""
+        return self._resampling.options
+
+    @property
+    def fill(self) -> FillSpec:
+        """The fill this group uses at the top of a pipeline."""
+        return self._resampling.fill
+
     # ------------------------------------------------------------ running
-    def __call__(self, sample: Sample, seed: SeedLike = 0) -> Sample:
-        """Apply the pipeline to ``sample`` with ``seed`` (an int or a Generator)."""
+    def __call__(self, sample: Sample, seed: SeedLike = None) -> Sample:
+        """Apply the pipeline to ``sample``.
+
+        Parameters
+        ----------
+        sample : Sample
+        seed : int, numpy.random.Generator or None
+            None (default) draws fresh entropy: every call differs.  The seed
+            used (or the generator's state) is recorded in the history.
+        """
         if not isinstance(sample, Sample):
             raise ParameterError(f"a pipeline takes a medaug Sample, got {type(sample).__name__}")
-        rng = as_generator(seed)
-        resolved: list[Transform] = []
+        seed_record, rng = _seeded(seed)
+        resolved: list[Step] = []
         self.resolve(rng, Context(sample), resolved)
-        out = execute(sample, resolved, self.options, self.fill)
+        header = {"run": {"medaug": __version__, "pipeline": self.to_config(), "seed": seed_record,
+                          "grid": sample.grid.to_dict()}}
+        out = execute(sample.replace(history=[*sample.history, header]), resolved)
         if self.modality is not None:
             out.metadata.setdefault("modality", self.modality)
             ranges = {n: (float(img.array.min()), float(img.array.max())) for n, img in out.intensity_images.items()}
@@ -111,16 +169,22 @@ class Compose(_Base):
             out.history.append(constraint_checker().output_range_check(self.modality, ranges, inputs))
         return out
 
-    def resolve(self, rng: np.random.Generator, ctx: Context, out: list[Transform]) -> None:
-        """Draw every random parameter; append the deterministic transforms to ``out``."""
+    def resolve(self, rng: np.random.Generator, ctx: Context, out: list[Step], parent: Resampling | None = None) -> None:
+        """Draw every random parameter; append the deterministic transforms, with their resampling, to ``out``."""
         if rng.random() >= self.p:
             return
-        for item in self.transforms:
-            _resolve_item(item, rng, ctx, out)
+        # a group without options of its own shares its parent's resampling object: resampled together
+        resampling = self._resampling if parent is None else parent.with_settings(self.settings)
+        for item in self._chosen(rng):
+            _resolve_item(item, rng, ctx, out, resampling)
+
+    def _chosen(self, rng: np.random.Generator) -> list[_Base]:
+        """The items this group applies, in order (all of them for a Compose)."""
+        return self.transforms
 
     # ------------------------------------------------------------ config
     def config_params(self) -> dict[str, Any]:
-        return {"transforms": [_child_config(t) for t in self.transforms], "p": self.p}
+        return {"transforms": [_child_config(t) for t in self.transforms], "p": self.p, **self._options_dict(nested=True)}
 
     def to_config(self) -> Any:
         """A list of ``{Name: params}`` items, or a dict when options differ from defaults."""
@@ -130,19 +194,9 @@ class Compose(_Base):
             return items
         return {"transforms": items, **({"p": self.p} if self.p != 1.0 else {}), **extra}
 
-    def _options_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        if self.fill != "background":
-            d["fill"] = self.fill
-        o = self.options
-        if o.interpolation != "linear":
-            d["interpolation"] = o.interpolation
-        if o.label_interpolation != "nearest":
-            d["label_interpolation"] = o.label_interpolation
-        if o.backend != "auto":
-            d["backend"] = o.backend
-        if o.tolerance != 0.1:
-            d["tolerance"] = o.tolerance
+    def _options_dict(self, nested: bool = False) -> dict[str, Any]:
+        """The options set on this group: all of them when nested, those that differ from the defaults at the top."""
+        d = {k: v for k, v in self.settings.items() if nested or v != _OPTION_DEFAULTS[k]}
         if self.modality is not None:
             d["modality"] = self.modality
         return d
@@ -151,7 +205,7 @@ class Compose(_Base):
         """Every transform in this pipeline, nested groups included."""
         for t in self.transforms:
             yield t
-            if isinstance(t, (Compose, OneOf, SomeOf)):
+            if isinstance(t, Compose):
                 yield from t.walk()
 
     def __len__(self) -> int:
@@ -163,53 +217,49 @@ class Compose(_Base):
 
 
 class OneOf(Compose):
-    """Apply exactly one of the transforms, chosen with ``weights``."""
+    """Apply exactly one of the transforms, chosen with ``weights`` (resampling options as :class:`Compose`)."""
 
-    def __init__(self, transforms: Sequence[Any], weights: Sequence[float] | None = None, *, p: float = 1.0) -> None:
-        super().__init__(transforms, p=p)
+    def __init__(self, transforms: Sequence[Any], weights: Sequence[float] | None = None, *, p: float = 1.0,
+                 **options: Any) -> None:
+        super().__init__(transforms, p=p, **options)
         if not self.transforms:
             raise ParameterError("OneOf needs at least one transform")
-        w = np.ones(len(self.transforms)) if weights is None else np.asarray(weights, float)
-        if w.shape != (len(self.transforms),) or (w < 0).any() or w.sum() <= 0:
+        w = np.ones(len(self.transforms)) if weights is None else np.asarray(
+            numbers(weights, "weights", (0.0, BIG), sizes=(len(self.transforms),)), float)
+        if w.sum() <= 0:
             raise ParameterError(
                 f"OneOf 'weights' must be {len(self.transforms)} non-negative numbers with a positive sum, got {weights}"
             )
         self.weights = w / w.sum()
 
-    def resolve(self, rng, ctx, out) -> None:
-        if rng.random() >= self.p:
-            return
-        i = int(rng.choice(len(self.transforms), p=self.weights))
-        _resolve_item(self.transforms[i], rng, ctx, out)
+    def _chosen(self, rng: np.random.Generator) -> list[_Base]:
+        return [self.transforms[int(rng.choice(len(self.transforms), p=self.weights))]]
 
     def config_params(self) -> dict[str, Any]:
-        return {"transforms": [_child_config(t) for t in self.transforms], "weights": self.weights.tolist(), "p": self.p}
+        return {"transforms": [_child_config(t) for t in self.transforms], "weights": self.weights.tolist(), "p": self.p,
+                **self._options_dict(nested=True)}
 
     def to_config(self) -> Any:
         return {"OneOf": self.config_params()}
 
 
 class SomeOf(Compose):
-    """Apply ``n`` of the transforms (a number or a [min, max] range), in their order."""
+    """Apply ``n`` of the transforms (a number or a [min, max] range), in their order (options as :class:`Compose`)."""
 
-    def __init__(self, transforms: Sequence[Any], n: int | Sequence[int] = 1, *, p: float = 1.0) -> None:
-        super().__init__(transforms, p=p)
-        lo, hi = (n, n) if isinstance(n, (int, np.integer)) else tuple(n)
-        if not (0 <= lo <= hi <= len(self.transforms)):
-            raise ParameterError(f"SomeOf 'n' must be within [0, {len(self.transforms)}], got {n}")
-        self.n = (int(lo), int(hi))
+    def __init__(self, transforms: Sequence[Any], n: int | Sequence[int] = 1, *, p: float = 1.0, **options: Any) -> None:
+        super().__init__(transforms, p=p, **options)
+        lo, hi = Range("exact", bounds=(0, len(self.transforms))).ints(n, "n")
+        self.n = (lo, hi)
 
-    def resolve(self, rng, ctx, out) -> None:
-        if rng.random() >= self.p:
-            return
+    def _chosen(self, rng: np.random.Generator) -> list[_Base]:
         k = int(rng.integers(self.n[0], self.n[1] + 1))
         chosen = sorted(rng.choice(len(self.transforms), size=k, replace=False).tolist())
-        for i in chosen:
-            _resolve_item(self.transforms[i], rng, ctx, out)
+        return [self.transforms[i] for i in chosen]
 
     def config_params(self) -> dict[str, Any]:
         n: Any = self.n[0] if self.n[0] == self.n[1] else list(self.n)
-        return {"transforms": [_child_config(t) for t in self.transforms], "n": n, "p": self.p}
+        return {"transforms": [_child_config(t) for t in self.transforms], "n": n, "p": self.p,
+                **self._options_dict(nested=True)}
 
     def to_config(self) -> Any:
         return {"SomeOf": self.config_params()}
@@ -222,9 +272,9 @@ def _child_config(item: _Base) -> Any:
     return item.to_config()
 
 
-def _resolve_item(item: _Base, rng: np.random.Generator, ctx: Context, out: list[Transform]) -> None:
+def _resolve_item(item: _Base, rng: np.random.Generator, ctx: Context, out: list[Step], resampling: Resampling) -> None:
     if isinstance(item, Compose):
-        item.resolve(rng, ctx, out)
+        item.resolve(rng, ctx, out, resampling)
         return
     if isinstance(item, RandomIntensityTransform):
         if rng.random() >= item.p:  # type: ignore[attr-defined]
@@ -235,7 +285,7 @@ def _resolve_item(item: _Base, rng: np.random.Generator, ctx: Context, out: list
             if drawn is not None:
                 if chosen is not None:
                     drawn.channels = chosen  # type: ignore[attr-defined]
-                out.append(drawn)
+                out.append((drawn, resampling))
         ctx.channel = None
         return
     if isinstance(item, RandomTransform):
@@ -250,7 +300,7 @@ def _resolve_item(item: _Base, rng: np.random.Generator, ctx: Context, out: list
         raise ParameterError(f"cannot resolve {item!r}")
     if isinstance(t, SpatialTransform):
         ctx.grid = t.output_grid(ctx.grid)
-    out.append(t)
+    out.append((t, resampling))
 
 
 def _checked_fill(fill: FillSpec) -> FillSpec:
@@ -259,8 +309,13 @@ def _checked_fill(fill: FillSpec) -> FillSpec:
     for value in fill.values() if isinstance(fill, dict) else [fill]:
         if value is None or (isinstance(value, str) and value in ("min", "background")):
             continue
-        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and abs(value) < 1e300:
-            continue  # (also false for NaN)
+        if is_number(value):
+            number(value, "fill", (-BIG, BIG))
+            continue
+        if isinstance(value, (list, tuple)) and value and all(is_number(v) for v in value):  # one per channel
+            for v in value:
+                number(v, "fill", (-BIG, BIG))
+            continue
         raise ParameterError(
             f"fill must be a finite number, 'min' or 'background' (or a mapping image name -> one of these), "
             f"got {fill!r}"
@@ -268,8 +323,30 @@ def _checked_fill(fill: FillSpec) -> FillSpec:
     return fill
 
 
+def _depth(item: _Base) -> int:
+    """How many groups deep ``item`` nests (1 for a group of transforms)."""
+    if not isinstance(item, Compose):
+        return 0
+    return 1 + max((_depth(t) for t in item.transforms), default=0)
+
+
+def _seeded(seed: SeedLike) -> tuple[Any, np.random.Generator]:
+    """The generator for ``seed`` and what the history records of it.
+
+    None draws a fresh 63-bit seed from the operating system's entropy and
+    records it; an int is recorded as is; a Generator is recorded by its state
+    before the pipeline draws from it.
+    """
+    if seed is None:
+        seed = secrets.randbits(63)
+    if isinstance(seed, np.random.Generator):
+        return {"generator": to_jsonable(seed.bit_generator.state)}, seed
+    rng = as_generator(seed)
+    return int(seed), rng
+
+
 def _run_alone(transform: _Base, sample: Sample, seed: SeedLike) -> Sample:
     return Compose([transform])(sample, seed=seed)
 
 
-_Base._run_alone = staticmethod(_run_alone)  # type: ignore[assignment]
+_Base._run_alone = staticmethod(_run_alone)

@@ -1,9 +1,16 @@
 """Pipelines from and to configuration: a list of ``{TransformName: {params}}`` items.
 
 YAML and JSON files are accepted.  Validation names the offending key and the
-allowed values: an unknown transform or parameter gets a "did you mean".
-YAML is read with a loader that refuses anchors and aliases (no alias bombs)
-and files above a size limit.
+allowed values: an unknown transform or parameter gets a "did you mean", a
+renamed one its new name.  YAML is read with a loader that refuses anchors and
+aliases (no alias bombs), files above a size limit and nesting deeper than
+:data:`MAX_NESTING` (no ``RecursionError``); groups nest at most
+:data:`~medaug.engine.compose.MAX_DEPTH` deep.
+
+Groups (``Compose``, ``OneOf``, ``SomeOf``) take ``p``, their own keys
+(``weights``, ``n``) and the resampling options ``fill``, ``interpolation``,
+``label_interpolation``, ``backend``, ``tolerance``; set ones apply to the
+group (see :class:`~medaug.engine.compose.Compose`) and are saved with it.
 """
 
 from __future__ import annotations
@@ -13,32 +20,80 @@ import inspect
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from ..errors import ParameterError, did_you_mean
-from .compose import Compose, OneOf, SomeOf
-from .registry import transform_class, transform_classes
+from .compose import MAX_DEPTH, Compose, OneOf, SomeOf
+from .registry import transform_class, transform_classes, unknown_name_hint
 from .transform import _Base
 
-__all__ = ["pipeline_from_config", "pipeline_to_config", "save_config", "load_config_file", "transform_names"]
+__all__ = [
+    "pipeline_from_config", "pipeline_to_config", "save_config", "load_config_file", "transform_names", "MAX_NESTING",
+]
 
 MAX_CONFIG_BYTES = 1 << 20
-_PIPELINE_OPTIONS = ("fill", "interpolation", "label_interpolation", "backend", "tolerance", "modality", "on_violation", "p")
+#: Deepest nesting of lists and mappings a configuration may hold.
+MAX_NESTING = 100
+_RESAMPLING_OPTIONS = ("fill", "interpolation", "label_interpolation", "backend", "tolerance")
+_PIPELINE_OPTIONS = (*_RESAMPLING_OPTIONS, "modality", "on_violation", "p")
+_GROUP_KEYS = {"Compose": ("p",), "OneOf": ("weights", "p"), "SomeOf": ("n", "p")}
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """A safe loader that rejects anchors and aliases."""
+    """A safe loader that rejects anchors, aliases and nesting deeper than :data:`MAX_NESTING`."""
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    _depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def,unused-ignore]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise ParameterError(f"YAML aliases are not allowed in pipeline configs (line {event.start_mark.line + 1})")
         event = self.peek_event()
         if getattr(event, "anchor", None):
             raise ParameterError(f"YAML anchors are not allowed in pipeline configs (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_NESTING:
+            raise ParameterError(f"the config nests deeper than {MAX_NESTING} levels (line {event.start_mark.line + 1})")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _json_depth(text: str) -> int:
+    """Deepest nesting of brackets and braces in JSON text (outside strings), read without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _check_nesting(obj: Any) -> None:
+    """Refuse Python objects nesting deeper than :data:`MAX_NESTING` (walked without recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, tuple, Mapping)):
+            if depth > MAX_NESTING:
+                raise ParameterError(f"the config nests deeper than {MAX_NESTING} levels")
+            values = item.values() if isinstance(item, Mapping) else item
+            stack.extend((v, depth + 1) for v in values)
 
 
 def transform_names() -> list[str]:
@@ -68,6 +123,8 @@ def load_config_file(path: str | Path) -> Any:
         raise ParameterError(f"cannot read config: {exc.strerror or exc}", path=p) from None
     try:
         if p.suffix.lower() == ".json":
+            if _json_depth(text) > MAX_NESTING:
+                raise ParameterError(f"the config nests deeper than {MAX_NESTING} levels")
             return json.loads(text)
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
     except ParameterError as exc:
@@ -102,6 +159,7 @@ def pipeline_from_config(obj: Any, **options: Any) -> Compose:
         where = str(obj)
         obj = load_config_file(obj)
     try:
+        _check_nesting(obj)
         return _build_pipeline(obj, options)
     except ParameterError as exc:
         if where and not str(exc).startswith(where):
@@ -134,7 +192,7 @@ def _build_pipeline(obj: Any, options: dict[str, Any]) -> Compose:
         raise ParameterError(f"invalid pipeline option: {_one_line(exc)}") from None
 
 
-def _build_item(item: Any, index: int) -> _Base:
+def _build_item(item: Any, index: int, depth: int = 1) -> _Base:
     if isinstance(item, str):
         item = {item: {}}
     if not isinstance(item, Mapping) or len(item) != 1:
@@ -146,17 +204,18 @@ def _build_item(item: Any, index: int) -> _Base:
     if not isinstance(params, Mapping):
         shown = name if name.isprintable() else repr(name)  # a message is one line, whatever the file holds
         raise ParameterError(f"item {index + 1} ({shown}): parameters must be a mapping, got {params!r}")
-    if name in ("Compose", "OneOf", "SomeOf"):
+    if name in _GROUP_KEYS:
+        if depth > MAX_DEPTH:
+            raise ParameterError(f"item {index + 1} ({name}): groups nest more than {MAX_DEPTH} deep; flatten the pipeline")
         kids = params.get("transforms")
         if not isinstance(kids, list):
             raise ParameterError(f"item {index + 1} ({name}): needs a 'transforms' list")
-        children = [_build_item(k, j) for j, k in enumerate(kids)]
+        children = [_build_item(k, j, depth + 1) for j, k in enumerate(kids)]
         rest = {k: v for k, v in params.items() if k != "transforms"}
-        cls = {"Compose": Compose, "OneOf": OneOf, "SomeOf": SomeOf}[name]
-        allowed = {"Compose": ("p",), "OneOf": ("weights", "p"), "SomeOf": ("n", "p")}[name]
-        _check_keys(name, rest, allowed, index)
+        group = {"Compose": Compose, "OneOf": OneOf, "SomeOf": SomeOf}[name]
+        _check_keys(name, rest, (*_GROUP_KEYS[name], *_RESAMPLING_OPTIONS), index)
         try:
-            return cls(children, **rest)
+            return group(children, **rest)
         except ParameterError as exc:
             raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
         except (TypeError, ValueError) as exc:
@@ -164,13 +223,13 @@ def _build_item(item: Any, index: int) -> _Base:
     cls = transform_class(name)
     if cls is None:
         raise ParameterError(
-            f"item {index + 1}: unknown transform {name!r}{did_you_mean(name, transform_names())}; "
+            f"item {index + 1}: unknown transform {name!r}{unknown_name_hint(name)}; "
             "run 'medaug presets' or see the docs for the list"
         )
     allowed = _parameter_names(cls)
     _check_keys(name, params, allowed, index)
     try:
-        return cls(**params)
+        return cast("type[_Base]", cls).from_params(params)
     except ParameterError as exc:
         raise ParameterError(f"item {index + 1} ({name}): {_one_line(exc)}") from None
     except (TypeError, ValueError) as exc:
@@ -185,8 +244,7 @@ def _one_line(exc: BaseException) -> str:
 def _parameter_names(cls: type) -> tuple[str, ...]:
     if dataclasses.is_dataclass(cls):
         return tuple(f.name for f in dataclasses.fields(cls) if f.init)
-    sig = inspect.signature(cls.__init__)
-    return tuple(p for p in sig.parameters if p != "self")
+    return tuple(inspect.signature(cls).parameters)
 
 
 def _check_keys(name: str, params: Mapping[str, Any], allowed: tuple[str, ...], index: int) -> None:

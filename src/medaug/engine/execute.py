@@ -8,12 +8,17 @@ result.  The applied transforms are appended to the sample's history.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..errors import ParameterError
@@ -23,37 +28,77 @@ from .transform import IntensityTransform, SpatialTransform, Transform
 from .warp import compose
 
 __all__ = [
-    "execute", "apply_intensity", "channel_layout", "applies_to", "resolve_fill", "border_median", "FillSpec",
+    "execute", "apply_intensity", "channel_layout", "applies_to", "resolve_fill", "border_median",
+    "check_output_size", "FillSpec", "Resampling", "Step",
 ]
 
 FillSpec = float | str | dict[str, float | str] | None
 
 
-def execute(sample: Sample, transforms: Sequence[Transform], options: ResampleOptions | None = None, fill: FillSpec = "background") -> Sample:
-    """Apply deterministic transforms, fusing spatial runs and the point-wise ops after them."""
-    options = options or ResampleOptions()
+@dataclass(frozen=True, eq=False)
+class Resampling:
+    """The options of a fused resampling: interpolation, backend, tolerance, and the fill outside the field of view.
+
+    Consecutive spatial transforms that share one ``Resampling`` object are
+    resampled together, once (a nested ``Compose`` with options of its own
+    brings its own object, so its transforms are resampled on their own).
+    """
+
+    options: ResampleOptions = field(default_factory=ResampleOptions)
+    fill: FillSpec = "background"
+
+    def with_settings(self, settings: dict[str, Any]) -> Resampling:
+        """This resampling with some of ``fill`` and the :class:`ResampleOptions` fields replaced; itself when none are."""
+        if not settings:
+            return self
+        options = dataclasses.replace(self.options, **{k: v for k, v in settings.items() if k != "fill"})
+        return Resampling(options, settings.get("fill", self.fill))
+
+    def record(self, index: int, fills: dict[str, float]) -> dict[str, Any]:
+        """What the history keeps of one run: enough to repeat it bit for bit (numeric fills per image)."""
+        o = self.options
+        return {"index": index, "fill": dict(fills), "interpolation": o.interpolation,
+                "label_interpolation": o.label_interpolation, "backend": o.backend, "tolerance": o.tolerance}
+
+
+#: A deterministic transform, alone (default options) or with the resampling options of its pipeline.
+Step = Transform | tuple[Transform, Resampling]
+
+
+def execute(sample: Sample, transforms: Sequence[Step], options: ResampleOptions | None = None, fill: FillSpec = "background") -> Sample:
+    """Apply deterministic transforms, fusing spatial runs and the point-wise ops after them.
+
+    Each spatial transform's history record gets a ``"resampling"`` entry: the
+    run's index, its options and the numeric fill used per image.
+    """
+    default = Resampling(options or ResampleOptions(), fill)
+    steps = [(s, default) if isinstance(s, Transform) else s for s in transforms]
+    ts = [s for s, _ in steps]
     cur = sample.replace()
     i = 0
-    ts = list(transforms)
+    runs = 0
     while i < len(ts):
         t = ts[i]
         if isinstance(t, SpatialTransform):
+            resampling = steps[i][1]
             run: list[SpatialTransform] = []
-            while i < len(ts) and isinstance(ts[i], SpatialTransform):
+            while i < len(ts) and isinstance(ts[i], SpatialTransform) and steps[i][1] is resampling:
                 run.append(ts[i])  # type: ignore[arg-type]
                 i += 1
             grid = cur.grid
             for s in run:
                 grid = s.output_grid(grid)
             fused: list[tuple[IntensityTransform, FusedOps]] = []
-            while i < len(ts) and isinstance(ts[i], IntensityTransform):
-                o = ts[i].fused_ops(grid)  # type: ignore[union-attr]
+            while i < len(ts) and isinstance(nxt := ts[i], IntensityTransform):
+                o = nxt.fused_ops(grid)
                 if o is None:
                     break
-                fused.append((ts[i], o))  # type: ignore[arg-type]
+                fused.append((nxt, o))
                 i += 1
-            cur = _apply_spatial(cur, run, _programs(cur, fused), options, fill)
-            cur.history.extend(s.record() for s in run)
+            cur = _apply_spatial(cur, run, _programs(cur, fused), resampling.options, resampling.fill)
+            info = resampling.record(runs, cur.metadata["resampling"]["fill"])
+            runs += 1
+            cur.history.extend({**s.record(), "resampling": info} for s in run)
             cur.history.extend(f.record() for f, _ in fused)
         elif isinstance(t, IntensityTransform):
             cur = apply_intensity(cur, t)
@@ -108,6 +153,11 @@ def resolve_fill(spec: FillSpec, name: str, image: Image, metadata: dict[str, An
         spec = "background"
     if isinstance(spec, (int, float, np.number)) and not isinstance(spec, bool):
         return [float(spec)] * image.channels
+    if isinstance(spec, (list, tuple)):  # one number per channel, as a record holds them
+        if len(spec) != image.channels:
+            raise ParameterError(f"fill for '{name}' lists {len(spec)} value(s) but the image has {image.channels} "
+                                 "channel(s)")
+        return [float(v) for v in spec]
     if spec not in ("min", "background"):
         raise ParameterError(f"fill must be a number, 'min' or 'background', got {spec!r} for '{name}'")
     known = (metadata or {}).get("background", {}).get(name) if spec == "background" else None
@@ -123,6 +173,89 @@ def resolve_fill(spec: FillSpec, name: str, image: Image, metadata: dict[str, An
     return fills
 
 
+#: Largest output grid the engine allocates, in voxels (2**31: the kernels' index range).
+MAX_VOXELS = 1 << 31
+
+
+def check_output_size(grid: Grid, itemsizes: Sequence[int]) -> None:
+    """Refuse, before anything is allocated, an output grid that cannot fit in memory.
+
+    The budget is the memory available now (Linux ``MemAvailable``), the room
+    left under the process's address-space limit (``RLIMIT_AS``), and
+    ``MEDAUG_MAX_OUTPUT_BYTES`` when set (e.g. for data-loader workers), whichever is least.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid the images would be resampled onto.
+    itemsizes : list of int
+        Bytes per voxel of each output image.
+
+    Raises
+    ------
+    ParameterError
+        Naming the grid's size and the memory it would need.
+    """
+    voxels = math.prod(int(s) for s in grid.shape)
+    need = voxels * max(sum(itemsizes), 1)
+    available = _available_memory()
+    if voxels > MAX_VOXELS or need > available:
+        why = (f"above the {MAX_VOXELS}-voxel limit" if voxels > MAX_VOXELS
+               else f"more than the {_size(available)} of memory available")
+        raise ParameterError(
+            f"the output grid of size {tuple(grid.size_xyz)} (spacing {tuple(round(v, 6) for v in grid.spacing)} mm) "
+            f"has {voxels:.3g} voxels and would need {_size(need)} for {len(itemsizes)} image(s), {why}; "
+            "choose a coarser spacing or a smaller size"
+        )
+
+
+def _available_memory() -> int:
+    """Bytes the engine may allocate now (see :func:`check_output_size`)."""
+    budget = [_meminfo("MemAvailable") or _physical_memory()]
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            budget.append(max(soft - (_meminfo("VmSize", "/proc/self/status") or 0), 0))
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    cap = os.environ.get("MEDAUG_MAX_OUTPUT_BYTES", "").strip()
+    if cap:
+        try:
+            budget.append(int(float(cap)))
+        except ValueError:
+            raise ParameterError(f"MEDAUG_MAX_OUTPUT_BYTES must be a number of bytes, got {cap!r}") from None
+    return min(budget)
+
+
+def _meminfo(key: str, path: str = "/proc/meminfo") -> int | None:
+    """A ``key: <n> kB`` line of a Linux /proc file, in bytes (None when absent)."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        return None
+    return None  # pragma: no cover
+
+
+def _physical_memory() -> int:  # pragma: no cover - not Linux
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} EiB"  # pragma: no cover
+
+
 def border_median(arr: np.ndarray) -> float:
     """Median of the voxels on the outer faces of an array (the background, e.g. air)."""
     faces = []
@@ -134,13 +267,12 @@ def border_median(arr: np.ndarray) -> float:
 def _apply_spatial(cur: Sample, run: list[SpatialTransform], programs: list[FusedOps], options: ResampleOptions,
                    fill: FillSpec) -> Sample:
     grid_in = cur.grid
-    grid = grid_in
-    warps = []
+    grids = [grid_in]
     for s in run:
-        nxt = s.output_grid(grid)
-        warps.append(s.warp(grid, nxt))
-        grid = nxt
-    chain = compose(warps)
+        grids.append(s.output_grid(grids[-1]))
+    grid = grids[-1]
+    check_output_size(grid, [4] * len(cur.intensity_images) + [img.array.itemsize for img in cur.label_maps.values()])
+    chain = compose([s.warp(a, b) for s, a, b in zip(run, grids, grids[1:])])
     t0 = time.perf_counter()
     coords = plan_coordinates(chain, grid_in, grid, options.tolerance)
     names_i = list(cur.intensity_images)

@@ -14,14 +14,15 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ..errors import ParameterError
+from ..errors import ParameterError, did_you_mean
 
 __all__ = [
-    "register", "add_providers", "transform_class", "transform_classes", "ConstraintChecker",
-    "set_constraint_checker", "constraint_checker",
+    "register", "add_providers", "transform_class", "transform_classes", "renamed", "unknown_name_hint",
+    "ConstraintChecker", "set_constraint_checker", "constraint_checker",
 ]
 
 _CLASSES: dict[str, type] = {}
+_RENAMED: dict[str, str] = {}
 _PROVIDERS: list[str] = []
 _loaded: set[str] = set()
 
@@ -45,8 +46,14 @@ _CHECKER: list[ConstraintChecker] = []
 
 
 def register(cls: type) -> None:
-    """Make ``cls`` usable by name in configurations and records (called for every concrete transform class)."""
+    """Make ``cls`` usable by name in configurations and records (called for every concrete transform class).
+
+    A class that was renamed lists its old names in ``renamed_from``; they are
+    not accepted, but a configuration or record using one is told the new name.
+    """
     _CLASSES[cls.__name__] = cls
+    for old in cls.__dict__.get("renamed_from", ()):
+        _RENAMED[old] = cls.__name__
 
 
 def add_providers(*modules: str) -> None:
@@ -68,6 +75,21 @@ def transform_class(name: str) -> type | None:
     if name not in _CLASSES:
         _load()
     return _CLASSES.get(name)
+
+
+def renamed(name: str) -> str | None:
+    """The current name of a transform that was called ``name`` in an earlier version, or None."""
+    if name not in _RENAMED:
+        _load()
+    return _RENAMED.get(name)
+
+
+def unknown_name_hint(name: str) -> str:
+    """What to tell about an unknown transform name: its new name when it was renamed, else a "did you mean"."""
+    new = renamed(name)
+    if new is not None:
+        return f" (renamed '{new}' in medaug 0.2.0; see CHANGELOG.md)"
+    return did_you_mean(name, [n for n in transform_classes() if not n.startswith("_")])
 
 
 def transform_classes() -> dict[str, type]:

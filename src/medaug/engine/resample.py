@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -143,8 +143,8 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
     base = m_in_inv @ chain.affine_part() @ m_out
     base3 = _pad3(_snap(base), n)
     bmat, cvec = base3[:3, :3].copy(), base3[:3, 3].copy()
-    out3 = grid_out.shape if n == 3 else (1, *grid_out.shape)
-    in3 = grid_in.shape if n == 3 else (1, *grid_in.shape)
+    out3 = cast(tuple[int, int, int], grid_out.shape if n == 3 else (1, *grid_out.shape))
+    in3 = cast(tuple[int, int, int], grid_in.shape if n == 3 else (1, *grid_in.shape))
     if chain.is_affine:
         return Coordinates(bmat, cvec, np.zeros((2, 2, 2, 3), np.float32), np.ones(3), False, out3, in3, ndim=n)
 
@@ -397,7 +397,7 @@ def _argmax_labels(lab, values, q, label_fill, d0, h0, w0):
             p = p.reshape(g.shape[:3]) + pad
         else:
             p = F.grid_sample((ind - pad)[None, None], g[None], mode="bilinear", padding_mode="zeros", align_corners=True)[0, 0] + pad
-        if best is None:
+        if best is None or best_p is None:
             best, best_p = torch.full_like(p, float(val)).to(lab.dtype), p
         else:
             better = p > best_p

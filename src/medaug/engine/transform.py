@@ -10,7 +10,7 @@ replay it and, for spatial ones, to invert it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -19,11 +19,13 @@ from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..errors import ParameterError
+from .ranges import is_number, text
 from .registry import register
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .pointwise import FusedOps
     from .warp import Warp
 
 __all__ = [
@@ -37,9 +39,6 @@ __all__ = [
     "SeedLike",
     "as_generator",
     "to_jsonable",
-    "parse_range",
-    "per_axis_range",
-    "int_range",
 ]
 
 SeedLike = int | np.random.Generator | None
@@ -52,8 +51,10 @@ def as_generator(seed: SeedLike) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ParameterError(f"seed must be a non-negative integer, got {seed}")
         return np.random.default_rng(int(seed))
-    raise ParameterError(f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__}")
+    raise ParameterError(f"seed must be a non-negative int or a numpy.random.Generator, got {type(seed).__name__}")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -69,64 +70,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
-
-
-def parse_range(value: Any, name: str, *, around: float = 0.0, min_value: float | None = None) -> tuple[float, float]:
-    """Parse ``d`` as ``(around - d, around + d)`` and ``[a, b]`` as ``(a, b)``.
-
-    Raises
-    ------
-    ParameterError
-        When the range is malformed, min > max, or below ``min_value``.
-    """
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        d = float(value)
-        if d < 0:
-            raise ParameterError(f"'{name}': a single number d means ({around} - d, {around} + d); d must be >= 0, got {d}")
-        lo, hi = around - d, around + d
-    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        try:
-            lo, hi = float(value[0]), float(value[1])
-        except (TypeError, ValueError):
-            raise ParameterError(f"'{name}': expected two numbers [min, max], got {value!r}") from None
-    else:
-        raise ParameterError(f"'{name}': expected a number d or a pair [min, max], got {value!r}")
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ParameterError(f"'{name}': range must be finite, got [{lo}, {hi}]")
-    if lo > hi:
-        raise ParameterError(f"'{name}': range [{lo}, {hi}] has min > max")
-    if min_value is not None and lo < min_value:
-        raise ParameterError(f"'{name}': values must be >= {min_value}, got [{lo}, {hi}]")
-    return lo, hi
-
-
-def per_axis_range(value: Any, name: str, ndim: int, *, around: float = 0.0, min_value: float | None = None) -> list[tuple[float, float]]:
-    """Parse a range given once for all axes or once per axis (x, y, z order)."""
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) in (ndim, 2 * ndim) and len(value) != 2:
-        if len(value) == ndim:
-            return [parse_range(v, f"{name}[{i}]", around=around, min_value=min_value) for i, v in enumerate(value)]
-        return [parse_range(value[2 * i : 2 * i + 2], f"{name}[{i}]", around=around, min_value=min_value) for i in range(ndim)]
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and ndim == 2 and all(
-        isinstance(v, Sequence) for v in value
-    ):
-        return [parse_range(v, f"{name}[{i}]", around=around, min_value=min_value) for i, v in enumerate(value)]
-    r = parse_range(value, name, around=around, min_value=min_value)
-    return [r] * ndim
-
-
-def int_range(value: Any, name: str, min_value: int = 0) -> tuple[int, int]:
-    """Parse ``n`` as (n, n) and ``[a, b]`` as the inclusive integer range (a, b)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    try:
-        ok = len(pair) == 2 and all(float(v) == int(v) for v in pair)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or int(pair[0]) < min_value or int(pair[1]) < int(pair[0]):
-        raise ParameterError(
-            f"'{name}' must be an integer >= {min_value} or an integer range [min, max]"
-            f", got {value!r}"
-        )
-    return int(pair[0]), int(pair[1])
 
 
 class Context:
@@ -168,9 +111,33 @@ class _Base:
         if not cls.__name__.startswith("_") and not cls.__dict__.get("__abstract__", False):
             register(cls)
 
-    def __call__(self, sample: Sample, seed: SeedLike = 0) -> Sample:
-        """Apply to a sample and return a new sample with the history extended (see :class:`Compose`)."""
+    def __call__(self, sample: Sample, seed: SeedLike = None) -> Sample:
+        """Apply to a sample and return a new sample with the history extended (see :class:`Compose`).
+
+        ``seed`` None draws fresh entropy (each call differs) and records the seed used.
+        """
         return _Base._run_alone(self, sample, seed)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> _Base:
+        """The transform with ``params`` as read from a configuration or a record (which may hold any value).
+
+        Raises
+        ------
+        ParameterError
+            For a bad value; ``TypeError`` for an unknown parameter name.
+        """
+        built = cls(**params)
+        built.check_names()
+        return built
+
+    def check_names(self) -> None:
+        """Refuse parameters annotated as names (``str`` or ``str | None``, e.g. ``mask``) that hold something else."""
+        if not dataclasses.is_dataclass(self):
+            return
+        for f in dataclasses.fields(self):
+            if f.init and f.type in ("str", "str | None", "Optional[str]"):
+                text(getattr(self, f.name), f.name, optional=f.type != "str")
 
     def config_params(self) -> dict[str, Any]:
         """Parameters as they would be written in a configuration file."""
@@ -191,8 +158,8 @@ class Transform(_Base):
         """The history entry: name and parameters, enough to replay."""
         return {"name": type(self).__name__, "params": self.config_params()}
 
-    def inverse(self) -> Transform:
-        """The inverse transform (spatial affine-type transforms and flips)."""
+    def inverse(self, grid: Grid | None = None) -> Transform | None:
+        """The transform undoing this one, applied to its output (spatial transforms only)."""
         raise ParameterError(f"{type(self).__name__} cannot be inverted")
 
     def short(self) -> str:
@@ -217,6 +184,15 @@ class SpatialTransform(Transform):
     def warp(self, grid_in: Grid, grid_out: Grid) -> Warp:
         """Map output physical points to input physical points (the pull-back)."""
         raise NotImplementedError
+
+    def inverse(self, grid: Grid | None = None) -> Transform | None:
+        """A closed-form inverse that needs no grid (affines, flips), or None.
+
+        None (the default) leaves it to :func:`medaug.engine.inverse.undo`,
+        which puts the output back onto ``grid`` through the inverse of this
+        transform's map (exact for affine maps, numeric for fields).
+        """
+        return None
 
     def update_metadata(self, metadata: dict[str, Any]) -> None:
         """Write what this transform learned into the sample's metadata (before fill values are chosen).
@@ -262,7 +238,7 @@ class IntensityTransform(Transform):
         """
         raise NotImplementedError
 
-    def fused_ops(self, grid: Grid) -> list[tuple] | None:
+    def fused_ops(self, grid: Grid) -> FusedOps | None:
         """Operations for the fused kernel, or None when not point-wise."""
         return None
 
@@ -281,11 +257,11 @@ class PointwiseTransform(IntensityTransform):
 
     __abstract__ = True
 
-    def point_ops(self, grid: Grid) -> Any:
-        """The operations (a :class:`~medaug.engine.pointwise.FusedOps`) for images on ``grid``."""
+    def point_ops(self, grid: Grid) -> FusedOps:
+        """The operations for images on ``grid``."""
         raise NotImplementedError
 
-    def fused_ops(self, grid: Grid) -> Any:
+    def fused_ops(self, grid: Grid) -> FusedOps | None:
         return None if self.mask is not None else self.point_ops(grid)
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
@@ -311,13 +287,10 @@ class RandomTransform(_Base):
 
     @staticmethod
     def check_p(p: float) -> float:
-        try:
-            p = float(p)
-        except (TypeError, ValueError):
-            raise ParameterError(f"'p' must be a probability in [0, 1], got {p!r}") from None
-        if not 0.0 <= p <= 1.0:
-            raise ParameterError(f"'p' must be a probability in [0, 1], got {p}")
-        return p
+        """``p`` as a float in [0, 1]."""
+        if not is_number(p) or not 0.0 <= float(p) <= 1.0:
+            raise ParameterError(f"'p' must be a probability in [0, 1], got {p!r}")
+        return float(p) + 0.0
 
 
 @dataclasses.dataclass(eq=False)

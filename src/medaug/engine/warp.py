@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Warp", "AffineWarp", "FieldWarp", "ChainWarp", "compose"]
+__all__ = ["Warp", "AffineWarp", "FieldWarp", "ChainWarp", "InverseWarp", "compose", "solve"]
 
 
 class Warp:
@@ -28,7 +28,11 @@ class Warp:
 
     def forward(self, points: np.ndarray) -> np.ndarray:
         """Map input points to output points (the inverse of the pull-back)."""
-        return _invert_numerically(self, np.asarray(points, float))
+        return solve(self, np.asarray(points, float))[0]
+
+    def affine_part(self) -> np.ndarray:
+        """The affine member of the map (the identity for a field alone)."""
+        return np.eye(self.ndim + 1)
 
     @property
     def is_affine(self) -> bool:
@@ -60,6 +64,9 @@ class AffineWarp(Warp):
     @property
     def is_affine(self) -> bool:
         return True
+
+    def affine_part(self) -> np.ndarray:
+        return self.matrix
 
     @staticmethod
     def identity(ndim: int) -> AffineWarp:
@@ -130,8 +137,7 @@ class ChainWarp(Warp):
         """The product of the affine members, fields taken as identity."""
         m = np.eye(self.ndim + 1)
         for w in self.warps:
-            if isinstance(w, AffineWarp):
-                m = m @ w.matrix
+            m = m @ w.affine_part()
         return m
 
 
@@ -156,16 +162,69 @@ def compose(warps: Sequence[Warp]) -> ChainWarp:
     return ChainWarp(tuple(merged))
 
 
-def _invert_numerically(warp: Warp, targets: np.ndarray, iterations: int = 50, tol: float = 1e-6) -> np.ndarray:
-    """Solve ``warp(x) = targets`` by fixed-point iteration with the affine part's inverse."""
+def solve(warp: Warp, targets: np.ndarray, iterations: int = 100, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``warp(x) = targets`` by fixed-point iteration preconditioned with the affine part's inverse.
+
+    With ``warp(x) = A(x + u(x))`` the iteration ``x <- x + A⁻¹(t - warp(x))``
+    is ``x <- A⁻¹t - u(x)``: it converges where ``u`` is a contraction
+    (``|∇u| < 1``), which holds for the fold-free fields medaug draws.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The solutions (N, ndim) and the remaining residual ``|warp(x) - t|`` per point, in mm.
+    """
     if targets.size == 0:
-        return targets.copy()
-    lin = warp.affine_part() if isinstance(warp, ChainWarp) else np.eye(targets.shape[1] + 1)
-    inv = np.linalg.inv(lin)
-    x = targets @ inv[:-1, :-1].T + inv[:-1, -1]
-    for _ in range(iterations):
+        return targets.copy(), np.zeros(len(targets))
+    inv = np.linalg.inv(warp.affine_part())
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging point (a fold) keeps a large residual
+        x = targets @ inv[:-1, :-1].T + inv[:-1, -1]
         residual = targets - warp(x)
-        x = x + residual @ inv[:-1, :-1].T
-        if np.abs(residual).max() < tol:
-            break
-    return x
+        for _ in range(iterations):
+            x = x + residual @ inv[:-1, :-1].T
+            residual = targets - warp(x)
+            if not np.abs(residual).max() >= tol:  # below tol, or NaN: stop
+                break
+        norm = np.linalg.norm(residual, axis=1)
+    return x, np.where(np.isfinite(norm), norm, np.inf)
+
+
+@dataclass(frozen=True)
+class InverseWarp(Warp):
+    """The inverse of a pull-back ``of``: ``x_in = of⁻¹(x_out)``.
+
+    Evaluated by :func:`solve` (fixed-point iteration) wherever the engine asks,
+    i.e. on the coarse lattice of the output grid; its :meth:`forward` is ``of``
+    itself, exact.  Points where the iteration does not converge to ``tol_mm``
+    raise :class:`~medaug.errors.NotInvertibleError` (the map folds or is too
+    strong to invert there).
+    """
+
+    of: Warp
+    tol_mm: float = 1e-3
+
+    @property
+    def ndim(self) -> int:  # type: ignore[override]
+        return self.of.ndim
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        x, residual = solve(self.of, np.asarray(points, float))
+        if residual.size and residual.max() > self.tol_mm:
+            from ..errors import NotInvertibleError
+
+            k = int(residual.argmax())
+            raise NotInvertibleError(
+                f"the inverse of this deformation does not converge at {np.round(points[k], 2).tolist()} mm "
+                f"(residual {residual[k]:.3g} mm): the map folds or is too strong to invert there"
+            )
+        return x
+
+    def forward(self, points: np.ndarray) -> np.ndarray:
+        return self.of(np.asarray(points, float))
+
+    def affine_part(self) -> np.ndarray:
+        return np.linalg.inv(self.of.affine_part())
+
+    @property
+    def feature_mm(self) -> float:
+        return self.of.feature_mm

@@ -8,7 +8,7 @@ time).  Integer images are rounded back to their dtype unless
 
 Examples
 --------
->>> from medaug.data.samples import ct_small
+>>> from medaug.data.sample_data import ct_small
 >>> from medaug.enhance import clahe
 >>> out, report = clahe(ct_small(), clip_limit=0.02, tiles=8)
 >>> out.grid.same_as(ct_small().grid), report.method

@@ -152,7 +152,7 @@ def base_slices(size: int = 32) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarra
     the T1 crop (whole field is brain; the mask keeps a 1-pixel border off),
     source 1 the EPI (thresholded, hole-filled, largest component).
     """
-    from ..data.samples import anatomical_mri, epi_mri
+    from ..data.sample_data import anatomical_mri, epi_mri
 
     images, masks, sources, ids = [], [], [], []
     t1 = anatomical_mri().array.astype(np.float64)  # (25, 41, 33) z, y, x at 2 mm

@@ -9,7 +9,7 @@ from .lowres import LowResolution, RandomLowResolution
 from .mix import CutMix, Cutout, Mixup, RandomCutout, cutmix, mixup
 from .mri_artifacts import (
     Ghosting,
-    GibbsRinging,
+    Gibbs,
     Motion,
     RandomGhosting,
     RandomGibbs,
@@ -30,7 +30,7 @@ __all__ = [
     "Window", "RandomWindow", "CT_WINDOWS",
     "Blur", "RandomBlur", "Sharpen", "RandomSharpen",
     "CLAHE", "RandomCLAHE", "equalize_adaptive",
-    "Motion", "RandomMotion", "Ghosting", "RandomGhosting", "Spike", "RandomSpike", "GibbsRinging", "RandomGibbs",
+    "Motion", "RandomMotion", "Ghosting", "RandomGhosting", "Spike", "RandomSpike", "Gibbs", "RandomGibbs",
     "LowResolution", "RandomLowResolution",
     "Mixup", "CutMix", "mixup", "cutmix", "Cutout", "RandomCutout",
 ]

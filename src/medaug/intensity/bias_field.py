@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import torch
@@ -12,8 +12,15 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.pointwise import FusedOps
-from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomIntensityTransform, parse_range
+from ..engine.ranges import BIG, INTENSITY, Numbers, Range, RangeLike, count, number, numbers
+from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomIntensityTransform
 from ..errors import ParameterError
+
+#: Polynomial coefficients of ``P`` in ``exp(P)``: |P| stays below ~ 10 x the number of terms.
+COEFFICIENT = Range("symmetric", bounds=(-10.0, 10.0))
+ORDER = (0, 8)
+SIGMA = Range("exact", bounds=(0.0, 1e4), low_open=True, unit="mm")
+Mode = Literal["multiplicative", "additive"]
 
 __all__ = ["BiasField", "RandomBiasField", "GaussianField", "RandomGaussianField", "polynomial_terms"]
 
@@ -42,8 +49,12 @@ class BiasField(PointwiseTransform):
     """
 
     order: int = 3
-    coefficients: Any = ()
+    coefficients: list[float] | tuple[float, ...] = ()
     mask: str | None = None
+
+    def __post_init__(self) -> None:
+        self.order = count(self.order, "order", ORDER)
+        self.coefficients = numbers(self.coefficients, "coefficients", COEFFICIENT.bounds, sizes=range(0, 200))
 
     def _factors(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
         n = grid.ndim
@@ -85,15 +96,14 @@ class RandomBiasField(RandomIntensityTransform):
     """
 
     order: int = 3
-    coefficients: Any = 0.5
+    coefficients: RangeLike = 0.5
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        if not isinstance(self.order, int) or not 0 <= self.order <= 8:
-            raise ParameterError(f"'order' must be an integer in [0, 8], got {self.order!r}")
-        self._range = parse_range(self.coefficients, "coefficients")
+        self.order = count(self.order, "order", ORDER)
+        self._range = COEFFICIENT.parse(self.coefficients, "coefficients")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> BiasField:
         terms = polynomial_terms(self.order, ctx.ndim)
@@ -108,8 +118,8 @@ class GaussianField(IntensityTransform):
 
     Parameters
     ----------
-    center : list of float
-        Physical centre in mm (x, y, z).
+    center : list of float, optional
+        Physical centre in mm (x, y, z); the grid centre if omitted.
     sigma : float
         Width in mm.
     amplitude : float
@@ -118,15 +128,19 @@ class GaussianField(IntensityTransform):
     mask : str, optional
     """
 
-    center: Any = None
+    center: Numbers | None = None
     sigma: float = 20.0
     amplitude: float = 0.1
-    mode: str = "multiplicative"
+    mode: Mode = "multiplicative"
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        if self.mode not in ("multiplicative", "additive") or self.sigma <= 0:
-            raise ParameterError(f"GaussianField needs mode multiplicative|additive and sigma > 0, got {self.mode}, {self.sigma}")
+        if self.mode not in ("multiplicative", "additive"):
+            raise ParameterError(f"GaussianField 'mode' must be multiplicative or additive, got {self.mode!r}")
+        if self.center is not None:
+            numbers(self.center, "center", (-BIG, BIG), sizes=(2, 3), unit="mm")
+        self.sigma = number(self.sigma, "sigma", SIGMA.bounds, low_open=True, unit="mm")
+        self.amplitude = number(self.amplitude, "amplitude", INTENSITY)
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         n = grid.ndim
@@ -135,7 +149,10 @@ class GaussianField(IntensityTransform):
         idx = torch.stack([m.reshape(-1) for m in reversed(mesh)], 1)  # ITK order x, y, z
         m = torch.as_tensor(grid.index_to_physical_matrix(), device=data.device)
         phys = idx @ m[:n, :n].T + m[:n, n]
-        c = torch.as_tensor(np.asarray(self.center, float), device=data.device)
+        center = grid.center() if self.center is None else np.asarray(self.center, float)
+        if center.shape != (n,):
+            raise ParameterError(f"GaussianField 'center' needs {n} coordinates for a {n}D image, got {self.center}")
+        c = torch.as_tensor(center, device=data.device)
         g = torch.exp(-((phys - c) ** 2).sum(1) / (2 * self.sigma**2)).reshape(data.shape)
         out = data * (1 + self.amplitude * g) if self.mode == "multiplicative" else data + self.amplitude * g
         return out.to(torch.float32)
@@ -155,17 +172,16 @@ class RandomGaussianField(RandomIntensityTransform):
     p : float
     """
 
-    sigma: Any = (20.0, 60.0)
-    amplitude: Any = 0.2
-    mode: str = "multiplicative"
+    sigma: RangeLike = (20.0, 60.0)
+    amplitude: RangeLike = 0.2
+    mode: Mode = "multiplicative"
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        s = self.sigma
-        self._sigma = (float(s), float(s)) if isinstance(s, (int, float)) else parse_range(s, "sigma", min_value=1e-6)
-        self._amp = parse_range(self.amplitude, "amplitude")
+        self._sigma = SIGMA.parse(self.sigma, "sigma")
+        self._amp = Range("symmetric", bounds=(-BIG, BIG)).parse(self.amplitude, "amplitude")
         GaussianField(mode=self.mode)
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> GaussianField:

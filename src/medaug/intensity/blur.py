@@ -18,13 +18,18 @@ import torch.nn.functional as F
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range, per_axis_range
+from ..engine.ranges import Numbers, PerAxisRange, Range, RangeLike, flag, for_axes, number, numbers
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform
 from ..errors import ParameterError
 
 __all__ = ["Blur", "RandomBlur", "Sharpen", "RandomSharpen", "gaussian_smooth", "sigma_voxels"]
 
 #: kernel half-width in standard deviations
 TRUNCATE = 3.0
+#: Widths in mm.
+STD_MM = (0.0, 1000.0)
+STD = Range("from", bounds=STD_MM, unit="mm")
+AMOUNT = Range("from", bounds=(0.0, 100.0))
 
 
 def _kernel(sigma: float, radius: int, device: torch.device) -> torch.Tensor:
@@ -57,29 +62,15 @@ def gaussian_smooth(data: torch.Tensor, sigmas: Sequence[float], truncate: float
     return out
 
 
-def _std_xyz(std: Any, ndim: int, who: str) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(std, np.float64))
-    if arr.size == 1:
-        arr = np.full(ndim, arr[0])
-    if arr.size != ndim:
-        raise ParameterError(
-            f"{who} 'std' needs 1 or {ndim} values (mm, x/y/z order) for a {ndim}D image"
-            f", got {arr.size}"
-        )
-    return arr
-
-
 def sigma_voxels(std_mm: Any, grid: Grid) -> list[float]:
     """Widths in mm (one, or one per index axis in x, y, z order) to voxels per array axis (z, y, x)."""
-    s = _std_xyz(std_mm, grid.ndim, "Blur") / np.asarray(grid.spacing)
+    s = for_axes(std_mm, grid.ndim, "std") / np.asarray(grid.spacing)
     return s[::-1].tolist()
 
 
-def _check_std(std: Any, who: str) -> Any:
-    arr = np.atleast_1d(np.asarray(std, np.float64))
-    if arr.size not in (1, 2, 3) or not np.isfinite(arr).all() or (arr < 0).any():
-        raise ParameterError(f"{who} 'std' must be one or one-per-axis non-negative widths in mm, got {std!r}")
-    return float(arr[0]) if np.ndim(std) == 0 else arr.tolist()
+def _check_std(std: Any, who: str) -> Numbers:
+    values = numbers(std, "std", STD_MM, unit="mm")
+    return values[0] if np.ndim(std) == 0 else values
 
 
 @dataclass
@@ -95,7 +86,7 @@ class Blur(IntensityTransform):
         Restrict the change to the non-zero voxels of this label map.
     """
 
-    std: Any = 1.0
+    std: Numbers = 1.0
     mask: str | None = None
 
     def __post_init__(self) -> None:
@@ -122,14 +113,13 @@ class Sharpen(IntensityTransform):
     mask : str, optional
     """
 
-    std: Any = 1.0
+    std: Numbers = 1.0
     amount: float = 0.5
     mask: str | None = None
 
     def __post_init__(self) -> None:
         self.std = _check_std(self.std, "Sharpen")
-        if not (np.isfinite(self.amount) and self.amount >= 0):
-            raise ParameterError(f"Sharpen 'amount' must be >= 0, got {self.amount}")
+        self.amount = number(self.amount, "amount", AMOUNT.bounds)
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         v = data.to(torch.float32)
@@ -145,12 +135,8 @@ def _draw_std(rng: np.random.Generator, ranges: list[tuple[float, float]], isotr
     return [float(rng.uniform(lo, hi)) for lo, hi in ranges]
 
 
-def _std_ranges(std: Any, ndim: int, who: str) -> list[tuple[float, float]]:
-    if isinstance(std, (int, float, np.number)) and not isinstance(std, bool):
-        if std < 0:
-            raise ParameterError(f"{who} 'std': a single number s means [0, s] mm and must be >= 0, got {std}")
-        return [(0.0, float(std))] * ndim
-    return per_axis_range(std, "std", ndim, min_value=0.0)
+def _std_ranges(std: Any, ndim: int) -> list[tuple[float, float]]:
+    return STD.per_axis(std, "std", ndim)
 
 
 @dataclass
@@ -168,18 +154,18 @@ class RandomBlur(RandomIntensityTransform):
     p : float
     """
 
-    std: Any = (0.5, 2.0)
+    std: PerAxisRange = (0.5, 2.0)
     isotropic: bool = True
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        for nd in (2, 3):
-            _std_ranges(self.std, nd, "RandomBlur")
+        STD.check_axes(self.std, "std", (2, 3))
+        self.isotropic = flag(self.isotropic, "isotropic")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Blur:
-        return Blur(std=_draw_std(rng, _std_ranges(self.std, ctx.ndim, "RandomBlur"), self.isotropic), mask=self.mask)
+        return Blur(std=_draw_std(rng, _std_ranges(self.std, ctx.ndim), self.isotropic), mask=self.mask)
 
 
 @dataclass
@@ -198,24 +184,18 @@ class RandomSharpen(RandomIntensityTransform):
     p : float
     """
 
-    std: Any = (1.0, 3.0)
-    amount: Any = (0.2, 1.0)
+    std: PerAxisRange = (1.0, 3.0)
+    amount: RangeLike = (0.2, 1.0)
     isotropic: bool = True
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        for nd in (2, 3):
-            _std_ranges(self.std, nd, "RandomSharpen")
-        a = self.amount
-        if isinstance(a, (int, float)) and not isinstance(a, bool):
-            if a < 0:
-                raise ParameterError(f"'amount': a single number a means [0, a] and must be >= 0, got {a}")
-            self._amount = (0.0, float(a))
-        else:
-            self._amount = parse_range(a, "amount", min_value=0.0)
+        STD.check_axes(self.std, "std", (2, 3))
+        self._amount = AMOUNT.parse(self.amount, "amount")
+        self.isotropic = flag(self.isotropic, "isotropic")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Sharpen:
-        std = _draw_std(rng, _std_ranges(self.std, ctx.ndim, "RandomSharpen"), self.isotropic)
+        std = _draw_std(rng, _std_ranges(self.std, ctx.ndim), self.isotropic)
         return Sharpen(std=std, amount=float(rng.uniform(*self._amount)), mask=self.mask)

@@ -10,28 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range
+from ..engine.ranges import INTENSITY, Range, RangeLike, number, numbers
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform
 from ..errors import ParameterError
+
+#: scikit-image's clip limit.
+CLIP_LIMIT = Range("exact", bounds=(0.0, 1.0), low_open=True)
+#: Contextual regions per axis.
+TILES = (1, 64)
 
 __all__ = ["equalize_adaptive", "CLAHE", "RandomCLAHE"]
 
 
 def _tiles(tiles: int | Sequence[int], ndim: int) -> tuple[int, ...]:
-    t = np.atleast_1d(np.asarray(tiles))
-    if t.size == 1:
-        t = np.full(ndim, t[0])
-    if t.size != ndim or not all(float(v) == int(v) and int(v) >= 1 for v in t):
-        raise ParameterError(
-            f"'tiles' must be a positive integer or {ndim} positive integers (array order)"
-            f", got {tiles!r}"
-        )
+    t = numbers(tiles, "tiles", TILES, sizes=(1, ndim), integer=True)
+    if len(t) == 1:
+        t = t * ndim
     return tuple(int(v) for v in t)
 
 
@@ -130,18 +130,20 @@ class CLAHE(IntensityTransform):
     """
 
     clip_limit: float = 0.01
-    tiles: Any = 8
+    tiles: int | list[int] = 8
     lo: float | None = None
     hi: float | None = None
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        if not 0 < float(self.clip_limit) <= 1:
-            raise ParameterError(f"CLAHE 'clip_limit' must be in (0, 1], got {self.clip_limit}")
-        _tiles(self.tiles, 2 if np.ndim(self.tiles) == 0 else max(np.size(self.tiles), 2))
-        if np.ndim(self.tiles) != 0:
-            self.tiles = [int(v) for v in self.tiles]
-        if self.lo is not None and self.hi is not None and not float(self.hi) > float(self.lo):
+        self.clip_limit = number(self.clip_limit, "clip_limit", CLIP_LIMIT.bounds, low_open=True)
+        tiles = numbers(self.tiles, "tiles", TILES, sizes=(1, 2, 3), integer=True)
+        self.tiles = int(tiles[0]) if len(tiles) == 1 and not isinstance(self.tiles, (list, tuple)) else [int(v) for v in tiles]
+        if self.lo is not None:
+            self.lo = number(self.lo, "lo", INTENSITY)
+        if self.hi is not None:
+            self.hi = number(self.hi, "hi", INTENSITY)
+        if self.lo is not None and self.hi is not None and not self.hi > self.lo:
             raise ParameterError(f"CLAHE needs hi > lo, got lo={self.lo}, hi={self.hi}")
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
@@ -169,8 +171,8 @@ class RandomCLAHE(RandomIntensityTransform):
     p : float
     """
 
-    clip_limit: Any = (0.01, 0.03)
-    tiles: Any = (4, 8)
+    clip_limit: RangeLike = (0.01, 0.03)
+    tiles: int | tuple[int, int] | list[int] = (4, 8)
     lo: float | None = None
     hi: float | None = None
     mask: str | None = None
@@ -178,19 +180,8 @@ class RandomCLAHE(RandomIntensityTransform):
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        c = self.clip_limit
-        self._clip = (float(c), float(c)) if isinstance(c, (int, float)) else parse_range(c, "clip_limit")
-        if not (0 < self._clip[0] and self._clip[1] <= 1):
-            raise ParameterError(f"'clip_limit' must lie in (0, 1], got {c}")
-        t = self.tiles
-        pair = (t, t) if isinstance(t, (int, np.integer)) and not isinstance(t, bool) else t
-        try:
-            ok = len(pair) == 2 and all(float(v) == int(v) for v in pair)
-        except (TypeError, ValueError):
-            ok = False
-        if not ok or int(pair[0]) < 1 or int(pair[1]) < int(pair[0]):
-            raise ParameterError(f"'tiles' must be a positive integer or an integer range [min, max], got {t!r}")
-        self._tiles = (int(pair[0]), int(pair[1]))
+        self._clip = CLIP_LIMIT.parse(self.clip_limit, "clip_limit")
+        self._tiles = Range("exact", bounds=TILES).ints(self.tiles, "tiles")
         CLAHE(lo=self.lo, hi=self.hi)
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> CLAHE:

@@ -8,7 +8,7 @@ monotone curve through control points, evaluated in torch (CPU or CUDA).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import torch
@@ -16,9 +16,15 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.pointwise import AFFINE, FusedOps
-from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomIntensityTransform, parse_range
+from ..engine.ranges import BIG, INTENSITY, Range, RangeLike, number, numbers
+from ..engine.transform import Context, IntensityTransform, PointwiseTransform, RandomIntensityTransform
 from ..errors import ParameterError
 from ._base import intensity_range
+
+#: Contrast factors; ``s`` means (1 - s, 1 + s).
+SCALE = Range("symmetric", anchor=1.0, bounds=(0.01, 100.0))
+#: Offsets in image units.
+SHIFT = Range("symmetric", bounds=(-BIG, BIG))
 
 __all__ = [
     "Contrast", "RandomContrast", "Brightness", "RandomBrightness", "HistogramShift", "RandomHistogramShift",
@@ -63,10 +69,9 @@ class Contrast(PointwiseTransform):
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.scale) and self.scale > 0):
-            raise ParameterError(f"Contrast 'scale' must be a positive number, got {self.scale}")
-        if not (np.isfinite(self.shift) and np.isfinite(self.mean)):
-            raise ParameterError(f"Contrast 'shift' and 'mean' must be finite, got {self.shift}, {self.mean}")
+        self.scale = number(self.scale, "scale", SCALE.bounds)
+        self.shift = number(self.shift, "shift", INTENSITY)
+        self.mean = number(self.mean, "mean", INTENSITY)
 
     def point_ops(self, grid: Grid) -> FusedOps:
         ops = FusedOps()
@@ -93,18 +98,15 @@ class RandomContrast(RandomIntensityTransform):
         Probability of applying.
     """
 
-    scale: Any = (0.9, 1.1)
-    shift: Any = 0.0
+    scale: RangeLike = (0.9, 1.1)
+    shift: RangeLike = 0.0
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        s = self.scale
-        if isinstance(s, (int, float)) and not isinstance(s, bool) and not 0 <= s < 1:
-            raise ParameterError(f"'scale': a single number s means (1 - s, 1 + s) and must be in [0, 1), got {s}")
-        self._scale = parse_range(s, "scale", around=1.0, min_value=1e-6)
-        self._shift = parse_range(self.shift, "shift")
+        self._scale = SCALE.parse(self.scale, "scale")
+        self._shift = SHIFT.parse(self.shift, "shift")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Contrast:
         return Contrast(
@@ -132,8 +134,7 @@ class Brightness(PointwiseTransform):
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        if not np.isfinite(self.shift):
-            raise ParameterError(f"Brightness 'shift' must be finite, got {self.shift}")
+        self.shift = number(self.shift, "shift", INTENSITY)
 
     def point_ops(self, grid: Grid) -> FusedOps:
         ops = FusedOps()
@@ -157,13 +158,13 @@ class RandomBrightness(RandomIntensityTransform):
     p : float
     """
 
-    shift: Any = 0.1
+    shift: RangeLike = 0.1
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._shift = parse_range(self.shift, "shift")
+        self._shift = SHIFT.parse(self.shift, "shift")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Brightness:
         return Brightness(shift=float(rng.uniform(*self._shift)), mask=self.mask)
@@ -171,6 +172,9 @@ class RandomBrightness(RandomIntensityTransform):
 
 # ----------------------------------------------------------- histogram shift
 _KINDS = ("linear", "pchip")
+CurveKind = Literal["linear", "pchip"]
+#: Control points of a curve.
+CONTROL_POINTS = (3, 100)
 
 
 def curve_coefficients(x: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
@@ -205,21 +209,19 @@ class HistogramShift(IntensityTransform):
         Restrict to the non-zero voxels of this label map.
     """
 
-    x: Any = (0.0, 1.0)
-    y: Any = (0.0, 1.0)
-    kind: str = "pchip"
+    x: list[float] | tuple[float, ...] = (0.0, 1.0)
+    y: list[float] | tuple[float, ...] = (0.0, 1.0)
+    kind: CurveKind = "pchip"
     mask: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ParameterError(f"HistogramShift 'kind' must be one of {', '.join(_KINDS)}, got {self.kind!r}")
-        x = np.asarray(self.x, np.float64).ravel()
-        y = np.asarray(self.y, np.float64).ravel()
-        if x.size < 2 or x.size != y.size or not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise ParameterError(
-                "HistogramShift 'x' and 'y' must be >= 2 finite numbers each, of equal length"
-                f"; got {x.size}, {y.size}"
-            )
+        sizes = range(2, CONTROL_POINTS[1] + 1)
+        x = np.asarray(numbers(self.x, "x", INTENSITY, sizes=sizes), np.float64)
+        y = np.asarray(numbers(self.y, "y", INTENSITY, sizes=sizes), np.float64)
+        if x.size != y.size:
+            raise ParameterError(f"HistogramShift 'x' and 'y' must be of equal length; got {x.size}, {y.size}")
         if not (np.diff(x) > 0).all():
             raise ParameterError(f"HistogramShift 'x' must be strictly increasing, got {x.tolist()}")
         if not (np.diff(y) >= 0).all():
@@ -270,9 +272,9 @@ class RandomHistogramShift(RandomIntensityTransform):
     p : float
     """
 
-    control_points: Any = (5, 10)
+    control_points: int | tuple[int, int] | list[int] = (5, 10)
     strength: float = 1.0
-    kind: str = "pchip"
+    kind: CurveKind = "pchip"
     mask: str | None = None
     p: float = 1.0
 
@@ -280,18 +282,8 @@ class RandomHistogramShift(RandomIntensityTransform):
         self.p = self.check_p(self.p)
         if self.kind not in _KINDS:
             raise ParameterError(f"RandomHistogramShift 'kind' must be one of {', '.join(_KINDS)}, got {self.kind!r}")
-        if not 0.0 <= float(self.strength) <= 1.0:
-            raise ParameterError(f"'strength' must be in [0, 1], got {self.strength}")
-        cp = self.control_points
-        pair = (cp, cp) if isinstance(cp, (int, np.integer)) and not isinstance(cp, bool) else cp
-        try:
-            lo, hi = (int(v) for v in pair)
-            ok = all(float(v) == int(v) for v in pair)
-        except (TypeError, ValueError):
-            ok = False
-        if not ok or lo < 3 or hi < lo:
-            raise ParameterError(f"'control_points' must be an integer >= 3 or an integer range [min, max], got {cp!r}")
-        self._n = (lo, hi)
+        self.strength = number(self.strength, "strength", (0.0, 1.0))
+        self._n = Range("exact", bounds=CONTROL_POINTS).ints(self.control_points, "control_points")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> HistogramShift:
         lo, hi = intensity_range(ctx)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..data.grid import Grid
 from ..engine.pointwise import GAMMA, FusedOps
-from ..engine.transform import Context, PointwiseTransform, RandomIntensityTransform, parse_range
+from ..engine.ranges import INTENSITY, Range, RangeLike, number
+from ..engine.transform import Context, PointwiseTransform, RandomIntensityTransform
 from ..errors import ParameterError
 from ._base import intensity_range
+
+#: Natural log of gamma: gamma within [e^-3, e^3] ~ [0.05, 20].
+LOG_GAMMA = Range("symmetric", bounds=(-3.0, 3.0))
 
 __all__ = ["Gamma", "RandomGamma"]
 
@@ -37,8 +40,9 @@ class Gamma(PointwiseTransform):
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.gamma > 0:
-            raise ParameterError(f"'gamma' must be > 0, got {self.gamma}")
+        self.gamma = number(self.gamma, "gamma", (0.01, 100.0))
+        self.lo = number(self.lo, "lo", INTENSITY)
+        self.hi = number(self.hi, "hi", INTENSITY)
         if not self.hi > self.lo:
             raise ParameterError(f"Gamma needs hi > lo, got lo={self.lo}, hi={self.hi}")
 
@@ -65,13 +69,13 @@ class RandomGamma(RandomIntensityTransform):
         Probability of applying.
     """
 
-    log_gamma: Any = 0.3
+    log_gamma: RangeLike = 0.3
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._range = parse_range(self.log_gamma, "log_gamma")
+        self._range = LOG_GAMMA.parse(self.log_gamma, "log_gamma")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Gamma:
         lo, hi = intensity_range(ctx)

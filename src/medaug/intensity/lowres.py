@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -12,9 +11,14 @@ import torch.nn.functional as F
 from ..data.axes import array_axis, axis_choices, index_axis, pick_axis
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range
-from ..errors import ParameterError
+from ..engine.ranges import Range, RangeLike, number
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform
 from .blur import smooth_axis
+
+#: Down-sampling factors; ``f`` means [1, f].
+FACTOR = Range("from", anchor=1.0, bounds=(1.0, 100.0))
+#: An index axis (0, 1, 2 or 'x', 'y', 'z'), or candidates to pick from.
+AxisChoice = int | str | list[int | str] | None
 
 __all__ = ["LowResolution", "RandomLowResolution"]
 
@@ -57,8 +61,7 @@ class LowResolution(IntensityTransform):
     def __post_init__(self) -> None:
         if self.axis is not None:
             self.axis = index_axis(self.axis)
-        if not (np.isfinite(self.factor) and self.factor >= 1.0):
-            raise ParameterError(f"LowResolution 'factor' must be >= 1, got {self.factor}")
+        self.factor = number(self.factor, "factor", FACTOR.bounds)
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         v = data.to(torch.float32)
@@ -88,21 +91,15 @@ class RandomLowResolution(RandomIntensityTransform):
     p : float
     """
 
-    axis: Any = None
-    factor: Any = (1.5, 4.0)
+    axis: AxisChoice = None
+    factor: RangeLike = (1.5, 4.0)
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
         self._axes = axis_choices(self.axis)
-        f = self.factor
-        if isinstance(f, (int, float)) and not isinstance(f, bool):
-            if f < 1:
-                raise ParameterError(f"'factor': a single number f means [1, f] and must be >= 1, got {f}")
-            self._factor = (1.0, float(f))
-        else:
-            self._factor = parse_range(f, "factor", min_value=1.0)
+        self._factor = FACTOR.parse(self.factor, "factor")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> LowResolution:
         return LowResolution(

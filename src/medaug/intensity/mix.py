@@ -37,16 +37,16 @@ from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..engine.execute import border_median
-from ..engine.transform import (
-    Context,
-    IntensityTransform,
-    RandomIntensityTransform,
-    SeedLike,
-    as_generator,
-    int_range,
-    parse_range,
-)
+from ..engine.ranges import INTENSITY, Range, RangeLike, number
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, SeedLike, as_generator
 from ..errors import GeometryError, ParameterError
+
+#: Holes per sample.
+NUM_HOLES = (0, 1000)
+#: Hole sides in mm.
+SIZE_MM = (0.0, 1e4)
+#: Largest voxel index of a hole corner.
+MAX_INDEX = 1 << 16
 
 __all__ = ["mixup", "cutmix", "Mixup", "CutMix", "Cutout", "RandomCutout"]
 
@@ -71,9 +71,7 @@ def _check_batch(samples: list[Sample]) -> None:
 
 
 def _check_alpha(alpha: float) -> float:
-    if not (np.isfinite(alpha) and alpha > 0):
-        raise ParameterError(f"'alpha' (of the Beta(alpha, alpha) distribution) must be > 0, got {alpha}")
-    return float(alpha)
+    return number(alpha, "alpha", (0.0, 1e3), low_open=True)
 
 
 def _targets(samples: list[Sample], num_classes: int | None) -> np.ndarray | None:
@@ -301,14 +299,12 @@ class CutMix:
 
 
 # ------------------------------------------------------------------ cutout
-def _check_fill(fill: Any, who: str) -> Any:
+def _check_fill(fill: Any, who: str) -> float | str:
     if isinstance(fill, str):
         if fill not in ("background", "min"):
             raise ParameterError(f"{who} 'fill' must be a number, 'background' or 'min', got {fill!r}")
         return fill
-    if isinstance(fill, bool) or not isinstance(fill, (int, float, np.number)) or not np.isfinite(fill):
-        raise ParameterError(f"{who} 'fill' must be a number, 'background' or 'min', got {fill!r}")
-    return float(fill)
+    return number(fill, "fill", INTENSITY)
 
 
 @dataclass
@@ -327,17 +323,23 @@ class Cutout(IntensityTransform):
         Restrict the change to the non-zero voxels of this label map.
     """
 
-    holes: Any = ()
-    fill: Any = "background"
+    holes: list[list[int]] | tuple[list[int], ...] = ()
+    fill: float | str = "background"
     mask: str | None = None
 
     def __post_init__(self) -> None:
         self.fill = _check_fill(self.fill, "Cutout")
-        self.holes = [[int(v) for v in h] for h in self.holes]
+        if not isinstance(self.holes, (list, tuple)) or len(self.holes) > NUM_HOLES[1]:
+            raise ParameterError(f"Cutout 'holes' must be a list of at most {NUM_HOLES[1]} boxes, got {self.holes!r}")
+        holes = []
         for h in self.holes:
-            k = len(h) // 2
-            if len(h) not in (4, 6) or any(h[i] > h[i + k] for i in range(k)):
-                raise ParameterError(f"Cutout holes are [x0, y0, (z0), x1, y1, (z1)] with x0 <= x1 ..., got {h}")
+            ok = isinstance(h, (list, tuple)) and len(h) in (4, 6)
+            vals = [number(v, "holes", (-MAX_INDEX, MAX_INDEX)) for v in h] if ok else []
+            k = len(vals) // 2
+            if not ok or any(v != int(v) for v in vals) or any(vals[i] > vals[i + k] for i in range(k)):
+                raise ParameterError(f"Cutout holes are [x0, y0, (z0), x1, y1, (z1)] voxel indices with x0 <= x1 ..., got {h!r}")
+            holes.append([int(v) for v in vals])
+        self.holes = holes
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         out = data.to(torch.float32).clone()
@@ -378,20 +380,17 @@ class RandomCutout(RandomIntensityTransform):
         missing region does; see :class:`~medaug.engine.transform.RandomIntensityTransform`.
     """
 
-    num_holes: Any = (1, 4)
-    size_mm: Any = (10.0, 30.0)
-    fill: Any = "background"
+    num_holes: int | tuple[int, int] | list[int] = (1, 4)
+    size_mm: RangeLike = (10.0, 30.0)
+    fill: float | str = "background"
     mask: str | None = None
     p: float = 1.0
     channels: Any = dataclasses.field(default="same", kw_only=True)
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._n = int_range(self.num_holes, "num_holes", 0)
-        s = self.size_mm
-        self._size = (float(s), float(s)) if isinstance(s, (int, float)) else parse_range(s, "size_mm", min_value=0.0)
-        if self._size[0] < 0:
-            raise ParameterError(f"'size_mm' must be >= 0, got {s}")
+        self._n = Range("exact", bounds=NUM_HOLES).ints(self.num_holes, "num_holes")
+        self._size = Range("exact", bounds=SIZE_MM, unit="mm").parse(self.size_mm, "size_mm")
         self.fill = _check_fill(self.fill, "RandomCutout")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Cutout:

@@ -10,7 +10,6 @@ convention.  Axes are index axes in (x, y, z) order, as ``spacing``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,13 +17,24 @@ import torch
 from ..data.axes import array_axis, axis_choices, index_axis, pick_axis
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, int_range, parse_range
+from ..engine.ranges import Range, RangeLike, count, number, numbers
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform
 from ..errors import ParameterError
+from .lowres import AxisChoice
 
 __all__ = [
-    "Motion", "RandomMotion", "Ghosting", "RandomGhosting", "Spike", "RandomSpike", "GibbsRinging", "RandomGibbs",
+    "Motion", "RandomMotion", "Ghosting", "RandomGhosting", "Spike", "RandomSpike", "Gibbs", "RandomGibbs",
     "kspace", "image_from_kspace",
 ]
+
+#: Moved copies of a motion artefact.
+NUM_TRANSFORMS = (1, 32)
+DEGREES = Range("symmetric", bounds=(-180.0, 180.0), unit="degrees")
+TRANSLATION = Range("symmetric", bounds=(-1e3, 1e3), unit="mm")
+NUM_GHOSTS = (1, 1000)
+NUM_SPIKES = (0, 1000)
+#: Spike heights relative to the k-space maximum.
+SPIKE = Range("symmetric", bounds=(-100.0, 100.0))
 
 
 # ------------------------------------------------------------------ helpers
@@ -70,17 +80,21 @@ class Motion(IntensityTransform):
         Restrict the change to the non-zero voxels of this label map.
     """
 
-    degrees: Any = ()
-    translation: Any = ()
-    times: Any = ()
+    degrees: list[list[float]] | tuple[list[float], ...] = ()
+    translation: list[list[float]] | tuple[list[float], ...] = ()
+    times: list[float] | tuple[float, ...] = ()
     axis: int = 1
     mask: str | None = None
 
     def __post_init__(self) -> None:
         self.axis = index_axis(self.axis)
-        self.degrees = [np.atleast_1d(np.asarray(d, float)).tolist() for d in self.degrees]
-        self.translation = [np.atleast_1d(np.asarray(t, float)).tolist() for t in self.translation]
-        self.times = [float(t) for t in self.times]
+        for name in ("degrees", "translation", "times"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or len(value) > NUM_TRANSFORMS[1]:
+                raise ParameterError(f"Motion '{name}' must be a list of at most {NUM_TRANSFORMS[1]} entries, got {value!r}")
+        self.degrees = [numbers(d, "degrees", DEGREES.bounds, sizes=(1, 3)) for d in self.degrees]
+        self.translation = [numbers(t, "translation", TRANSLATION.bounds, sizes=(2, 3)) for t in self.translation]
+        self.times = [number(t, "times", (0.0, 1.0)) for t in self.times]
         n = len(self.times)
         if len(self.degrees) != n or len(self.translation) != n:
             raise ParameterError(
@@ -99,6 +113,9 @@ class Motion(IntensityTransform):
         tmp = Sample(image=Image(data, grid=grid))
         out = [data]
         for rot, tr in zip(self.degrees, self.translation):
+            if len(tr) != grid.ndim or len(rot) != (3 if grid.ndim == 3 else 1):
+                raise ParameterError(f"Motion copies of a {grid.ndim}D image need {grid.ndim} translations and "
+                                     f"{3 if grid.ndim == 3 else 1} angle(s) each, got {tr} and {rot}")
             moved = execute(tmp, [Affine(rotation=rot if grid.ndim == 3 else rot[0], translation=tr)])
             out.append(moved["image"].tensor.to(device=data.device, dtype=torch.float32))
         return out
@@ -143,18 +160,18 @@ class RandomMotion(RandomIntensityTransform):
     p : float
     """
 
-    degrees: Any = 10.0
-    translation: Any = 10.0
-    num_transforms: Any = 2
-    axis: Any = None
+    degrees: RangeLike = 10.0
+    translation: RangeLike = 10.0
+    num_transforms: int | tuple[int, int] | list[int] = 2
+    axis: AxisChoice = None
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._deg = parse_range(self.degrees, "degrees")
-        self._tr = parse_range(self.translation, "translation")
-        self._n = int_range(self.num_transforms, "num_transforms", 1)
+        self._deg = DEGREES.parse(self.degrees, "degrees")
+        self._tr = TRANSLATION.parse(self.translation, "translation")
+        self._n = Range("exact", bounds=NUM_TRANSFORMS).ints(self.num_transforms, "num_transforms")
         self._axes = axis_choices(self.axis)
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Motion:
@@ -197,14 +214,9 @@ class Ghosting(IntensityTransform):
 
     def __post_init__(self) -> None:
         self.axis = index_axis(self.axis)
-        if int(self.num_ghosts) != self.num_ghosts or self.num_ghosts < 1:
-            raise ParameterError(f"Ghosting 'num_ghosts' must be a positive integer, got {self.num_ghosts}")
-        self.num_ghosts = int(self.num_ghosts)
-        if not 0.0 <= self.intensity <= 1.0 or not 0.0 <= self.restore < 1.0:
-            raise ParameterError(
-                "Ghosting needs 'intensity' in [0, 1] and 'restore' in [0, 1)"
-                f", got {self.intensity}, {self.restore}"
-            )
+        self.num_ghosts = count(self.num_ghosts, "num_ghosts", NUM_GHOSTS)
+        self.intensity = number(self.intensity, "intensity", (0.0, 1.0))
+        self.restore = number(self.restore, "restore", (0.0, 0.99))
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         ax = array_axis(self.axis, data.ndim)
@@ -237,22 +249,19 @@ class RandomGhosting(RandomIntensityTransform):
     p : float
     """
 
-    num_ghosts: Any = (4, 10)
-    axis: Any = None
-    intensity: Any = (0.5, 1.0)
+    num_ghosts: int | tuple[int, int] | list[int] = (4, 10)
+    axis: AxisChoice = None
+    intensity: RangeLike = (0.5, 1.0)
     restore: float = 0.02
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._n = int_range(self.num_ghosts, "num_ghosts", 1)
+        self._n = Range("exact", bounds=NUM_GHOSTS).ints(self.num_ghosts, "num_ghosts")
         self._axes = axis_choices(self.axis)
-        i = self.intensity
-        self._int = (float(i), float(i)) if isinstance(i, (int, float)) else parse_range(i, "intensity", min_value=0.0)
-        if not 0.0 <= self._int[0] <= self._int[1] <= 1.0:
-            raise ParameterError(f"'intensity' must lie in [0, 1], got {i}")
-        Ghosting(restore=self.restore)
+        self._int = Range("exact", bounds=(0.0, 1.0)).parse(self.intensity, "intensity")
+        self.restore = Ghosting(restore=self.restore).restore
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Ghosting:
         return Ghosting(
@@ -279,17 +288,15 @@ class Spike(IntensityTransform):
     mask : str, optional
     """
 
-    positions: Any = ()
+    positions: list[list[float]] | tuple[list[float], ...] = ()
     intensity: float = 1.0
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        self.positions = [np.atleast_1d(np.asarray(p, float)).tolist() for p in self.positions]
-        for p in self.positions:
-            if len(p) not in (2, 3) or min(p) < 0 or max(p) >= 1:
-                raise ParameterError(f"Spike 'positions' are 2 or 3 fractions in [0, 1) each, got {p}")
-        if not np.isfinite(self.intensity):
-            raise ParameterError(f"Spike 'intensity' must be finite, got {self.intensity}")
+        if not isinstance(self.positions, (list, tuple)) or len(self.positions) > NUM_SPIKES[1]:
+            raise ParameterError(f"Spike 'positions' must be a list of at most {NUM_SPIKES[1]} positions, got {self.positions!r}")
+        self.positions = [numbers(p, "positions", (0.0, 0.999999), sizes=(2, 3)) for p in self.positions]
+        self.intensity = number(self.intensity, "intensity", SPIKE.bounds)
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         if not self.positions or self.intensity == 0:
@@ -322,15 +329,15 @@ class RandomSpike(RandomIntensityTransform):
     p : float
     """
 
-    num_spikes: Any = 1
-    intensity: Any = (1.0, 3.0)
+    num_spikes: int | tuple[int, int] | list[int] = 1
+    intensity: RangeLike = (1.0, 3.0)
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._n = int_range(self.num_spikes, "num_spikes", 0)
-        self._int = parse_range(self.intensity, "intensity")
+        self._n = Range("exact", bounds=NUM_SPIKES).ints(self.num_spikes, "num_spikes")
+        self._int = SPIKE.parse(self.intensity, "intensity")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Spike:
         n = int(rng.integers(self._n[0], self._n[1] + 1))
@@ -343,7 +350,7 @@ class RandomSpike(RandomIntensityTransform):
 
 # ------------------------------------------------------------------ Gibbs
 @dataclass
-class GibbsRinging(IntensityTransform):
+class Gibbs(IntensityTransform):
     """Gibbs ringing: keep only the central fraction ``alpha`` of k-space along some axes.
 
     Parameters
@@ -355,13 +362,14 @@ class GibbsRinging(IntensityTransform):
     mask : str, optional
     """
 
+    renamed_from = ("GibbsRinging",)
+
     alpha: float = 0.8
-    axes: Any = None
+    axes: AxisChoice = None
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.alpha <= 1.0:
-            raise ParameterError(f"GibbsRinging 'alpha' is the fraction of k-space kept, in (0, 1]; got {self.alpha}")
+        self.alpha = number(self.alpha, "alpha", (0.0, 1.0), low_open=True)
         self.axes = axis_choices(self.axes, "axes")
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
@@ -379,7 +387,7 @@ class GibbsRinging(IntensityTransform):
 
 @dataclass
 class RandomGibbs(RandomIntensityTransform):
-    """Random Gibbs ringing.
+    """Random Gibbs ringing (draws a :class:`Gibbs`).
 
     Parameters
     ----------
@@ -391,18 +399,15 @@ class RandomGibbs(RandomIntensityTransform):
     p : float
     """
 
-    alpha: Any = (0.6, 0.9)
-    axes: Any = None
+    alpha: RangeLike = (0.6, 0.9)
+    axes: AxisChoice = None
     mask: str | None = None
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        a = self.alpha
-        self._alpha = (float(a), float(a)) if isinstance(a, (int, float)) else parse_range(a, "alpha")
-        if not (0.0 < self._alpha[0] and self._alpha[1] <= 1.0):
-            raise ParameterError(f"'alpha' must lie in (0, 1], got {a}")
-        GibbsRinging(axes=self.axes)
+        self._alpha = Range("exact", bounds=(0.0, 1.0), low_open=True).parse(self.alpha, "alpha")
+        self.axes = Gibbs(axes=self.axes).axes
 
-    def sample(self, rng: np.random.Generator, ctx: Context) -> GibbsRinging:
-        return GibbsRinging(alpha=float(rng.uniform(*self._alpha)), axes=self.axes, mask=self.mask)
+    def sample(self, rng: np.random.Generator, ctx: Context) -> Gibbs:
+        return Gibbs(alpha=float(rng.uniform(*self._alpha)), axes=self.axes, mask=self.mask)

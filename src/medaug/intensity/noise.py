@@ -7,7 +7,7 @@ Random values come from a counter-based generator keyed by the recorded
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -15,7 +15,8 @@ import torch
 from ..data.grid import Grid
 from ..data.image import Image
 from ..engine.pointwise import NOISE, FusedOps, apply_ops_torch, hash_gauss_torch, noise_key
-from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, parse_range
+from ..engine.ranges import BIG, INTENSITY, Range, RangeLike, count, flag, number
+from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform
 from ..errors import ParameterError
 from ._base import intensity_range
 
@@ -23,6 +24,8 @@ __all__ = ["Noise", "RandomNoise"]
 
 Kind = Literal["gaussian", "rician", "poisson", "salt_pepper", "speckle"]
 _KINDS = ("gaussian", "rician", "poisson", "salt_pepper", "speckle")
+#: Poisson counts per intensity unit.
+RATE = (0.0, BIG)
 
 
 def _uniform(shape: tuple[int, ...], key: int, device: torch.device) -> torch.Tensor:
@@ -58,7 +61,7 @@ class Noise(IntensityTransform):
         Restrict to the non-zero voxels of this label map.
     """
 
-    kind: str = "gaussian"
+    kind: Kind = "gaussian"
     std: float = 0.0
     rate: float = 1.0
     amount: float = 0.0
@@ -70,8 +73,12 @@ class Noise(IntensityTransform):
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ParameterError(f"Noise 'kind' must be one of {', '.join(_KINDS)}, got {self.kind!r}")
-        if self.std < 0 or self.rate <= 0 or not 0 <= self.amount <= 1:
-            raise ParameterError(f"Noise needs std >= 0, rate > 0, 0 <= amount <= 1; got {self.std}, {self.rate}, {self.amount}")
+        self.std = number(self.std, "std", (0.0, INTENSITY[1]))
+        self.rate = number(self.rate, "rate", RATE, low_open=True)
+        self.amount = number(self.amount, "amount", (0.0, 1.0))
+        self.lo = number(self.lo, "lo", INTENSITY)
+        self.hi = number(self.hi, "hi", INTENSITY)
+        self.seed = count(self.seed, "seed", (0, 2**63 - 1))
 
     def fused_ops(self, grid: Grid) -> FusedOps | None:
         if self.kind != "gaussian" or self.mask is not None:
@@ -132,10 +139,10 @@ class RandomNoise(RandomIntensityTransform):
         Probability of applying.
     """
 
-    std: Any = 0.05
-    kind: str = "gaussian"
-    rate: Any = 1.0
-    amount: Any = 0.01
+    std: RangeLike = 0.05
+    kind: Kind = "gaussian"
+    rate: RangeLike = 1.0
+    amount: RangeLike = 0.01
     relative: bool = False
     mask: str | None = None
     p: float = 1.0
@@ -144,14 +151,10 @@ class RandomNoise(RandomIntensityTransform):
         self.p = self.check_p(self.p)
         if self.kind not in _KINDS:
             raise ParameterError(f"RandomNoise 'kind' must be one of {', '.join(_KINDS)}, got {self.kind!r}")
-        self._std = _zero_based(self.std, "std")
-        self._amount = _zero_based(self.amount, "amount")
-        if self._amount[1] > 1:
-            raise ParameterError(f"'amount' is a fraction of voxels and must be <= 1, got {self.amount}")
-        rate = self.rate
-        self._rate = (float(rate), float(rate)) if isinstance(rate, (int, float)) else parse_range(rate, "rate")
-        if self._rate[0] <= 0:
-            raise ParameterError(f"'rate' must be > 0, got {self.rate}")
+        self.relative = flag(self.relative, "relative")
+        self._std = Range("from", bounds=(0.0, 10.0 if self.relative else BIG)).parse(self.std, "std")
+        self._amount = Range("from", bounds=(0.0, 1.0)).parse(self.amount, "amount")
+        self._rate = Range("exact", bounds=RATE, low_open=True).parse(self.rate, "rate")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Noise:
         lo, hi = intensity_range(ctx)
@@ -166,11 +169,3 @@ class RandomNoise(RandomIntensityTransform):
             seed=int(rng.integers(0, 2**31 - 1)),
             mask=self.mask,
         )
-
-
-def _zero_based(value: Any, name: str) -> tuple[float, float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < 0:
-            raise ParameterError(f"'{name}' must be >= 0, got {value}")
-        return 0.0, float(value)
-    return parse_range(value, name, min_value=0.0)

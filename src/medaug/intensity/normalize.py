@@ -24,6 +24,7 @@ from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..engine.pointwise import CLIP, FusedOps
+from ..engine.ranges import INTENSITY, number
 from ..engine.transform import IntensityTransform, PointwiseTransform, Transform
 from ..errors import ParameterError
 
@@ -31,15 +32,7 @@ __all__ = ["Clip", "ClipPercentile", "ZNormalize", "RescaleIntensity", "percenti
 
 
 def _number(value: Any, name: str, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"'{name}' must be a number or null, got {value!r}") from None
-    if np.isnan(v):
-        raise ParameterError(f"'{name}' must be a number, got NaN")
-    return v
+    return default if value is None else number(value, name, INTENSITY)
 
 
 def percentiles(data: torch.Tensor | np.ndarray, qs: tuple[float, ...], where: np.ndarray | None = None) -> list[float]:
@@ -53,11 +46,8 @@ def percentiles(data: torch.Tensor | np.ndarray, qs: tuple[float, ...], where: n
 
 
 def _check_percentiles(lower: Any, upper: Any, name: str) -> tuple[float, float]:
-    try:
-        lo, hi = float(lower), float(upper)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}: percentiles must be numbers in [0, 100], got {lower!r}, {upper!r}") from None
-    if not (0.0 <= lo < hi <= 100.0):
+    lo, hi = number(lower, "lower", (0.0, 100.0)), number(upper, "upper", (0.0, 100.0))
+    if not lo < hi:
         raise ParameterError(f"{name}: percentiles must satisfy 0 <= lower < upper <= 100, got {lo}, {hi}")
     return lo, hi
 
@@ -149,18 +139,19 @@ class RescaleIntensity(IntensityTransform):
 
     out_min: float = 0.0
     out_max: float = 1.0
-    percentiles: Any = None
+    percentiles: list[float] | tuple[float, float] | None = None
     mask: str | None = None
 
     def __post_init__(self) -> None:
         a, b = _number(self.out_min, "out_min", 0.0), _number(self.out_max, "out_max", 1.0)
-        if not (np.isfinite(a) and np.isfinite(b)) or a >= b:
+        self.out_min, self.out_max = a, b
+        if a >= b:
             raise ParameterError(f"RescaleIntensity needs finite out_min < out_max, got {self.out_min}, {self.out_max}")
         if self.percentiles is not None:
             p = self.percentiles
-            if isinstance(p, str) or not hasattr(p, "__len__") or len(p) != 2:
+            if not isinstance(p, (list, tuple)) or len(p) != 2:
                 raise ParameterError(f"RescaleIntensity 'percentiles' must be [lower, upper] or null, got {p!r}")
-            _check_percentiles(p[0], p[1], "RescaleIntensity")
+            self.percentiles = list(_check_percentiles(p[0], p[1], "RescaleIntensity"))
 
     def apply_tensor(self, data: torch.Tensor, grid: Grid, image: Image, channel: int = 0) -> torch.Tensor:
         a, b = float(self.out_min), float(self.out_max)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import numpy as np
 
 from ..data.grid import Grid
 from ..engine.pointwise import AFFINE, CLIP, FusedOps
-from ..engine.transform import Context, PointwiseTransform, RandomIntensityTransform, parse_range
+from ..engine.ranges import BIG, INTENSITY, Range, RangeLike, number
+from ..engine.transform import Context, PointwiseTransform, RandomIntensityTransform
 from ..errors import ParameterError, did_you_mean
 
 __all__ = ["CT_WINDOWS", "Window", "RandomWindow"]
@@ -27,12 +28,13 @@ CT_WINDOWS: dict[str, tuple[float, float]] = {
     "abdomen": (40, 400),
 }
 _OUTPUTS = ("hu", "unit")
+Output = Literal["hu", "unit"]
 
 
 def _named(name: str) -> tuple[float, float]:
-    if name not in CT_WINDOWS:
+    if not isinstance(name, str) or name not in CT_WINDOWS:
         raise ParameterError(
-            f"unknown CT window {name!r}{did_you_mean(name, CT_WINDOWS)}"
+            f"unknown CT window {name!r}{did_you_mean(str(name), CT_WINDOWS)}"
             f"; known: {', '.join(CT_WINDOWS)}"
         )
     c, w = CT_WINDOWS[name]
@@ -64,7 +66,7 @@ class Window(PointwiseTransform):
 
     center: float | None = None
     width: float | None = None
-    output: str = "hu"
+    output: Output = "hu"
     name: str | None = None
     mask: str | None = None
 
@@ -74,9 +76,8 @@ class Window(PointwiseTransform):
             self.center, self.width = _named(self.name)
         if self.center is None or self.width is None:
             raise ParameterError("Window needs 'center' and 'width' (HU), or a 'name' from CT_WINDOWS")
-        self.center, self.width = float(self.center), float(self.width)
-        if not np.isfinite(self.center) or not (np.isfinite(self.width) and self.width > 0):
-            raise ParameterError(f"Window needs a finite 'center' and 'width' > 0, got {self.center}, {self.width}")
+        self.center = number(self.center, "center", INTENSITY)
+        self.width = number(self.width, "width", (0.0, INTENSITY[1]), low_open=True)
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -119,9 +120,9 @@ class RandomWindow(RandomIntensityTransform):
     window: str | None = None
     center: float | None = None
     width: float | None = None
-    center_jitter: Any = 0.0
-    width_jitter: Any = 0.0
-    output: str = "hu"
+    center_jitter: RangeLike = 0.0
+    width_jitter: RangeLike = 0.0
+    output: Output = "hu"
     mask: str | None = None
     p: float = 1.0
 
@@ -132,14 +133,12 @@ class RandomWindow(RandomIntensityTransform):
         if self.window is not None and given:
             raise ParameterError("RandomWindow takes either 'window' (a name) or 'center' and 'width', not both")
         if given:
-            Window(center=self.center, width=self.width)  # validate
-            self._base = (float(self.center), float(self.width))  # type: ignore[arg-type]
+            w = Window(center=self.center, width=self.width)  # validate
+            self._base = (float(w.center), float(w.width))  # type: ignore[arg-type]
         else:
             self._base = _named(self.window or "soft_tissue")
-        self._dc = parse_range(self.center_jitter, "center_jitter")
-        self._dw = parse_range(self.width_jitter, "width_jitter")
-        if not (-1.0 < self._dw[0] and self._dw[1] < 1.0):
-            raise ParameterError(f"'width_jitter' is relative and must lie in (-1, 1), got {self.width_jitter}")
+        self._dc = Range("symmetric", bounds=(-BIG, BIG)).parse(self.center_jitter, "center_jitter")
+        self._dw = Range("symmetric", bounds=(-0.99, 0.99)).parse(self.width_jitter, "width_jitter")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Window:
         c, w = self._base

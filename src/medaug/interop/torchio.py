@@ -47,8 +47,7 @@ from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
 from ..engine.compose import Compose
-from ..engine.record import inverse_of
-from ..engine.transform import Transform as _MedaugTransform
+from ..engine.record import applied, inverse_of, replay
 from ..errors import GeometryError, ParameterError
 from ._convert import channel_names, group_channels, split_channels, stack_channels
 from ._steps import MAX_SEED, ForeignApplied, ForeignStep, as_pipeline, seeded
@@ -170,6 +169,10 @@ class MedaugTransform(tio.Transform):
     history_key : str or None
         Subject entry receiving a JSON string: the list of calls so far, each
         ``{"seed": int, "history": [records]}``.  None: not recorded there.
+    record : list of dict, optional
+        The medaug record (history entries of one call) that ``pipeline``
+        replays; set when TorchIO rebuilds this transform from a subject's
+        history, and what its inverse undoes.
     **kwargs
         TorchIO's ``p``, ``include``, ``exclude``, ``keep``, ``copy`` (default False:
         the input subject is never modified, the output is a new subject).
@@ -198,11 +201,13 @@ class MedaugTransform(tio.Transform):
         seed: int | None = None,
         metadata: Mapping[str, Any] | None = None,
         history_key: str | None = HISTORY_KEY,
+        record: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("copy", False)
         super().__init__(**kwargs)
         self.pipeline = as_pipeline(pipeline)
+        self.record = None if record is None else list(record)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(int(seed))
         self.metadata = dict(metadata or {})
@@ -219,13 +224,12 @@ class MedaugTransform(tio.Transform):
         return self._inverse_pipeline() if self.invert_transform else self.pipeline
 
     def _inverse_pipeline(self) -> Compose:
-        steps = list(self.pipeline.transforms)
-        if not all(isinstance(t, _MedaugTransform) for t in steps):
+        if self.record is None:
             raise ParameterError(
                 "only a deterministic MedaugTransform (as rebuilt from a subject's history) can be inverted; "
                 "use subject.get_inverse_transform()"
             )
-        return inverse_of([t.record() for t in steps], **self._options())
+        return inverse_of(self.record, **self._options())
 
     def is_invertible(self) -> bool:
         """True for a deterministic pipeline whose spatial steps can all be inverted (TorchIO's protocol)."""
@@ -249,18 +253,15 @@ class MedaugTransform(tio.Transform):
         result = self._pipeline_to_run()(sample, seed=seed)
         out = subject_from_sample(result, subject, groups)
         _append_history(out, self.history_key, {"seed": seed, "history": result.history})
-        records = [{r["name"]: r.get("params", {})} for r in result.history if not r.get("check")]
-        args = {"pipeline": {"transforms": records, **self._replay_options()}, "seed": seed,
+        run = result.history[len(sample.history):]
+        try:
+            replayed = replay(run).to_config()
+        except ParameterError:  # a foreign step: not replayable, which TorchIO learns when it rebuilds this
+            replayed = {"transforms": [{r["name"]: r.get("params", {})} for r in applied(run)]}
+        args = {"pipeline": replayed, "record": run, "seed": seed,
                 "history_key": self.history_key, "include": self.include, "exclude": self.exclude, "copy": self.copy}
         out.add_transform(self, args)
         return out
-
-    def _replay_options(self) -> dict[str, Any]:
-        if self.invert_transform:
-            return {**self._options(), "fill": 0.0}
-        opts = self.pipeline._options_dict()
-        opts.pop("modality", None)  # the records are already checked; replays run without the check
-        return opts
 
     def _add_transform_to_subject_history(self, subject: tio.Subject) -> None:
         """Recorded by :meth:`apply_transform` with the deterministic pipeline it applied."""
@@ -360,7 +361,7 @@ class TorchioStep(ForeignStep):
     >>> from medaug.spatial import RandomAffine
     >>> pipeline = medaug.Compose([RandomAffine(rotation=5), TorchioStep(tio.RandomNoise(std=5))])
     >>> out = pipeline(medaug.shepp_logan_3d(24), seed=0)
-    >>> [r["name"] for r in out.history]
+    >>> [r["name"] for r in out.history[1:]]
     ['Affine', 'TorchioApplied']
     """
 

@@ -22,8 +22,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ..engine.compose import Compose
+from ..engine.ranges import Range
 from ..engine.registry import set_constraint_checker
-from ..engine.transform import _Base, parse_range, per_axis_range
+from ..engine.transform import _Base
 from ..errors import ParameterError, UnsafePipelineError, did_you_mean
 
 __all__ = ["Rule", "Violation", "MODALITIES", "RULES", "VALID_RANGE", "check_pipeline", "enforce", "output_range_check", "UnsafePipelineWarning"]
@@ -174,7 +175,8 @@ def _magnitude(value: Any, measure: str, name: str) -> float:
     if measure == "deviation":
         if isinstance(value, (int, float)):
             return abs(float(value))  # "s means (1 - s, 1 + s)"
-        vals = np.asarray(per_axis_range(value, name, 3, around=1.0) if _nested(value) else parse_range(value, name, around=1.0), float)
+        around_one = Range("symmetric", anchor=1.0)
+        vals = np.asarray(around_one.per_axis(value, name, 3) if _nested(value) else around_one.parse(value, name), float)
         return float(np.abs(vals - 1.0).max())
     if isinstance(value, (int, float)):
         return abs(float(value))

@@ -84,12 +84,11 @@ def grid_pattern(grid: Grid, spacing_mm: float | None = None) -> Image:
 
 def describe_history(history: Sequence[dict[str, Any]]) -> str:
     """Short form of the applied transforms, e.g. ``rot 3.2°, scale 1.05, γ 0.90``."""
+    from ..engine.record import applied
     from ..engine.registry import transform_class
 
     parts = []
-    for rec in history:
-        if rec.get("check"):
-            continue
+    for rec in applied(history):
         cls = transform_class(rec["name"])
         try:
             parts.append(cls(**rec["params"]).short() if cls else rec["name"])
@@ -153,7 +152,7 @@ def preview(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..engine.record import replay
+    from ..engine.record import applied, replay
     from ..engine.registry import transform_class
     from ..engine.transform import SpatialTransform
 
@@ -193,7 +192,7 @@ def preview(
                 ax.set_title(plane, fontsize=9)
         if deformation:
             ax = axes[r, ncols - 1]
-            spatial = [h for h in s.history if not h.get("check") and issubclass(transform_class(h["name"]) or object, SpatialTransform)]
+            spatial = [h for h in applied(s.history) if issubclass(transform_class(h["name"]) or object, SpatialTransform)]
             warped = replay(spatial, fill=0.0)(pattern) if spatial else pattern
             plane, sl, aspect = _slices(warped["image"])[-1]
             ax.imshow(sl, cmap="gray_r", vmin=0, vmax=1, aspect=aspect, interpolation="bilinear")

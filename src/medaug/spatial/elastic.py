@@ -10,27 +10,33 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from ..data.grid import Grid
-from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range
+from ..engine.ranges import Numbers, Range, RangeLike, count, flag, for_axes, number, numbers
+from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import FieldWarp
 from ..errors import ParameterError
 from . import _bspline as bspline
 
 __all__ = ["ElasticBSpline", "ElasticDense", "RandomElastic"]
 
+#: Control points per axis.
+CONTROL_POINTS = (4, 64)
+#: Displacements in mm (B-spline ``max_displacement``, dense ``alpha``).
+DISPLACEMENT_MM = (0.0, 500.0)
+#: Smoothness of dense fields in mm.
+SIGMA_MM = (0.1, 1000.0)
+#: Largest random-field lattice of a dense field, per axis.
+DENSE_LATTICE = 128
+SEED = (0, 2**63 - 1)
 
-def _per_axis(value: Any, ndim: int, name: str) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, float))
-    if arr.size == 1:
-        arr = np.full(ndim, arr[0])
-    if arr.size != ndim:
-        raise ParameterError(f"'{name}' needs 1 or {ndim} values, got {arr.size}")
-    return arr
+
+def _check_control_points(value: Any) -> None:
+    numbers(value, "control_points", CONTROL_POINTS, integer=True)
 
 
 def _unit_index(grid: Grid, points: np.ndarray) -> np.ndarray:
@@ -57,16 +63,20 @@ class ElasticBSpline(SpatialTransform):
         Outer layers of control points held at zero displacement.
     """
 
-    control_points: Any = 7
-    max_displacement: Any = 7.0
+    control_points: Numbers = 7
+    max_displacement: Numbers = 7.0
     seed: int = 0
     locked_borders: int = 1
 
+    def __post_init__(self) -> None:
+        _check_control_points(self.control_points)
+        numbers(self.max_displacement, "max_displacement", DISPLACEMENT_MM, unit="mm")
+        self.seed = count(self.seed, "seed", SEED)
+        self.locked_borders = count(self.locked_borders, "locked_borders", (0, 32))
+
     def coefficients(self, ndim: int) -> np.ndarray:
-        k = _per_axis(self.control_points, ndim, "control_points").astype(int)
-        if (k < 4).any():
-            raise ParameterError(f"'control_points' must be >= 4 per axis, got {k.tolist()}")
-        d = _per_axis(self.max_displacement, ndim, "max_displacement")
+        k = for_axes(self.control_points, ndim, "control_points").astype(int)
+        d = for_axes(self.max_displacement, ndim, "max_displacement")
         rng = np.random.default_rng(self.seed)
         coef = rng.uniform(-1.0, 1.0, size=(ndim, *k)) * d.reshape(ndim, *([1] * ndim))
         b = int(self.locked_borders)
@@ -110,12 +120,16 @@ class ElasticDense(SpatialTransform):
     sigma: float = 10.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.alpha = number(self.alpha, "alpha", DISPLACEMENT_MM, unit="mm")
+        self.sigma = number(self.sigma, "sigma", SIGMA_MM, unit="mm")
+        self.seed = count(self.seed, "seed", SEED)
+
     def warp(self, grid_in: Grid, grid_out: Grid) -> FieldWarp:
         n = grid_in.ndim
-        if self.sigma <= 0 or self.alpha < 0:
-            raise ParameterError(f"ElasticDense needs sigma > 0 and alpha >= 0, got sigma={self.sigma}, alpha={self.alpha}")
         extent = grid_in.extent
-        step = max(self.sigma / 3.0, min(grid_in.spacing))
+        # random values every sigma/3 (or every voxel), at most DENSE_LATTICE per axis
+        step = max(self.sigma / 3.0, min(grid_in.spacing), float(extent.max()) / (DENSE_LATTICE - 1))
         counts = np.maximum(np.ceil(extent / step).astype(int) + 1, 4)
         rng = np.random.default_rng(self.seed)
         noise = rng.uniform(-1.0, 1.0, size=(n, *counts))
@@ -164,11 +178,11 @@ class RandomElastic(RandomTransform):
         Probability of applying.
     """
 
-    kind: str = "bspline"
-    control_points: Any = 7
-    max_displacement: Any = 7.0
-    alpha: Any = 5.0
-    sigma: Any = 10.0
+    kind: Literal["bspline", "dense"] = "bspline"
+    control_points: Numbers = 7
+    max_displacement: RangeLike = 7.0
+    alpha: RangeLike = 5.0
+    sigma: RangeLike = 10.0
     locked_borders: int = 1
     fold_guard: bool = True
     p: float = 1.0
@@ -177,29 +191,19 @@ class RandomElastic(RandomTransform):
         self.p = self.check_p(self.p)
         if self.kind not in ("bspline", "dense"):
             raise ParameterError(f"RandomElastic 'kind' must be 'bspline' or 'dense', got {self.kind!r}")
-        k = np.atleast_1d(np.asarray(self.control_points))
-        if (k < 4).any():
-            raise ParameterError(f"'control_points' must be >= 4, got {self.control_points}")
-        self._disp = self._range(self.max_displacement, "max_displacement")
-        self._alpha = self._range(self.alpha, "alpha")
-        self._sigma = self._range(self.sigma, "sigma")
-        if self._sigma[0] <= 0:
-            raise ParameterError(f"'sigma' must be > 0 mm, got {self.sigma}")
-
-    @staticmethod
-    def _range(value: Any, name: str) -> tuple[float, float]:
-        if isinstance(value, (int, float)):
-            if value < 0:
-                raise ParameterError(f"'{name}' must be >= 0 mm, got {value}")
-            return float(value), float(value)
-        return parse_range(value, name, min_value=0.0)
+        _check_control_points(self.control_points)
+        self.locked_borders = count(self.locked_borders, "locked_borders", (0, 32))
+        self._disp = Range("exact", bounds=DISPLACEMENT_MM, unit="mm").parse(self.max_displacement, "max_displacement")
+        self._alpha = Range("exact", bounds=DISPLACEMENT_MM, unit="mm").parse(self.alpha, "alpha")
+        self._sigma = Range("exact", bounds=SIGMA_MM, unit="mm").parse(self.sigma, "sigma")
+        self.fold_guard = flag(self.fold_guard, "fold_guard")
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> SpatialTransform:
         seed = int(rng.integers(0, 2**31 - 1))
         if self.kind == "dense":
             return ElasticDense(alpha=float(rng.uniform(*self._alpha)), sigma=float(rng.uniform(*self._sigma)), seed=seed)
         disp = float(rng.uniform(*self._disp))
-        k = _per_axis(self.control_points, ctx.ndim, "control_points")
+        k = for_axes(self.control_points, ctx.ndim, "control_points")
         spacing = ctx.grid.extent / np.maximum(k - 1, 1)
         if disp > 0.4 * spacing.min() and self.fold_guard:
             disp = float(0.4 * spacing.min())
@@ -210,7 +214,7 @@ class RandomElastic(RandomTransform):
                 stacklevel=2,
             )
         return ElasticBSpline(
-            control_points=np.asarray(self.control_points).tolist(),
+            control_points=self.control_points,
             max_displacement=disp,
             seed=seed,
             locked_borders=self.locked_borders,

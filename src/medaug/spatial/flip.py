@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -17,9 +17,15 @@ from ._axes import about_point
 __all__ = ["Flip", "RandomFlip"]
 
 
-def _axes_list(axes: Any) -> list:
+#: An axis name (``LR``, ``AP``, ``SI`` ...) or index, or a list of them.
+Axes = str | int | Sequence[str | int]
+
+
+def _axes_list(axes: Axes) -> list[str | int]:
     if isinstance(axes, (str, int)):
         return [axes]
+    if not isinstance(axes, Sequence):
+        raise ParameterError(f"'axes' must be an axis name (LR, AP, SI) or index, or a list of them, got {axes!r}")
     return list(axes)
 
 
@@ -35,7 +41,7 @@ class Flip(SpatialTransform):
         oblique direction it is still the anatomical reflection.
     """
 
-    axes: Any = ("LR",)
+    axes: Axes = ("LR",)
 
     def __post_init__(self) -> None:
         self.axes = _axes_list(self.axes)
@@ -51,7 +57,7 @@ class Flip(SpatialTransform):
     def warp(self, grid_in: Grid, grid_out: Grid) -> AffineWarp:
         return AffineWarp(self._matrix(grid_in))  # a reflection is its own inverse
 
-    def inverse(self) -> Flip:
+    def inverse(self, grid: Grid | None = None) -> Flip:
         return Flip(axes=list(self.axes))
 
     def short(self) -> str:
@@ -73,7 +79,7 @@ class RandomFlip(RandomTransform):
     #: ``p`` is the per-axis probability, drawn here rather than by the pipeline.
     draws_own_p = True
 
-    axes: Any = ("LR",)
+    axes: Axes = ("LR",)
     p: float = 0.5
 
     def __post_init__(self) -> None:

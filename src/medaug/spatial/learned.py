@@ -23,31 +23,37 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..data.field import DisplacementField, det_identity_plus, load_field
 from ..data.grid import Grid
-from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range
+from ..engine.ranges import Range, RangeLike, flag, number
+from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp, ChainWarp, FieldWarp, Warp
-from ..errors import ParameterError
+from ..errors import InvalidImageError, ParameterError
+from .affine import _checked_matrix
 
-__all__ = ["Deformation", "LearnedDeformation", "RandomLearnedDeformation", "grid_from_dict"]
+__all__ = ["Deformation", "LearnedDeformation", "RandomLearnedDeformation"]
 
 _ALIGNMENTS = ("center", "physical")
+#: Factors applied to a field.
+FIELD_SCALE = (-10.0, 10.0)
 
 
-def grid_from_dict(d: dict[str, Any] | Grid) -> Grid:
-    """The inverse of :meth:`Grid.to_dict` (size/spacing/origin in x, y, z order)."""
+def _reference(d: dict[str, Any] | Grid | None) -> dict[str, Any] | None:
+    """A reference grid as its dict (checked), or None."""
+    if d is None:
+        return None
     if isinstance(d, Grid):
-        return d
+        return d.to_dict()
+    if not isinstance(d, dict):
+        raise ParameterError(f"'reference' must be a grid dict (size, spacing, origin, direction), got {d!r}")
     try:
-        size = [int(v) for v in d["size"]]
-        n = len(size)
-        return Grid(size[::-1], d["spacing"], d["origin"], np.asarray(d.get("direction", np.eye(n).ravel()), float).reshape(n, n))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ParameterError(f"a grid needs 'size', 'spacing', 'origin' (and 'direction'), got {d!r}") from exc
+        return Grid.from_dict(d).to_dict()
+    except InvalidImageError as exc:
+        raise ParameterError(f"'reference': {exc}") from None
 
 
 # ---------------------------------------------------------------- a cache of loaded fields (per process)
@@ -103,13 +109,19 @@ class Deformation(SpatialTransform):
         default the sample stays on its own grid.
     """
 
-    field: Any
-    affine: Any = None
+    field: str | DisplacementField
+    affine: list[list[float]] | None = None
     scale: float = 1.0
-    reference: Any = None
+    reference: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.affine is not None:
+            self.affine = _checked_matrix(self.affine).tolist()
+        self.scale = number(self.scale, "scale", FIELD_SCALE)
+        self.reference = _reference(self.reference)
 
     def output_grid(self, grid: Grid) -> Grid:
-        return grid if self.reference is None else grid_from_dict(self.reference)
+        return grid if self.reference is None else Grid.from_dict(self.reference)
 
     def warp(self, grid_in: Grid, grid_out: Grid) -> Warp:
         u = _field(self.field)
@@ -126,9 +138,7 @@ class Deformation(SpatialTransform):
         return warps[0] if len(warps) == 1 else ChainWarp(tuple(warps))
 
     def config_params(self) -> dict[str, Any]:
-        ref = self.reference.to_dict() if isinstance(self.reference, Grid) else self.reference
-        aff = None if self.affine is None else np.asarray(self.affine, float).tolist()
-        return {"field": _field_name(self.field), "affine": aff, "scale": float(self.scale), "reference": ref}
+        return {"field": _field_name(self.field), "affine": self.affine, "scale": float(self.scale), "reference": self.reference}
 
     def short(self) -> str:
         return f"deform ×{self.scale:.2f}"
@@ -155,17 +165,17 @@ class LearnedDeformation(SpatialTransform):
         How sample points map into the field's space (see the module docstring).
     """
 
-    field: Any
+    field: str | DisplacementField
     scale: float = 1.0
-    mix_with: Any = None
+    mix_with: str | DisplacementField | None = None
     weight: float = 1.0
-    alignment: str = "center"
+    alignment: Literal["center", "physical"] = "center"
 
     def __post_init__(self) -> None:
         if self.alignment not in _ALIGNMENTS:
             raise ParameterError(f"alignment must be one of {_ALIGNMENTS}, got {self.alignment!r}")
-        if not 0.0 <= float(self.weight) <= 1.0:
-            raise ParameterError(f"weight must be in [0, 1], got {self.weight}")
+        self.weight = number(self.weight, "weight", (0.0, 1.0))
+        self.scale = number(self.scale, "scale", FIELD_SCALE)
 
     def warp(self, grid_in: Grid, grid_out: Grid) -> Warp:
         s = float(self.scale)
@@ -236,25 +246,20 @@ class RandomLearnedDeformation(RandomTransform):
     ParameterError: RandomLearnedDeformation: no fields given
     """
 
-    fields: Any = None
-    scale: Any = (0.3, 1.0)
+    fields: str | list[str] | None = None
+    scale: RangeLike = (0.3, 1.0)
     mix: bool = False
-    alignment: str = "center"
+    alignment: Literal["center", "physical"] = "center"
     min_jacobian: float = 0.2
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        if isinstance(self.scale, (int, float)):
-            self._scale = (0.0, float(self.scale))
-        else:
-            self._scale = parse_range(self.scale, "scale", min_value=0.0)
-        if self._scale[1] > 1.5:
-            raise ParameterError(f"RandomLearnedDeformation 'scale' above 1.5 exaggerates the anatomy; got {self.scale}")
+        self._scale = Range("from", bounds=(0.0, 1.5)).parse(self.scale, "scale")
         if self.alignment not in _ALIGNMENTS:
             raise ParameterError(f"alignment must be one of {_ALIGNMENTS}, got {self.alignment!r}")
-        if not 0.0 < float(self.min_jacobian) < 1.0:
-            raise ParameterError(f"min_jacobian must be in (0, 1), got {self.min_jacobian}")
+        self.min_jacobian = number(self.min_jacobian, "min_jacobian", (0.0, 0.999), low_open=True)
+        self.mix = flag(self.mix, "mix")
         self._paths = _field_paths(self.fields)
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> LearnedDeformation:

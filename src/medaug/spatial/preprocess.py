@@ -1,4 +1,4 @@
-"""Deterministic preprocessing on the grid: foreground and label crops, reorientation, zoom.
+"""Deterministic preprocessing on the grid: foreground and label crops, reorientation, resizing.
 
 The crops look at the data when the pipeline resolves: :class:`CropForeground`
 and :class:`CropToLabel` are "random" transforms only in the engine's sense (they
@@ -8,13 +8,17 @@ return the same deterministic crop for the same data, which the history records.
 * :class:`CropForeground` thresholds an intensity image with Otsu's method
   (anatomy vs air), keeps the box of the foreground plus a margin in mm, and
   measures the median intensity of the background; later spatial transforms of
-  the pipeline use that value as their ``"background"`` fill.
+  the pipeline use that value as their ``"background"`` fill.  It resolves to
+  a :class:`~medaug.spatial.crop.Crop` holding the box and the background;
+  :func:`crop_foreground` does the same to one image, outside a pipeline.
 * :class:`CropToLabel` keeps the bounding box of a label map (or of some of its
   values) plus a margin in mm.
 * :class:`Reorient` permutes and flips the axes into a named orientation
   (``RAS``, ``LPS``, ...), keeping every voxel where it is in physical space.
-* :class:`Zoom` resizes the array by a factor with corner-aligned sampling (as
+* :class:`Resize` resizes the array by a factor with corner-aligned sampling (as
   ``scipy.ndimage.zoom``): the first and last voxel centres stay in place.
+  (To scale the *content* at random, keeping the grid, use
+  :class:`~medaug.spatial.affine.RandomScale`.)
 
 Orientation codes follow the DICOM convention of SimpleITK's ``DICOMOrient``:
 each letter is the direction the matching index axis (x, y, z) points *to*;
@@ -31,6 +35,7 @@ import numpy as np
 
 from ..data.grid import Grid
 from ..data.image import Image
+from ..engine.ranges import Numbers, count, numbers
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp
 from ..errors import InvalidImageError, ParameterError
@@ -38,14 +43,16 @@ from .crop import Crop
 
 __all__ = [
     "CropForeground",
-    "ForegroundCrop",
     "CropToLabel",
     "Reorient",
-    "Zoom",
+    "Resize",
     "crop_foreground",
     "foreground_mask",
     "orientation_of",
 ]
+
+#: Margins in mm: at most 10 m.
+MARGIN_MM = (0.0, 1e4)
 
 
 # ---------------------------------------------------------------- helpers
@@ -86,13 +93,9 @@ def foreground_mask(array: np.ndarray, *, min_fraction: float = 0.01) -> tuple[n
 
 def _margin_voxels(margin: Any, grid: Grid) -> np.ndarray:
     """A margin in mm (one number, or x/y/z values) as whole voxels per array axis."""
-    m = np.atleast_1d(np.asarray(margin, float))
+    m = np.asarray(numbers(margin, "margin", MARGIN_MM, sizes=(1, grid.ndim), unit="mm"))
     if m.size == 1:
         m = np.full(grid.ndim, m[0])
-    if m.size != grid.ndim or not np.all(np.isfinite(m)) or (m < 0).any():
-        raise ParameterError(
-            f"'margin' must be 1 or {grid.ndim} non-negative numbers in mm (x, y, z order), got {margin}"
-        )
     vox = np.ceil(m / np.asarray(grid.spacing) - 1e-9).astype(int)
     return vox[::-1]  # array order
 
@@ -128,9 +131,7 @@ def _box_on_grid(mask: np.ndarray, grid_in: Grid, grid_out: Grid, margin: Any) -
 
 
 def _check_margin(margin: Any) -> None:
-    m = np.atleast_1d(np.asarray(margin, float)) if not isinstance(margin, str) else np.array([np.nan])
-    if m.size not in (1, 2, 3) or not np.all(np.isfinite(m)) or (m < 0).any():
-        raise ParameterError(f"'margin' must be 1, 2 or 3 non-negative numbers in mm (x, y, z order), got {margin!r}")
+    numbers(margin, "margin", MARGIN_MM, unit="mm")
 
 
 def crop_foreground(image: Image, margin: Any = 0.0) -> tuple[Image, float]:
@@ -174,30 +175,6 @@ def crop_foreground(image: Image, margin: Any = 0.0) -> tuple[Image, float]:
 
 # ---------------------------------------------------------------- crops
 @dataclass
-class ForegroundCrop(Crop):
-    """A :class:`~medaug.spatial.crop.Crop` that also carries the measured background intensities.
-
-    Parameters
-    ----------
-    start, size : list of int
-        The box, array order (z, y, x).
-    background : dict of str to float
-        Median background intensity per intensity image; stored in the sample's
-        ``metadata["background"]``, where the ``"background"`` fill finds it.
-    """
-
-    background: Any = None
-
-    def update_metadata(self, metadata: dict[str, Any]) -> None:
-        if self.background:
-            measured = {k: float(v) for k, v in self.background.items()}
-            metadata["background"] = {**metadata.get("background", {}), **measured}
-
-    def short(self) -> str:
-        return "fg crop"
-
-
-@dataclass
 class CropForeground(RandomTransform):
     """Crop to the foreground found by Otsu's threshold and record the background median.
 
@@ -218,11 +195,11 @@ class CropForeground(RandomTransform):
     --------
     >>> from medaug import Compose, shepp_logan_2d
     >>> out = Compose([CropForeground(margin=2)])(shepp_logan_2d(64))
-    >>> out.history[0]["name"], round(out.metadata["background"]["image"])
-    ('ForegroundCrop', -1000)
+    >>> out.history[1]["name"], round(out.metadata["background"]["image"])
+    ('Crop', -1000)
     """
 
-    margin: Any = 0.0
+    margin: Numbers = 0.0
     image: str | None = None
     p: float = 1.0
 
@@ -230,7 +207,7 @@ class CropForeground(RandomTransform):
         self.p = self.check_p(self.p)
         _check_margin(self.margin)
 
-    def sample(self, rng: np.random.Generator, ctx: Context) -> ForegroundCrop:
+    def sample(self, rng: np.random.Generator, ctx: Context) -> Crop:
         sample = ctx.sample
         intensity = sample.intensity_images
         if self.image is not None:
@@ -247,7 +224,7 @@ class CropForeground(RandomTransform):
         mask, _ = foreground_mask(ref.array)
         start, size = _box_on_grid(mask, ref.grid, ctx.grid, self.margin)
         background = {name: float(np.median(img.array[~mask])) for name, img in intensity.items()}
-        return ForegroundCrop(start=start, size=size, background=background)
+        return Crop(start=start, size=size, background=background)
 
 
 @dataclass
@@ -269,17 +246,18 @@ class CropToLabel(RandomTransform):
     """
 
     label: str | None = None
-    values: Any = None
-    margin: Any = 0.0
+    values: int | list[int] | None = None
+    margin: Numbers = 0.0
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
         _check_margin(self.margin)
         if self.values is not None:
-            vals = np.atleast_1d(np.asarray(self.values))
-            if vals.size == 0 or vals.dtype.kind not in "iu":
-                raise ParameterError(f"CropToLabel 'values' must be label values (integers), got {self.values!r}")
+            items = self.values if isinstance(self.values, (list, tuple)) else [self.values]
+            if not items or len(items) > 1000:
+                raise ParameterError(f"CropToLabel 'values' must list 1 to 1000 label values, got {self.values!r}")
+            self.values = [count(v, "values", (0, 2**31 - 1)) for v in items]
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> Crop:
         sample = ctx.sample
@@ -404,9 +382,9 @@ class Reorient(SpatialTransform):
         return f"→{self.orientation}"
 
 
-# ---------------------------------------------------------------- zoom
+# ---------------------------------------------------------------- resize
 @dataclass
-class Zoom(SpatialTransform):
+class Resize(SpatialTransform):
     """Resize the array by a zoom factor, corner-aligned as ``scipy.ndimage.zoom``.
 
     The output has ``round(shape * factor)`` voxels; its first and last voxel
@@ -419,17 +397,15 @@ class Zoom(SpatialTransform):
     Parameters
     ----------
     factor : float or list of float
-        One factor, or one per axis in array order (z, y, x) as scipy.
+        One factor, or one per axis in array order (z, y, x) as scipy, in [0.01, 100].
     """
 
-    factor: Any = 1.0
+    renamed_from = ("Zoom",)
+
+    factor: Numbers = 1.0
 
     def __post_init__(self) -> None:
-        f = np.atleast_1d(np.asarray(self.factor, float)) if not isinstance(self.factor, str) else np.array([np.nan])
-        if f.size not in (1, 2, 3) or not np.all(np.isfinite(f)) or (f <= 0).any():
-            raise ParameterError(
-                f"Zoom 'factor' must be 1 or ndim positive numbers (array order z, y, x), got {self.factor!r}"
-            )
+        numbers(self.factor, "factor", (0.01, 100.0))
 
     def _factors(self, ndim: int) -> np.ndarray:
         f = np.atleast_1d(np.asarray(self.factor, float))
@@ -437,7 +413,7 @@ class Zoom(SpatialTransform):
             f = np.full(ndim, f[0])
         if f.size != ndim:
             raise ParameterError(
-                f"Zoom 'factor' needs 1 or {ndim} values (array order) for a {ndim}D image, got {self.factor}"
+                f"Resize 'factor' needs 1 or {ndim} values (array order) for a {ndim}D image, got {self.factor}"
             )
         return f
 
@@ -446,11 +422,11 @@ class Zoom(SpatialTransform):
         n_in = np.asarray(grid.shape)
         n_out = np.array([int(round(float(s) * float(k))) for s, k in zip(n_in, f)])  # scipy's rounding
         if (n_out < 1).any():
-            raise ParameterError(f"Zoom by {self.factor} leaves no voxel on an axis of {tuple(n_in)}")
+            raise ParameterError(f"Resize by {self.factor} leaves no voxel on an axis of {tuple(n_in)}")
         bad = (n_in == 1) & (n_out > 1)
         if bad.any():
             raise ParameterError(
-                f"Zoom cannot enlarge an axis of a single voxel (shape {tuple(n_in)}): corner-aligned zoom "
+                f"Resize cannot enlarge an axis of a single voxel (shape {tuple(n_in)}): corner-aligned resizing "
                 "needs two voxel centres; use Resample instead"
             )
         ratio = np.where(n_out > 1, (n_in - 1) / np.maximum(n_out - 1, 1), n_in)  # array order
@@ -461,4 +437,4 @@ class Zoom(SpatialTransform):
         return AffineWarp.identity(grid_in.ndim)
 
     def short(self) -> str:
-        return f"zoom {self.factor}"
+        return f"resize {self.factor}"

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..data.axes import physical_axis
 from ..data.grid import Grid
-from ..engine.transform import Context, RandomTransform, SpatialTransform, parse_range
+from ..engine.ranges import BIG, Numbers, Range, RangeLike, number, numbers
+from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import FieldWarp
 from ..errors import ParameterError
+from ._axes import physical_extent
+from .flip import Axes, _axes_list
+
+#: The distortion coefficients (``r`` is normalised by ``radius``).
+COEFFICIENT = Range("symmetric", bounds=(-1.0, 1.0))
+#: Normalising radii in mm.
+RADIUS_MM = (1.0, 1e4)
 
 __all__ = ["RadialDistortion", "RandomRadialDistortion"]
 
@@ -31,7 +38,7 @@ class RadialDistortion(SpatialTransform):
     center : list of float, optional
         Physical centre ``p_c`` in mm; the grid centre if omitted.
     radius : float, optional
-        Normalising radius in mm; half the in-plane diagonal of the field of view if omitted.
+        Normalising radius in mm; half the field of view's diagonal in the distortion plane if omitted.
     axes : list of str or int
         Physical axes of the distortion plane (default x and y: endoscopy, C-arm).
     """
@@ -39,9 +46,20 @@ class RadialDistortion(SpatialTransform):
     k1: float = 0.0
     k2: float = 0.0
     k3: float = 0.0
-    center: Any = None
+    center: Numbers | None = None
     radius: float | None = None
-    axes: Any = (0, 1)
+    axes: Axes = (0, 1)
+
+    def __post_init__(self) -> None:
+        for k in ("k1", "k2", "k3"):
+            setattr(self, k, number(getattr(self, k), k, COEFFICIENT.bounds))
+        if self.center is not None:
+            numbers(self.center, "center", (-BIG, BIG), sizes=(2, 3), unit="mm")
+        if self.radius is not None:
+            self.radius = number(self.radius, "radius", RADIUS_MM, unit="mm")
+        self.axes = _axes_list(self.axes)
+        for a in self.axes:
+            physical_axis(a, 3)
 
     def warp(self, grid_in: Grid, grid_out: Grid) -> FieldWarp:
         n = grid_out.ndim
@@ -51,9 +69,13 @@ class RadialDistortion(SpatialTransform):
         c = grid_out.center() if self.center is None else np.asarray(self.center, float)
         if c.shape != (n,):
             raise ParameterError(f"'center' needs {n} coordinates, got {np.shape(self.center)}")
-        radius = float(self.radius) if self.radius else float(np.linalg.norm(grid_out.extent[ax]) / 2.0)
-        if radius <= 0:
-            raise ParameterError(f"'radius' must be > 0 mm, got {radius}")
+        fov = physical_extent(grid_out)
+        radius = float(self.radius) if self.radius else max(float(np.linalg.norm(fov[ax]) / 2.0), RADIUS_MM[0])
+        if np.linalg.norm(c - grid_out.center()) > 2.0 * float(np.linalg.norm(fov)):
+            raise ParameterError(
+                f"RadialDistortion 'center' {np.round(c, 1).tolist()} mm lies far outside the field of view "
+                f"(centre {np.round(grid_out.center(), 1).tolist()} mm); put it within two diagonals of it"
+            )
         k1, k2, k3 = float(self.k1), float(self.k2), float(self.k3)
 
         def displacement(points: np.ndarray) -> np.ndarray:
@@ -79,31 +101,32 @@ class RandomRadialDistortion(RandomTransform):
     k1, k2, k3 : float or [min, max]
         Ranges of the coefficients (``d`` means (-d, d)).
     center_shift : float
-        Random shift of the centre, as a fraction of the field of view.
+        Random shift of the centre, as a fraction of the field of view along each physical axis, in [0, 0.5].
     axes : list of str or int
         Physical axes of the distortion plane.
     p : float
         Probability of applying.
     """
 
-    k1: Any = 0.1
-    k2: Any = 0.0
-    k3: Any = 0.0
+    k1: RangeLike = 0.1
+    k2: RangeLike = 0.0
+    k3: RangeLike = 0.0
     center_shift: float = 0.0
-    axes: Any = (0, 1)
+    axes: Axes = (0, 1)
     p: float = 1.0
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
-        self._k = [parse_range(getattr(self, k), k) for k in ("k1", "k2", "k3")]
-        if not 0 <= self.center_shift <= 0.5:
-            raise ParameterError(f"'center_shift' must be a fraction in [0, 0.5], got {self.center_shift}")
-        self.axes = list(self.axes)
+        self._k = [COEFFICIENT.parse(getattr(self, k), k) for k in ("k1", "k2", "k3")]
+        self.center_shift = number(self.center_shift, "center_shift", (0.0, 0.5))
+        self.axes = _axes_list(self.axes)
+        for a in self.axes:
+            physical_axis(a, 3)
 
     def sample(self, rng: np.random.Generator, ctx: Context) -> RadialDistortion:
         k = [float(rng.uniform(lo, hi)) for lo, hi in self._k]
         center = None
         if self.center_shift:
-            shift = rng.uniform(-self.center_shift, self.center_shift, ctx.ndim) * ctx.grid.extent
+            shift = rng.uniform(-self.center_shift, self.center_shift, ctx.ndim) * physical_extent(ctx.grid)
             center = (ctx.grid.center() + shift).tolist()
         return RadialDistortion(k1=k[0], k2=k[1], k3=k[2], center=center, axes=self.axes)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ...errors import ImageReadError, ParameterError
+from ...errors import ImageWriteError, ParameterError
 from ..image import Image
 from ._formats import _DETACHED, _EIGHT_BIT_ONLY, SUPPORTED_FORMATS, PathType, _extension, _itk_reason
 from ._native import _native_stderr_to_log
@@ -46,7 +46,7 @@ def save(image: Image, path: PathType, *, compress: bool = False, header: dict[s
 
     Raises
     ------
-    ImageReadError
+    ImageWriteError
         Unsupported extension, missing folder, a dtype, dimensionality or
         channel count the format cannot hold (e.g. float data as PNG), or a
         write failure.
@@ -62,12 +62,12 @@ def save(image: Image, path: PathType, *, compress: bool = False, header: dict[s
     fmt = SUPPORTED_FORMATS.get(ext)
     if fmt is None or fmt == "DICOM":
         what = "writing DICOM is not supported" if fmt == "DICOM" else f"cannot write '{ext or p.name}' files"
-        raise ImageReadError(
+        raise ImageWriteError(
             f"{what}; use .nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr, or for 2D images .png, .jpg, .tif, .bmp",
             path=where,
         )
     if not p.parent.is_dir():
-        raise ImageReadError(f"the folder {p.parent} does not exist; create it first", path=where)
+        raise ImageWriteError(f"the folder {p.parent} does not exist; create it first", path=where)
     _check_writable(image.ndim, image.array.dtype, fmt, where, image.channels if image.channel_axis else 0)
     itk = image_to_sitk(image, channels_as="series" if fmt == "NIfTI" else "vector")
     for key, value in (header or {}).items():
@@ -83,7 +83,7 @@ def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False) -> Non
 
     Raises
     ------
-    ImageReadError
+    ImageWriteError
         When the file cannot be written (the message names it and the reason).
     """
     p = Path(path)
@@ -111,7 +111,7 @@ def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False) -> Non
                 tmp.unlink(missing_ok=True)
     except OSError as err:
         reason = err.strerror or str(err)
-        raise ImageReadError(f"cannot be written: {reason}; check the path and permissions", path=where) from err
+        raise ImageWriteError(f"cannot be written: {reason}; check the path and permissions", path=where) from err
 
 
 def _check_writable(ndim: int, dtype: np.dtype, fmt: str, where: str, channels: int = 0) -> None:
@@ -121,20 +121,20 @@ def _check_writable(ndim: int, dtype: np.dtype, fmt: str, where: str, channels: 
     """
     if fmt in ("PNG", "JPEG", "BMP"):
         if channels and channels not in ((3, 4) if fmt == "PNG" else (3,)):
-            raise ImageReadError(
+            raise ImageWriteError(
                 f"{fmt} holds grey or RGB{'(A)' if fmt == 'PNG' else ''} pictures but this image has {channels} "
                 "channels; save it as .nii.gz, .mha, .nrrd or .tif",
                 path=where,
             )
         if ndim != 2:
-            raise ImageReadError(
+            raise ImageWriteError(
                 f"{fmt} holds only 2D images but this image is {ndim}D; save it as .nii.gz, .mha or .nrrd",
                 path=where,
             )
         allowed = (np.uint8,) if fmt in _EIGHT_BIT_ONLY else (np.uint8, np.uint16)
         if dtype not in [np.dtype(a) for a in allowed] and dtype != np.bool_:
             kinds = "8-bit" if fmt in _EIGHT_BIT_ONLY else "8- or 16-bit"
-            raise ImageReadError(
+            raise ImageWriteError(
                 f"{fmt} stores only {kinds} unsigned integers but the image is {dtype}; save it as .mha, "
                 ".nrrd or .nii.gz to keep the values, or rescale and cast it to "
                 f"{' / '.join(np.dtype(a).name for a in allowed)} first",
@@ -157,12 +157,12 @@ def _write(itk: sitk.Image, target: Path, compress: bool, where: str) -> None:
     except RuntimeError as err:
         full = _disk_full(target, itk, str(err))
         reason = f"{full.strerror}; free some space" if full else _itk_reason(err).replace(str(target), where)
-        raise ImageReadError(f"cannot be written: {reason}", path=where) from (full or err)
+        raise ImageWriteError(f"cannot be written: {reason}", path=where) from (full or err)
     short = _nifti_incomplete(target)
     if short:  # niftilib reports a short write (a full disk) only on stderr, and returns as if all went well
         full = _disk_full(target, itk, "")
         reason = f"{full.strerror}; free some space" if full else f"the written file is incomplete ({short})"
-        raise ImageReadError(f"cannot be written: {reason}", path=where) from (full or OSError(errno.EIO, short))
+        raise ImageWriteError(f"cannot be written: {reason}", path=where) from (full or OSError(errno.EIO, short))
 
 
 def _disk_full(target: Path, itk: sitk.Image, message: str) -> OSError | None:

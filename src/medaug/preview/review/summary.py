@@ -65,7 +65,7 @@ ROTATION_BINS = (0.0, 3.0, 6.0, 10.0, 15.0, 20.0, 30.0, 45.0, 90.0, 180.0)
 MAIN_PARAMETER = {
     "Noise": "std", "Blur": "std", "Sharpen": "amount", "Gamma": "gamma", "Contrast": "scale", "Brightness": "shift",
     "BiasField": "coefficients", "ElasticBSpline": "max_displacement", "ElasticDense": "alpha", "Motion": "degrees",
-    "Ghosting": "intensity", "Spike": "intensity", "GibbsRinging": "alpha", "LowResolution": "factor", "Zoom": "factor",
+    "Ghosting": "intensity", "Spike": "intensity", "Gibbs": "alpha", "LowResolution": "factor", "Resize": "factor",
     "RadialDistortion": "k1", "GaussianField": "amplitude", "Cutout": "holes", "HistogramShift": "y",
 }
 _NOT_MAIN = {"seed", "mask", "lo", "hi", "center", "p", "kind", "mode", "axis", "axes", "name", "output"}

@@ -39,9 +39,9 @@ def _sample_path(name: str) -> Path:
         raise ImageReadError(f"sample file not available: {hint}", path=filename) from err
     if package == "pydicom":
         found = module.get_testdata_file(filename, download=False)
-        path = Path(found) if found else Path(os.path.dirname(module.__file__), "test_files", filename)
+        path = Path(found) if found else Path(os.path.dirname(str(module.__file__)), "test_files", filename)
     else:
-        path = Path(os.path.dirname(module.__file__), "tests", "data", filename)
+        path = Path(os.path.dirname(str(module.__file__)), "tests", "data", filename)
     if not path.is_file():
         raise ImageReadError(f"sample file not found; {hint} (a full install, with its test data)", path=path)
     return path
