@@ -23,8 +23,9 @@ from typing import NamedTuple
 TASKS = "classification,segmentation"
 CLASSIFICATION = "none,offline4x,onthefly,offline_random"
 SEGMENTATION = "none,offline_random,onthefly,learned"
-FULL = {"seeds": "0,1,2,3,4", "size": 64, "epochs": 40, "seg_epochs": 80, "n_test": 1000, "tta_views": 8}
-QUICK = {"seeds": "0", "size": 32, "epochs": 15, "seg_epochs": 40, "n_test": 1000, "tta_views": 4}
+FULL = {"seeds": "0,1,2,3,4", "size": 64, "epochs": 40, "seg_epochs": 80, "n_test": 1000, "tta_views": 8, "threads": 2}
+# a busy shared machine: one training thread (with two, each small operation waits for the other, loaded, core)
+QUICK = {"seeds": "0", "size": 32, "epochs": 12, "seg_epochs": 30, "n_test": 1000, "tta_views": 4, "threads": 1}
 
 
 def _int_list(text: str) -> list[int]:
@@ -112,7 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta-views", type=_positive, default=None,
                         help=f"test-time augmentation views, 1 for none (default {f['tta_views']}; --quick: {q['tta_views']})")
     parser.add_argument("--bootstrap", type=_positive, default=10_000, help="bootstrap replicates (default 10000)")
-    parser.add_argument("--threads", type=_positive, default=2, help="torch threads for training (default 2)")
+    parser.add_argument("--threads", type=_positive, default=None,
+                        help=f"torch threads for training (default {f['threads']}; --quick: {q['threads']})")
     parser.add_argument("--workers", type=int, default=1, choices=(0, 1, 2),
                         help="augmentation worker processes of the on-the-fly strategies (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -130,6 +132,7 @@ class Resolved(NamedTuple):
     seg_epochs: int
     n_test: int
     tta_views: int
+    threads: int
 
 
 def resolve(args: argparse.Namespace) -> Resolved:
@@ -145,6 +148,7 @@ def resolve(args: argparse.Namespace) -> Resolved:
         seg_epochs=args.seg_epochs or int(mode["seg_epochs"]),
         n_test=args.n_test or int(mode["n_test"]),
         tta_views=args.tta_views or int(mode["tta_views"]),
+        threads=args.threads or int(mode["threads"]),
     )
 
 
@@ -158,8 +162,8 @@ def run(args: argparse.Namespace) -> int:
     from ..experiment.train import TrainConfig
     from ..presets import preset_config
 
-    torch.set_num_threads(args.threads)
     v = resolve(args)
+    torch.set_num_threads(v.threads)
     preset_config(args.preset)  # unknown preset: a clear error before any work
     common = {"optimizer": args.optimizer, "preset": args.preset, "copies": args.copies, "workers": args.workers,
               "progress": not args.no_progress}
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     print(f"medaug experiment: tasks {', '.join(settings.tasks)}; seeds {', '.join(map(str, settings.seeds))}; "
-          f"{v.size}x{v.size}; trained on {args.train_source}; {args.threads} threads; output {out}", flush=True)
+          f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}", flush=True)
     t0 = time.perf_counter()
     results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True))
     print(f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "

@@ -58,8 +58,9 @@ class TrainConfig:
         Preset of the random strategies; random copies per image for ``offline_random``.
     workers
         Augmentation worker processes for the on-the-fly strategies (0: in this process).
-    eval_every
-        Evaluate the learning curves every this many epochs (and at the last).
+    eval_every, curve_cases
+        Evaluate the learning curves every this many epochs on the first
+        ``curve_cases`` cases of each test set (the final numbers use every case).
     max_steps
         Stop after this many optimiser steps (tests).
     progress
@@ -78,6 +79,7 @@ class TrainConfig:
     copies: int = 3
     workers: int = 1
     eval_every: int = 5
+    curve_cases: int = 200
     max_steps: int | None = None
     progress: bool = True
 
@@ -190,21 +192,22 @@ def predict(model: nn.Module, images: np.ndarray, batch: int = 250) -> np.ndarra
     return torch.cat(out).numpy().astype(np.float64)
 
 
-def _evaluate(task: Task, model: nn.Module, data: TaskData, name: str, *, full: bool) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Summary metrics (``{name}_acc`` ...) and, when ``full``, per-case arrays of one test set."""
-    prob = predict(model, data.images)
+def _evaluate(task: Task, model: nn.Module, data: TaskData, name: str, *,
+              curve: int | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Summary metrics (``{name}_acc`` ...) and per-case arrays of one test set; a curve point on its first ``curve`` cases."""
+    k = len(data) if curve is None else min(curve, len(data))
+    prob = predict(model, data.images[:k])
     if task == "classification":
-        correct = (prob > 0.5) == data.targets.astype(bool)
+        correct = (prob > 0.5) == data.targets[:k].astype(bool)
         metrics = {f"{name}_acc": float(correct.mean())}
-        if not full:
+        if curve is not None:
             return metrics, {}
         metrics[f"{name}_auc"] = auc(prob, data.targets)
         return metrics, {f"{name}_correct": correct, f"{name}_prob": prob.astype(np.float32)}
-    if not full:  # curves: Dice only
+    if curve is not None:  # curves: Dice only
         from ..metrics import dice
 
-        pred = prob > 0.5
-        return {f"{name}_dice": float(np.mean([dice(t, p) for t, p in zip(data.masks, pred)]))}, {}
+        return {f"{name}_dice": float(np.mean([dice(t, p) for t, p in zip(data.masks[:k], prob > 0.5)]))}, {}
     d, h = segmentation_scores(data.masks, prob, data.spacing)
     return ({f"{name}_dice": float(d.mean()), f"{name}_hd95": float(h.mean())},
             {f"{name}_dice": d, f"{name}_hd95": h})
@@ -278,9 +281,10 @@ def train_run(task: Task, strategy: str, splits: TaskSplits, seed: int, cfg: Tra
         if last or (epoch + 1) % cfg.eval_every == 0:
             point: dict[str, float] = {}
             if not segment:
-                point["train_acc"] = accuracy(predict(model, train.images) > 0.5, train.targets)
+                k = len(train) if last else min(cfg.curve_cases, len(train))
+                point["train_acc"] = accuracy(predict(model, train.images[:k]) > 0.5, train.targets[:k])
             for name, data in tests.items():
-                m, c = _evaluate(task, model, data, name, full=last)
+                m, c = _evaluate(task, model, data, name, curve=None if last else cfg.curve_cases)
                 point.update(m)
                 cases.update(c)
             curves["epoch"].append(epoch + 1)
