@@ -165,10 +165,13 @@ def test_onthefly_changes_every_epoch_and_workers_give_the_same_batches(small_ta
 
 
 def test_learned_strategy_uses_fields_from_learn_deformations(tmp_path, seg_task):
-    fields = learn_fields(seg_task.train, tmp_path / "learned", cases=3)
-    with (fields / "manifest.csv").open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == 2 and all(r["usable"] == "True" for r in rows)
+    fields = learn_fields(seg_task.train, tmp_path / "learned", cases=4)
+    with (tmp_path / "learned" / "fields" / "manifest.csv").open(encoding="utf-8") as fh:
+        rows = {r["field"]: r for r in csv.DictReader(fh)}
+    assert len(rows) == 3 and 1 <= len(fields) <= 3
+    for f in fields:  # only fold-free registrations that improved the match are kept
+        r = rows[f"fields/{f.name}"]
+        assert r["usable"] == "True" and float(r["ncc_after"]) > float(r["ncc_before"])
     pipeline = learned_pipeline("mri", fields)
     names = [type(t).__name__ for t in pipeline.transforms]
     assert "RandomLearnedDeformation" in names and "RandomElastic" not in names

@@ -115,7 +115,8 @@ def run_experiment(settings: ExperimentSettings, out: str | Path,
             if "learned" in settings.strategies["segmentation"]:
                 t1 = time.perf_counter()
                 fields = learn_fields(splits.train, out / "learned" / f"seed{seed}", cases=settings.learned_cases)
-                log(f"  segmentation seed {seed}: learned deformation fields in {time.perf_counter() - t1:.1f} s")
+                log(f"  segmentation seed {seed}: {len(fields)} of {settings.learned_cases - 1} learned deformation "
+                    f"fields kept (registration improved the match) in {time.perf_counter() - t1:.1f} s")
             for strategy in settings.strategies["segmentation"]:
                 results.append(_train(log, "segmentation", strategy, splits, seed, settings.segmentation, fields))
                 save()
@@ -151,7 +152,7 @@ def _build(seed: int, cfg: LesionTaskConfig, task: str, log: Callable[[str], Non
 
 
 def _train(log: Callable[[str], None], task: str, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig,
-           fields: Path | None = None) -> RunResult:
+           fields: list[Path] | None = None) -> RunResult:
     r = train_run(task, strategy, splits, seed, cfg, fields=fields, keep_state=task == "segmentation")  # type: ignore[arg-type]
     shown = ", ".join(f"{k} {100 * v:.1f}" if not k.endswith(("hd95", "auc")) else f"{k} {v:.3g}"
                       for k, v in r.metrics.items())

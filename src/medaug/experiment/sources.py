@@ -163,12 +163,23 @@ def _random_makers(pipeline: Any, seed: int, copies: int) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- learned deformations
-def learn_fields(train: TaskData, folder: str | Path, *, cases: int = 8, progress: bool = False) -> Path:
-    """Register ``cases`` training cases onto the first with ``medaug learn-deformations``; the fields folder.
+def learn_fields(train: TaskData, folder: str | Path, *, cases: int = 8, progress: bool = False) -> list[Path]:
+    """Register ``cases`` training cases onto the first with ``medaug learn-deformations``; the fields kept.
 
     The cases are written as NIfTI files to ``folder/cases`` and the job's
     output (fields and manifest) goes to ``folder/fields``; a re-run resumes.
+    A field is kept when the job marked it usable (no fold) and the
+    registration improved the match (NCC after > NCC before), as
+    docs/registration.md advises: a failed registration encodes an
+    implausible shape.
+
+    Raises
+    ------
+    ParameterError
+        When no registration passes.
     """
+    import csv
+
     from .. import save
     from ..data.image import Image
     from ..registration.learn import LearnJob, run_learn
@@ -184,13 +195,24 @@ def learn_fields(train: TaskData, folder: str | Path, *, cases: int = 8, progres
         path = images / f"{ids[i]}.nii.gz"
         if not path.exists():
             save(Image(train.images[i], spacing=train.spacing), path)
-    run_learn(LearnJob(input=str(folder / "cases"), output=str(folder / "fields"), reference=ids[chosen[0]]),
+    out = folder / "fields"
+    run_learn(LearnJob(input=str(folder / "cases"), output=str(out), reference=ids[chosen[0]]),
               workers=1, progress=progress)
-    return folder / "fields"
+    with (out / "manifest.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    kept = [out / r["field"] for r in rows
+            if r["usable"] == "True" and float(r["ncc_after"]) > float(r["ncc_before"])]
+    if not kept:
+        raise ParameterError(f"no registration between the training cases improved the match; see {out / 'manifest.csv'}")
+    return sorted(kept)
 
 
-def learned_pipeline(preset_name: str, fields: str | Path, scale: tuple[float, float] = (0.3, 1.0)) -> Any:
-    """The preset with its ``RandomElastic`` step replaced by ``RandomLearnedDeformation`` on ``fields``."""
+def learned_pipeline(preset_name: str, fields: str | Path | Sequence[str | Path],
+                     scale: tuple[float, float] = (0.3, 1.0)) -> Any:
+    """The preset with its ``RandomElastic`` step replaced by ``RandomLearnedDeformation`` on ``fields``.
+
+    ``fields`` is a ``learn-deformations`` output folder or a list of field files.
+    """
     from ..engine.config import pipeline_from_config
     from ..presets import preset_config
 
@@ -201,13 +223,14 @@ def learned_pipeline(preset_name: str, fields: str | Path, scale: tuple[float, f
         raise ParameterError(f"preset '{preset_name}' has no RandomElastic step for the learned deformations to replace")
     k = names.index("RandomElastic")
     p = steps[k]["RandomElastic"].get("p", 1.0)
-    steps[k] = {"RandomLearnedDeformation": {"fields": str(fields), "scale": list(scale), "p": p}}
+    listed = str(fields) if isinstance(fields, (str, Path)) else [str(f) for f in fields]
+    steps[k] = {"RandomLearnedDeformation": {"fields": listed, "scale": list(scale), "p": p}}
     return pipeline_from_config(config)
 
 
 # --------------------------------------------------------------------------- dispatch
 def training_source(strategy: str, train: TaskData, seed: int, *, segment: bool, preset: str = "mri", copies: int = 3,
-                    workers: int = 1, fields: str | Path | None = None) -> Pool | OnTheFly:
+                    workers: int = 1, fields: Sequence[str | Path] | None = None) -> Pool | OnTheFly:
     """The training images of a strategy (an offline pool or an on-the-fly dataset).
 
     Parameters
@@ -223,8 +246,8 @@ def training_source(strategy: str, train: TaskData, seed: int, *, segment: bool,
     preset, copies, workers
         Preset name, random copies for ``offline_random``, augmentation worker
         processes for the on-the-fly strategies.
-    fields : path, optional
-        Output of :func:`learn_fields` (needed by ``learned``).
+    fields : list of path, optional
+        The fields kept by :func:`learn_fields` (needed by ``learned``).
     """
     from ..presets import preset as make_preset
 

@@ -215,7 +215,7 @@ def _evaluate(task: Task, model: nn.Module, data: TaskData, name: str, *,
 
 # --------------------------------------------------------------------------- one run
 def train_run(task: Task, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig, *,
-              fields: str | Path | None = None, keep_state: bool = False) -> RunResult:
+              fields: Sequence[str | Path] | None = None, keep_state: bool = False) -> RunResult:
     """Train one network with one strategy and seed; evaluate it on the test and shift sets.
 
     Parameters
@@ -228,8 +228,8 @@ def train_run(task: Task, strategy: str, splits: TaskSplits, seed: int, cfg: Tra
     seed : int
         Seeds the initialisation, batch order, dropout and augmentation.
     cfg : TrainConfig
-    fields : path, optional
-        Learned deformation fields (strategy ``learned``).
+    fields : list of path, optional
+        Learned deformation fields (strategy ``learned``, see :func:`.sources.learn_fields`).
     keep_state : bool
         Keep the trained weights in the result (for test-time augmentation).
     """
