@@ -127,6 +127,7 @@ def run_experiment(settings: ExperimentSettings, out: str | Path,
         log(f"test-time augmentation ({settings.tta_views} views) on '{best}', the best mean in-distribution Dice")
         for seed, splits in seg_tests.items():
             results.append(_tta_run(results, best, seed, splits, settings))
+            log(f"  segmentation {results[-1].strategy:>14s} seed {seed}: {_shown(results[-1])}")
             save()
         pairs.append(("segmentation", f"{best}+tta", best))
     for r in results:
@@ -154,10 +155,14 @@ def _build(seed: int, cfg: LesionTaskConfig, task: str, log: Callable[[str], Non
 def _train(log: Callable[[str], None], task: str, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig,
            fields: list[Path] | None = None) -> RunResult:
     r = train_run(task, strategy, splits, seed, cfg, fields=fields, keep_state=task == "segmentation")  # type: ignore[arg-type]
-    shown = ", ".join(f"{k} {100 * v:.1f}" if not k.endswith(("hd95", "auc")) else f"{k} {v:.3g}"
-                      for k, v in r.metrics.items())
-    log(f"  {task} {strategy:>14s} seed {seed}: {shown} ({r.seconds:.0f} s)")
+    log(f"  {task} {strategy:>14s} seed {seed}: {_shown(r)}")
     return r
+
+
+def _shown(r: RunResult) -> str:
+    values = ", ".join(f"{k} {100 * v:.1f}" if not k.endswith(("hd95", "auc")) else f"{k} {v:.3g}"
+                       for k, v in r.metrics.items())
+    return f"{values} ({r.seconds:.0f} s)"
 
 
 def _best_segmenter(results: list[RunResult]) -> str:
