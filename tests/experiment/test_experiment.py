@@ -256,7 +256,7 @@ def test_cli_arguments_parse():
     full, quick = resolve(p.parse_args([])), resolve(p.parse_args(["--quick"]))
     assert full.seeds == [0, 1, 2, 3, 4] and full.size >= 64 and full.n_test >= 1000
     assert full.segmentation == ["none", "offline_random", "onthefly", "learned"]
-    assert quick.epochs < full.epochs and quick.n_test >= 1000
+    assert quick.epochs < full.epochs and quick.n_test < full.n_test
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
@@ -264,6 +264,7 @@ def test_cli_arguments_parse():
     (["--strategies", "onthefly"], "must include 'none'"),
     (["--tasks", "detection"], "detection"),
     (["--size", "36"], "multiple of 8"),
+    (["--seg-lr", "-1"], "learning rate"),
     (["--data", "x.csv"], "--tasks classification"),
 ])
 def test_cli_errors_are_one_error_line_exit_2(capsys, tmp_path, argv, needle):

@@ -25,7 +25,7 @@ CLASSIFICATION = "none,offline4x,onthefly,offline_random"
 SEGMENTATION = "none,offline_random,onthefly,learned"
 FULL = {"seeds": "0,1,2,3,4", "size": 64, "epochs": 40, "seg_epochs": 80, "n_test": 1000, "tta_views": 8, "threads": 2}
 # a busy shared machine: one training thread (with two, each small operation waits for the other, loaded, core)
-QUICK = {"seeds": "0", "size": 32, "epochs": 12, "seg_epochs": 30, "n_test": 1000, "tta_views": 4, "threads": 1}
+QUICK = {"seeds": "0", "size": 32, "epochs": 15, "seg_epochs": 25, "n_test": 500, "tta_views": 4, "threads": 1}
 
 
 def _int_list(text: str) -> list[int]:
@@ -68,6 +68,16 @@ def _positive(text: str) -> int:
     return v
 
 
+def _rate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, 1), got {v}")
+    return v
+
+
 def _size(text: str) -> int:
     v = _positive(text)
     if v % 8:
@@ -102,11 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-train", type=_positive, default=500, help="classification training cases (default 500)")
     parser.add_argument("--seg-n-train", type=_positive, default=40, help="segmentation training cases (default 40)")
     parser.add_argument("--n-test", type=_positive, default=None,
-                        help=f"cases in each test set, in-distribution and shift (default {f['n_test']})")
+                        help=f"cases in each test set, in-distribution and shift (default {f['n_test']}; "
+                             f"--quick: {q['n_test']})")
     parser.add_argument("--batch-size", type=_positive, default=32, help="classification batch size (default 32)")
     parser.add_argument("--seg-batch-size", type=_positive, default=8, help="segmentation batch size (default 8)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="classification learning rate (default 2e-4)")
-    parser.add_argument("--seg-lr", type=float, default=1e-3, help="segmentation learning rate (default 1e-3)")
+    parser.add_argument("--lr", type=_rate, default=2e-4, help="classification learning rate (default 2e-4)")
+    parser.add_argument("--seg-lr", type=_rate, default=1e-3, help="segmentation learning rate (default 1e-3)")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--preset", default="mri", help="preset of the random strategies (default mri)")
     parser.add_argument("--copies", type=_positive, default=3, help="random copies per image for offline_random (default 3: 4N)")
