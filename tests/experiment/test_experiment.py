@@ -1,32 +1,26 @@
-"""The augmentation experiment (issue 9): the task generator, one step of each strategy, the CLI arguments.
+"""The augmentation experiment: the tasks, the networks, the strategies' sources, one run of each task, reporting, CLI.
 
-The experiment itself is not a test; these stay small (a few seconds).
+The experiment itself is not a test; these stay small (seconds).  The quick
+path end to end is in test_quick.py, the statistics in test_stats.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from medaug.experiment.data import LesionTaskConfig, TaskData, load_task, make_case, make_task
-from medaug.experiment.model import NamozovCNN
-from medaug.experiment.train import (
-    STRATEGIES,
-    TrainConfig,
-    auc,
-    format_table,
-    summarize,
-    train_run,
-    training_source,
-    write_results,
-)
+from medaug.errors import ParameterError
+from medaug.experiment.data import SOURCES, LesionTaskConfig, TaskData, base_slices, load_task, make_case, make_task
+from medaug.experiment.model import NamozovCNN, UNet2D
+from medaug.experiment.report import compare, format_tables, summarize
+from medaug.experiment.sources import STRATEGIES, learn_fields, learned_pipeline, training_source
+from medaug.experiment.train import RunResult, TrainConfig, auc, segmentation_scores, train_run
 
-SMALL = LesionTaskConfig(n_train=12, n_test=6)
+SMALL = LesionTaskConfig(size=32, n_train=12, n_test=6, n_shift=6)
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +28,37 @@ def small_task():
     return make_task(3, SMALL)
 
 
+@pytest.fixture(scope="module")
+def seg_task():
+    return make_task(3, LesionTaskConfig(size=32, n_train=8, n_test=6, n_shift=6, positive_fraction=1.0))
+
+
+# --------------------------------------------------------------------------- data
 def test_task_is_balanced_and_shaped(small_task):
-    tr, te = small_task
-    assert tr.images.shape == (12, 32, 32) and te.images.shape == (6, 32, 32)
+    tr, te, sh = small_task
+    assert tr.images.shape == (12, 32, 32) and te.images.shape == (6, 32, 32) and sh.images.shape == (6, 32, 32)
     assert tr.images.dtype == np.float32 and np.isfinite(tr.images).all()
-    assert tr.targets.sum() == 6 and te.targets.sum() == 3
-    assert set(np.unique(tr.targets)) == {0, 1}
+    assert tr.targets.sum() == 6 and te.targets.sum() == 3 and sh.targets.sum() == 3
 
 
 def test_task_is_deterministic_by_seed(small_task):
-    tr, te = small_task
-    tr2, te2 = make_task(3, SMALL)
-    np.testing.assert_array_equal(tr.images, tr2.images)
-    np.testing.assert_array_equal(te.targets, te2.targets)
-    tr3, _ = make_task(4, SMALL)
-    assert not np.array_equal(tr.images, tr3.images)
+    again = make_task(3, SMALL)
+    for a, b in zip(small_task, again):
+        np.testing.assert_array_equal(a.images, b.images)
+        np.testing.assert_array_equal(a.targets, b.targets)
+    assert not np.array_equal(small_task.train.images, make_task(4, SMALL).train.images)
+
+
+def test_splits_use_disjoint_slices_and_the_shift_comes_from_the_other_source(small_task):
+    (_, _, sources, _), _ = base_slices(8)
+    tr, te, sh = small_task
+    assert not set(tr.base.tolist()) & set(te.base.tolist())
+    assert set(sources[tr.base].tolist()) == set(sources[te.base].tolist()) == {SOURCES.index("t1")}
+    assert set(sources[sh.base].tolist()) == {SOURCES.index("epi")}
+    epi = make_task(3, LesionTaskConfig(size=32, n_train=4, n_test=2, n_shift=0, train_source="epi"))
+    assert epi.shift is None and set(sources[epi.train.base].tolist()) == {SOURCES.index("epi")}
+    with pytest.raises(ParameterError, match="train_source"):
+        make_task(0, LesionTaskConfig(size=32, n_train=4, n_test=2, n_shift=2, train_source="ct"))  # type: ignore[arg-type]
 
 
 def test_lesions_only_in_positives_and_inside_the_brain(small_task):
@@ -62,8 +72,18 @@ def test_lesions_only_in_positives_and_inside_the_brain(small_task):
                 assert not lesion.any()
 
 
+def test_segmentation_task_has_a_lesion_map_in_every_case(seg_task):
+    for split in seg_task:
+        assert split.targets.all()
+        m = split.masks
+        assert m.dtype == np.uint8 and set(np.unique(m)) == {0, 1} and (m.reshape(len(split), -1).sum(1) >= 2).all()
+        s = split.samples(label=True)[0]
+        np.testing.assert_array_equal(s["label"].array, m[0])
+    with pytest.raises(ParameterError, match="no lesion maps"):
+        TaskData(np.zeros((2, 8, 8), np.float32), np.zeros(2, np.int64)).masks
+
+
 def test_lesion_changes_only_its_own_region():
-    # same patient with and without the lesion: identical anatomy, the difference is local
     pos = make_case(5, "train", 2, True, SMALL)
     neg = make_case(5, "train", 2, False, SMALL)
     np.testing.assert_array_equal(pos["brain"], neg["brain"])
@@ -72,74 +92,137 @@ def test_lesion_changes_only_its_own_region():
     assert diff[inside].mean() > 3 * diff[~inside].mean()
 
 
-def test_train_and_test_use_different_base_slices(small_task):
-    tr, te = small_task
-    assert not set(tr.base.tolist()) & set(te.base.tolist())
-
-
+# --------------------------------------------------------------------------- networks and metrics
 def test_model_shapes():
-    m = NamozovCNN(32)
-    assert m(torch.zeros(2, 1, 32, 32)).shape == (2, 2)
-    assert m.classifier[1].in_features == 128 * 4 * 4
+    assert NamozovCNN(32)(torch.zeros(2, 1, 32, 32)).shape == (2, 2)
     assert NamozovCNN(64).classifier[1].in_features == 128 * 8 * 8
+    net = UNet2D(width=8)
+    assert net(torch.zeros(2, 1, 32, 32).contiguous(memory_format=torch.channels_last)).shape == (2, 1, 32, 32)
 
 
 def test_auc_rank_formula_with_ties():
     assert auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75
     assert auc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1]) == 0.5
-    assert auc([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == 1.0
     rng = np.random.default_rng(0)
     s, y = rng.random(60).round(1), rng.integers(0, 2, 60)
     pairs = [(a > b) + 0.5 * (a == b) for a, ya in zip(s, y) for b, yb in zip(s, y) if ya == 1 and yb == 0]
     assert auc(s, y) == pytest.approx(np.mean(pairs))
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
-def test_one_training_step_of_each_strategy(small_task, strategy):
-    tr, te = small_task
-    tiny = TaskData(tr.images[:8], tr.targets[:8], spacing=tr.spacing)
-    cfg = TrainConfig(epochs=1, batch_size=8, max_steps=1, hidden=64, progress=False, copies=1)
-    source = training_source(strategy, tiny, 0, cfg)
+def test_segmentation_scores_by_hand():
+    t = np.zeros((4, 10, 10), np.uint8)
+    t[:, 2:6, 2:6] = 1
+    p = np.zeros((4, 10, 10))
+    p[0] = t[0]                      # perfect
+    p[1, 2:6, 4:8] = 1               # shifted by 2 px (2 mm): overlap 8 of 16 + 16
+    # p[2] empty, p[3] the whole field
+    p[3] = 1
+    d, h = segmentation_scores(t, p, (1.0, 1.0))
+    assert d[0] == 1.0 and h[0] == 0.0
+    assert d[1] == pytest.approx(0.5) and h[1] == pytest.approx(2.0)
+    diagonal = np.hypot(10, 10)
+    assert d[2] == 0.0 and h[2] == pytest.approx(diagonal)
+    assert d[3] == pytest.approx(2 * 16 / (16 + 100)) and h[3] == pytest.approx(diagonal)
+
+
+# --------------------------------------------------------------------------- strategies
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "learned"])
+@pytest.mark.parametrize("segment", [False, True])
+def test_each_source_yields_channels_last_batches(small_task, seg_task, strategy, segment):
+    train = (seg_task if segment else small_task).train
+    tiny = TaskData(train.images[:8], train.targets[:8], lesion=train.lesion[:8], spacing=train.spacing)
+    source = training_source(strategy, tiny, 0, segment=segment, copies=1, workers=0)
     x, y = next(iter(source.epoch(0, 8)))
-    assert x.shape == (8, 1, 32, 32) and x.dtype == torch.float32 and y.shape == (8,)
-    r = train_run(strategy, tiny, te, 0, cfg)
-    assert r.strategy == strategy and 0 <= r.train_acc <= 1 and 0 <= r.test_acc <= 1
-    assert r.curves["epoch"] == [1]
+    assert x.shape == (8, 1, 32, 32) and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    if segment:
+        assert y.shape == (8, 1, 32, 32) and y.dtype == torch.float32 and set(torch.unique(y).tolist()) <= {0.0, 1.0}
+    else:
+        assert y.shape == (8,) and y.dtype == torch.int64
 
 
-def test_offline4x_pool_holds_flips_and_rotation(small_task):
-    tr, _ = small_task
-    tiny = TaskData(tr.images[:4], tr.targets[:4], spacing=tr.spacing)
-    pool = training_source("offline4x", tiny, 0, TrainConfig(progress=False))
-    imgs = pool.images[:, 0].numpy()
+def test_offline4x_flips_and_rotates_image_and_label_together(seg_task):
+    tr = seg_task.train
+    tiny = TaskData(tr.images[:4], tr.targets[:4], lesion=tr.lesion[:4], spacing=tr.spacing)
+    pool = training_source("offline4x", tiny, 0, segment=True)
+    imgs, labels = pool.images[:, 0].numpy(), pool.targets[:, 0].numpy()
     assert len(pool) == 16
     np.testing.assert_allclose(imgs[4:8], tiny.images[:, :, ::-1], atol=1e-4)
-    np.testing.assert_allclose(imgs[8:12], tiny.images[:, ::-1, :], atol=1e-4)
-    rotated = [np.rot90(tiny.images[0], k) for k in (1, 3)]
-    assert min(np.abs(imgs[12] - r).max() for r in rotated) < 1e-3
+    np.testing.assert_array_equal(labels[4:8], tiny.masks[:, :, ::-1])
+    np.testing.assert_array_equal(labels[8:12], tiny.masks[:, ::-1, :])
 
 
-def test_onthefly_changes_every_epoch(small_task):
-    tr, _ = small_task
-    tiny = TaskData(tr.images[:4], tr.targets[:4], spacing=tr.spacing)
-    source = training_source("onthefly", tiny, 0, TrainConfig(progress=False))
-    a = source.dataset.augment(0, epoch=0)["image"].array
-    b = source.dataset.augment(0, epoch=1)["image"].array
-    assert not np.allclose(a, b)
-
-
-def test_results_files(tmp_path, small_task):
-    tr, te = small_task
+def test_onthefly_changes_every_epoch_and_workers_give_the_same_batches(small_task):
+    tr = small_task.train
     tiny = TaskData(tr.images[:8], tr.targets[:8], spacing=tr.spacing)
-    cfg = TrainConfig(epochs=1, batch_size=8, max_steps=1, hidden=32, progress=False)
-    results = [train_run("none", tiny, te, s, cfg) for s in (0, 1)]
-    paths = write_results(tmp_path, results, {"command": "test"})
-    with paths["csv"].open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["strategy", "seed", "train_acc", "test_acc", "auc"] and rows[0]["strategy"] == "none"
-    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
-    assert doc["summary"]["none"]["seeds"] == [0, 1] and paths["png"].stat().st_size > 1000
-    assert "72.6" in format_table(summarize(results))
+    src0 = training_source("onthefly", tiny, 0, segment=False, workers=0)
+    src1 = training_source("onthefly", tiny, 0, segment=False, workers=1)
+    a = src0.dataset.augment(0, epoch=0)["image"].array
+    assert not np.allclose(a, src0.dataset.augment(0, epoch=1)["image"].array)
+    x0, y0 = next(iter(src0.epoch(2, 4)))
+    x1, y1 = next(iter(src1.epoch(2, 4)))
+    torch.testing.assert_close(x0, x1)
+    torch.testing.assert_close(y0, y1)
+
+
+def test_learned_strategy_uses_fields_from_learn_deformations(tmp_path, seg_task):
+    fields = learn_fields(seg_task.train, tmp_path / "learned", cases=4)
+    with (tmp_path / "learned" / "fields" / "manifest.csv").open(encoding="utf-8") as fh:
+        rows = {r["field"]: r for r in csv.DictReader(fh)}
+    assert len(rows) == 3 and 1 <= len(fields) <= 3
+    for f in fields:  # only fold-free registrations that improved the match are kept
+        r = rows[f"fields/{f.name}"]
+        assert r["usable"] == "True" and float(r["ncc_after"]) > float(r["ncc_before"])
+    pipeline = learned_pipeline("mri", fields)
+    names = [type(t).__name__ for t in pipeline.transforms]
+    assert "RandomLearnedDeformation" in names and "RandomElastic" not in names
+    src = training_source("learned", seg_task.train, 0, segment=True, fields=fields, workers=0)
+    x, y = next(iter(src.epoch(0, 4)))
+    assert x.shape == (4, 1, 32, 32) and set(torch.unique(y).tolist()) <= {0.0, 1.0}
+    with pytest.raises(ParameterError, match="learned fields"):
+        training_source("learned", seg_task.train, 0, segment=True)
+    with pytest.raises(ParameterError, match="no RandomElastic"):
+        learned_pipeline("ct-light", fields)
+
+
+# --------------------------------------------------------------------------- runs and reporting
+@pytest.mark.parametrize("task", ["classification", "segmentation"])
+def test_one_run_of_each_task(small_task, seg_task, task):
+    splits = small_task if task == "classification" else seg_task
+    cfg = TrainConfig(epochs=1, batch_size=4, max_steps=2, hidden=32, width=4, workers=0, progress=False)
+    r = train_run(task, "none", splits, 0, cfg, keep_state=True)
+    assert r.curves["epoch"] == [1] and r.state is not None
+    if task == "classification":
+        assert set(r.metrics) == {"train_acc", "test_acc", "test_auc", "shift_acc", "shift_auc"}
+        assert r.cases["test_correct"].shape == (6,) and r.cases["shift_prob"].shape == (6,)
+    else:
+        assert set(r.metrics) == {"test_dice", "test_hd95", "shift_dice", "shift_hd95"}
+        assert r.cases["test_dice"].shape == (6,) and np.isfinite(r.cases["shift_hd95"]).all()
+    with pytest.raises(ParameterError, match="task"):
+        train_run("detection", "none", splits, 0, cfg)  # type: ignore[arg-type]
+
+
+def _result(task: str, strategy: str, seed: int, values: dict[str, np.ndarray]) -> RunResult:
+    metrics = {k.replace("_correct", "_acc"): float(np.mean(v)) for k, v in values.items()}
+    return RunResult(task, strategy, seed, 1.0, metrics, values)
+
+
+def test_comparisons_and_table():
+    n = 200
+    results = []
+    for seed in (0, 1):
+        ref = np.zeros(n, bool)
+        ref[: n // 2] = True
+        better = ref.copy()
+        better[n // 2: n // 2 + 40] = True  # 40 more right answers per seed
+        results += [_result("classification", "none", seed, {"test_correct": ref, "shift_correct": ref}),
+                    _result("classification", "onthefly", seed, {"test_correct": better, "shift_correct": ref})]
+    rows = compare(results, [("classification", "onthefly", "none")], n_boot=500)
+    by = {r["test_set"]: r for r in rows}
+    assert by["test"]["diff"] == pytest.approx(20.0) and by["test"]["outside_noise"]
+    assert by["test"]["mcnemar_b"] == 80 and by["test"]["mcnemar_c"] == 0 and by["test"]["p_exact"] < 1e-20
+    assert by["shift"]["diff"] == 0.0 and not by["shift"]["outside_noise"] and by["shift"]["p_exact"] == 1.0
+    table = format_tables(summarize(results), rows)
+    assert "outside the noise, better" in table and "within the noise" in table and "scanner shift" in table
 
 
 def test_user_csv_data(tmp_path):
@@ -156,35 +239,41 @@ def test_user_csv_data(tmp_path):
         w = csv.DictWriter(fh, fieldnames=["image", "target"])
         w.writeheader()
         w.writerows(rows)
-    tr, te = load_task(tmp_path / "data.csv", size=16, test_fraction=0.2)
-    assert len(tr) == 8 and len(te) == 2 and tr.images.shape[1:] == (16, 16)
+    tr, te, sh = load_task(tmp_path / "data.csv", size=16, test_fraction=0.2)
+    assert len(tr) == 8 and len(te) == 2 and tr.images.shape[1:] == (16, 16) and sh is None
     assert te.targets.sum() == 1
 
 
+# --------------------------------------------------------------------------- CLI
 def test_cli_arguments_parse():
     from medaug.cli.experiment import add_arguments, resolve
-    from medaug.cli.main import build_parser
 
-    parser, chosen = build_parser(["experiment", "--quick"])
-    assert chosen == "experiment"
-    args = parser.parse_args(["experiment", "--quick", "--strategies", "none,onthefly", "--seeds", "0,1",
-                              "--out", "x", "--data", "d.csv"])
-    assert args.quick and args.strategies == ["none", "onthefly"] and args.seeds == [0, 1]
-    assert args.out == "x" and args.data == "d.csv"
-    strategies, seeds, epochs = resolve(args)
-    assert strategies == ["none", "onthefly"] and seeds == [0, 1] and epochs >= 1
     p = argparse.ArgumentParser()
     add_arguments(p)
-    full = p.parse_args([])
-    s, seeds, e = resolve(full)
-    assert s == ["none", "offline4x", "onthefly", "offline_random"] and seeds == [0, 1, 2]
-    quick = p.parse_args(["--quick"])
-    assert resolve(quick)[2] < e
+    args = p.parse_args(["--quick", "--strategies", "none,onthefly", "--seeds", "0,1", "--tasks", "segmentation"])
+    v = resolve(args)
+    assert v.classification == ["none", "onthefly"] and v.seeds == [0, 1] and v.tasks == ["segmentation"]
+    full, quick = resolve(p.parse_args([])), resolve(p.parse_args(["--quick"]))
+    assert full.seeds == [0, 1, 2, 3, 4] and full.size >= 64 and full.n_test >= 1000
+    assert full.segmentation == ["none", "offline_random", "onthefly", "learned"]
+    assert quick.epochs < full.epochs and quick.n_test < full.n_test
 
 
-def test_cli_rejects_unknown_strategy(capsys):
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--strategies", "none,magic"], "magic"),
+    (["--strategies", "onthefly"], "must include 'none'"),
+    (["--tasks", "detection"], "detection"),
+    (["--size", "36"], "multiple of 8"),
+    (["--seg-lr", "-1"], "learning rate"),
+    (["--data", "x.csv"], "--tasks classification"),
+])
+def test_cli_errors_are_one_error_line_exit_2(capsys, tmp_path, argv, needle):
     from medaug.cli.main import main
 
-    with pytest.raises(SystemExit) as exc:
-        main(["experiment", "--strategies", "none,magic"])
-    assert exc.value.code == 2 and "magic" in capsys.readouterr().err
+    code = None
+    try:
+        code = main(["experiment", "--out", str(tmp_path / "o"), "--no-progress", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and needle in lines[-1] and sum("error" in line for line in lines) == 1

@@ -1,11 +1,15 @@
-"""``medaug experiment``: does augmentation help? Train the study's CNN with several strategies and seeds.
+"""``medaug experiment``: does augmentation help? Classification and segmentation, in-distribution and under a scanner shift.
 
-Builds a balanced lesion-classification task from real brain MRI shipped with
-nibabel (or reads your labelled CSV / folder with ``--data``), trains the CNN
-of Namozov & Cho once per strategy and seed, and writes ``results.csv``,
-``results.json`` and ``curves.png`` (learning curves) to ``--out``, printing a
-table with the study's numbers beside ours.  ``--quick`` runs a shortened
-version (fewer epochs, one seed) in a few minutes.  See docs/experiment.md.
+Builds a lesion-classification and a lesion-segmentation task from real brain
+MRI shipped with nibabel (trained on one source, tested on held-out slices of
+it and on the other source), trains the study's CNN and a small U-Net once
+per strategy and seed, applies test-time augmentation to the best
+segmentation model, and compares every strategy with ``none``: the paired
+difference per seed with a 95 % bootstrap interval over test cases and seeds,
+and McNemar's test for classification.  Writes ``results.csv``,
+``comparisons.csv``, ``results.json``, ``cases.npz``, ``curves.png`` and
+``summary.png`` to ``--out``.  ``--quick`` is a small version (a few minutes).
+See docs/experiment.md.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
-DEFAULT_STRATEGIES = "none,offline4x,onthefly,offline_random"
-FULL = {"epochs": 40, "seeds": "0,1,2"}
-QUICK = {"epochs": 25, "seeds": "0"}
+TASKS = "classification,segmentation"
+CLASSIFICATION = "none,offline4x,onthefly,offline_random"
+SEGMENTATION = "none,offline_random,onthefly,learned"
+FULL = {"seeds": "0,1,2,3,4", "size": 64, "epochs": 40, "seg_epochs": 80, "n_test": 1000, "tta_views": 8, "threads": 2}
+# a busy shared machine: one training thread (with two, each small operation waits for the other, loaded, core)
+QUICK = {"seeds": "0", "size": 32, "epochs": 15, "seg_epochs": 25, "n_test": 500, "tta_views": 4, "threads": 1}
 
 
 def _int_list(text: str) -> list[int]:
@@ -29,16 +35,26 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one seed")
-    return values
+    return list(dict.fromkeys(values))
 
 
 def _strategy_list(text: str) -> list[str]:
-    from ..experiment.train import STRATEGIES
+    from ..experiment.sources import STRATEGIES
 
     values = [v.strip() for v in text.split(",") if v.strip()]
     bad = [v for v in values if v not in STRATEGIES]
     if bad or not values:
         raise argparse.ArgumentTypeError(f"unknown strategy {', '.join(bad) or '(none given)'}; choose from {', '.join(STRATEGIES)}")
+    if "none" not in values:
+        raise argparse.ArgumentTypeError("the strategies must include 'none', the reference of every comparison")
+    return list(dict.fromkeys(values))
+
+
+def _task_list(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in TASKS.split(",")]
+    if bad or not values:
+        raise argparse.ArgumentTypeError(f"unknown task {', '.join(bad) or '(none given)'}; choose from {TASKS}")
     return list(dict.fromkeys(values))
 
 
@@ -52,110 +68,139 @@ def _positive(text: str) -> int:
     return v
 
 
+def _rate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, 1), got {v}")
+    return v
+
+
+def _size(text: str) -> int:
+    v = _positive(text)
+    if v % 8:
+        raise argparse.ArgumentTypeError(f"expected a multiple of 8, got {v}")
+    return v
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    q, f = QUICK, FULL
     parser.add_argument("--quick", action="store_true",
-                        help=f"short run: {QUICK['epochs']} epochs, seed {QUICK['seeds']} (a few minutes on 2 cores)")
+                        help=f"small run: {q['size']}x{q['size']}, seed {q['seeds']}, {q['epochs']}/{q['seg_epochs']} "
+                             "epochs (a few minutes on 2 cores)")
+    parser.add_argument("--tasks", type=_task_list, default=None, help=f"comma-separated tasks (default {TASKS})")
     parser.add_argument("--strategies", type=_strategy_list, default=None,
-                        help=f"comma-separated strategies (default {DEFAULT_STRATEGIES})")
+                        help=f"classification strategies, including none (default {CLASSIFICATION})")
+    parser.add_argument("--seg-strategies", type=_strategy_list, default=None,
+                        help=f"segmentation strategies, including none (default {SEGMENTATION})")
     parser.add_argument("--seeds", type=_int_list, default=None,
-                        help=f"comma-separated seeds (default {FULL['seeds']}; --quick: {QUICK['seeds']})")
+                        help=f"comma-separated seeds (default {f['seeds']}; --quick: {q['seeds']})")
     parser.add_argument("--out", default="medaug-experiment", help="output folder (default ./medaug-experiment)")
     parser.add_argument("--data", default=None, metavar="CSV_or_FOLDER",
-                        help="your labelled data instead of the built-in task: a CSV with columns image,target "
-                             "(target 0/1; an optional split column train/test, else 20 %% is held out)")
+                        help="your labelled data instead of the built-in classification task: a CSV with columns "
+                             "image,target (target 0/1; an optional split column train/test, else 20 %% is held out)")
+    parser.add_argument("--train-source", choices=("t1", "epi"), default="t1",
+                        help="the MRI source the networks train on; the other one is the scanner shift (default t1)")
+    parser.add_argument("--size", type=_size, default=None,
+                        help=f"image height and width, a multiple of 8 (default {f['size']}; --quick: {q['size']})")
     parser.add_argument("--epochs", type=_positive, default=None,
-                        help=f"epochs of N images (default {FULL['epochs']}; --quick: {QUICK['epochs']})")
-    parser.add_argument("--size", type=_positive, default=32, help="image height and width, divisible by 8 (default 32)")
-    parser.add_argument("--n-train", type=_positive, default=500, help="training cases of the built-in task (default 500)")
-    parser.add_argument("--n-test", type=_positive, default=100, help="test cases of the built-in task (default 100)")
-    parser.add_argument("--batch-size", type=_positive, default=32)
-    parser.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+                        help=f"classification epochs of N images (default {f['epochs']}; --quick: {q['epochs']})")
+    parser.add_argument("--seg-epochs", type=_positive, default=None,
+                        help=f"segmentation epochs (default {f['seg_epochs']}; --quick: {q['seg_epochs']})")
+    parser.add_argument("--n-train", type=_positive, default=500, help="classification training cases (default 500)")
+    parser.add_argument("--seg-n-train", type=_positive, default=40, help="segmentation training cases (default 40)")
+    parser.add_argument("--n-test", type=_positive, default=None,
+                        help=f"cases in each test set, in-distribution and shift (default {f['n_test']}; "
+                             f"--quick: {q['n_test']})")
+    parser.add_argument("--batch-size", type=_positive, default=32, help="classification batch size (default 32)")
+    parser.add_argument("--seg-batch-size", type=_positive, default=8, help="segmentation batch size (default 8)")
+    parser.add_argument("--lr", type=_rate, default=2e-4, help="classification learning rate (default 2e-4)")
+    parser.add_argument("--seg-lr", type=_rate, default=1e-3, help="segmentation learning rate (default 1e-3)")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    parser.add_argument("--preset", default="mri", help="preset for onthefly and offline_random (default mri)")
+    parser.add_argument("--preset", default="mri", help="preset of the random strategies (default mri)")
     parser.add_argument("--copies", type=_positive, default=3, help="random copies per image for offline_random (default 3: 4N)")
-    parser.add_argument("--threads", type=_positive, default=2, help="torch threads (default 2)")
+    parser.add_argument("--tta-views", type=_positive, default=None,
+                        help=f"test-time augmentation views, 1 for none (default {f['tta_views']}; --quick: {q['tta_views']})")
+    parser.add_argument("--bootstrap", type=_positive, default=10_000, help="bootstrap replicates (default 10000)")
+    parser.add_argument("--threads", type=_positive, default=None,
+                        help=f"torch threads for training (default {f['threads']}; --quick: {q['threads']})")
+    parser.add_argument("--workers", type=int, default=1, choices=(0, 1, 2),
+                        help="augmentation worker processes of the on-the-fly strategies (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def resolve(args: argparse.Namespace) -> tuple[list[str], list[int], int]:
-    """Strategies, seeds and epochs after applying the --quick defaults."""
+class Resolved(NamedTuple):
+    """The effective choices of one invocation."""
+
+    tasks: list[str]
+    classification: list[str]
+    segmentation: list[str]
+    seeds: list[int]
+    size: int
+    epochs: int
+    seg_epochs: int
+    n_test: int
+    tta_views: int
+    threads: int
+
+
+def resolve(args: argparse.Namespace) -> Resolved:
+    """The effective values after applying the --quick or full defaults."""
     mode = QUICK if args.quick else FULL
-    strategies = args.strategies or _strategy_list(DEFAULT_STRATEGIES)
-    seeds = args.seeds or _int_list(mode["seeds"])
-    epochs = args.epochs or int(mode["epochs"])
-    return strategies, seeds, epochs
+    return Resolved(
+        tasks=args.tasks or _task_list(TASKS),
+        classification=args.strategies or _strategy_list(CLASSIFICATION),
+        segmentation=args.seg_strategies or _strategy_list(SEGMENTATION),
+        seeds=args.seeds or _int_list(str(mode["seeds"])),
+        size=args.size or int(mode["size"]),
+        epochs=args.epochs or int(mode["epochs"]),
+        seg_epochs=args.seg_epochs or int(mode["seg_epochs"]),
+        n_test=args.n_test or int(mode["n_test"]),
+        tta_views=args.tta_views or int(mode["tta_views"]),
+        threads=args.threads or int(mode["threads"]),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
     import torch
 
-    from ..errors import ParameterError
-    from ..experiment.data import LesionTaskConfig, load_task, make_task
-    from ..experiment.train import (
-        PAPER,
-        STRATEGIES,
-        TrainConfig,
-        format_table,
-        machine,
-        summarize,
-        train_run,
-        write_results,
-    )
+    from ..experiment.data import LesionTaskConfig
+    from ..experiment.run import ExperimentSettings, run_experiment
+    from ..experiment.train import TrainConfig
     from ..presets import preset_config
 
-    torch.set_num_threads(args.threads)
-    strategies, seeds, epochs = resolve(args)
-    if args.size % 8:
-        raise ParameterError(f"--size must be divisible by 8, got {args.size}")
+    v = resolve(args)
+    torch.set_num_threads(v.threads)
     preset_config(args.preset)  # unknown preset: a clear error before any work
+    common = {"optimizer": args.optimizer, "preset": args.preset, "copies": args.copies, "workers": args.workers,
+              "progress": not args.no_progress}
+    settings = ExperimentSettings(
+        tasks=v.tasks,
+        strategies={"classification": v.classification, "segmentation": v.segmentation},
+        seeds=v.seeds,
+        classification=TrainConfig(epochs=v.epochs, batch_size=args.batch_size, lr=args.lr, **common),
+        segmentation=TrainConfig(epochs=v.seg_epochs, batch_size=args.seg_batch_size, lr=args.seg_lr, eval_every=10,
+                                 **common),
+        classification_task=LesionTaskConfig(size=v.size, n_train=args.n_train, n_test=v.n_test, n_shift=v.n_test,
+                                             train_source=args.train_source),
+        segmentation_task=LesionTaskConfig(size=v.size, n_train=args.seg_n_train, n_test=v.n_test, n_shift=v.n_test,
+                                           train_source=args.train_source, positive_fraction=1.0),
+        tta_views=v.tta_views,
+        n_boot=args.bootstrap,
+        data=args.data,
+        meta={"command": "medaug experiment " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+              if sys.argv[1:2] == ["experiment"] else "medaug experiment", "quick": bool(args.quick)},
+    )
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    task = LesionTaskConfig(size=args.size, n_train=args.n_train, n_test=args.n_test)
-    cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                      preset=args.preset, copies=args.copies, progress=not args.no_progress)
-    started = datetime.now(timezone.utc)
-    meta = {
-        "command": "medaug experiment " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["experiment"]
-        else "medaug experiment",
-        "started": started.isoformat(timespec="seconds"),
-        "machine": machine(),
-        "quick": bool(args.quick),
-        "strategies": {s: STRATEGIES[s] for s in strategies},
-        "seeds": seeds,
-        "data": str(args.data) if args.data else "built-in lesion task (nibabel anatomical.nii + example4d.nii.gz)",
-        "task": task.to_dict() if not args.data else {"size": args.size},
-        "train": cfg.to_dict(),
-    }
-    print(f"medaug experiment: strategies {', '.join(strategies)}; seeds {', '.join(map(str, seeds))}; "
-          f"{epochs} epochs; {args.threads} threads; output {out}")
+    print(f"medaug experiment: tasks {', '.join(settings.tasks)}; seeds {', '.join(map(str, settings.seeds))}; "
+          f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}", flush=True)
     t0 = time.perf_counter()
-    user_data = load_task(args.data, size=args.size, seed=0) if args.data else None
-    if user_data is not None:
-        tr, te = user_data
-        print(f"data: {args.data}: {len(tr)} training cases ({int(tr.targets.sum())} positive), "
-              f"{len(te)} test cases ({int(te.targets.sum())} positive), {args.size}x{args.size}")
-    results = []
-    for seed in seeds:
-        if user_data is None:
-            t1 = time.perf_counter()
-            tr, te = make_task(seed, task, progress=not args.no_progress)
-            print(f"seed {seed}: built {len(tr)} training and {len(te)} test cases ({args.size}x{args.size}) "
-                  f"in {time.perf_counter() - t1:.1f} s")
-        for strategy in strategies:
-            r = train_run(strategy, tr, te, seed, cfg)
-            results.append(r)
-            print(f"  {strategy:>14s} seed {seed}: train {100 * r.train_acc:.1f} %, test {100 * r.test_acc:.1f} %, "
-                  f"AUC {r.auc:.3f} ({r.seconds:.0f} s)", flush=True)
-            meta["seconds"] = round(time.perf_counter() - t0, 1)
-            write_results(out, results, meta)  # after every run: partial results survive an interruption
-    meta["seconds"] = round(time.perf_counter() - t0, 1)
-    meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    paths = write_results(out, results, meta)
-    print()
-    print(format_table(summarize(results)))
-    missing = [s for s in PAPER if s not in strategies]
-    if missing:
-        print(f"(the study's rows for {', '.join(missing)} have no run here)")
-    print(f"\n{len(results)} runs in {meta['seconds'] / 60:.1f} min; results: {paths['csv']}, {paths['json']}; "
-          f"learning curves: {paths['png']}")
+    results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True))
+    print(f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
+          f"{paths.get('comparisons', paths['json'])}, {paths['json']}; figures: {paths['png']}"
+          + (f", {paths['summary_png']}" if "summary_png" in paths else ""))
     return 0

@@ -2,8 +2,11 @@
 
 Base anatomy: axial slices of nibabel's T1 volume (``anatomical.nii``, 2 mm,
 a crop inside the brain) and of its EPI series (``example4d.nii.gz``, whole
-head, brain mask by thresholding).  Base slices are split between train and
-test (interleaved), so test "patients" are never built on a training slice.
+head, brain mask by thresholding).  Training uses one of the two sources (the
+"scanner" ``train_source``); its base slices are split between train and test
+(interleaved), so test "patients" are never built on a training slice.  The
+other source gives a third split, ``shift``: the same task on another sequence,
+resolution and field of view (another scanner), which the training never sees.
 
 Each case ("patient") is one base slice moved by its own smooth B-spline
 deformation and affine pose (medaug :class:`ElasticBSpline` and
@@ -16,7 +19,7 @@ by ``(seed, split, index)``: the same seed gives the same data set.
 
 >>> from medaug.experiment.data import LesionTaskConfig
 >>> LesionTaskConfig().size
-32
+64
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -35,7 +38,11 @@ from ..data.image import Image
 from ..data.sample import Sample
 from ..errors import ParameterError
 
-__all__ = ["LesionTaskConfig", "TaskData", "base_slices", "load_task", "make_case", "make_task", "single_thread"]
+__all__ = ["SOURCES", "LesionTaskConfig", "TaskData", "TaskSplits", "base_slices", "load_task", "make_case", "make_task",
+           "single_thread"]
+
+#: the two real MRI sources of base slices, by index in :func:`base_slices`
+SOURCES: tuple[str, str] = ("t1", "epi")
 
 
 @contextmanager
@@ -65,8 +72,12 @@ class LesionTaskConfig:
     ----------
     size : int
         Output height and width in pixels.
-    n_train, n_test : int
-        Cases per split (balanced: half positives, an odd count rounds the positives down).
+    n_train, n_test, n_shift : int
+        Cases per split: training and test from ``train_source``, shift from the other source (0: no shift split).
+    train_source : {"t1", "epi"}
+        The source ("scanner") of the training and test base slices.
+    positive_fraction : float
+        Share of cases with a lesion (rounded down; 1.0 for the segmentation task).
     radius : (float, float)
         Lesion semi-axes as a fraction of ``size`` (uniform in this range, drawn per axis).
     contrast : (float, float)
@@ -80,9 +91,12 @@ class LesionTaskConfig:
         Scanner effects: bias-field coefficient bound, log-gamma bound, largest Rician noise std (relative).
     """
 
-    size: int = 32
+    size: int = 64
     n_train: int = 500
-    n_test: int = 100
+    n_test: int = 1000
+    n_shift: int = 1000
+    train_source: Literal["t1", "epi"] = "t1"
+    positive_fraction: float = 0.5
     radius: tuple[float, float] = (0.07, 0.14)
     contrast: tuple[float, float] = (0.4, 0.8)
     deformation_mm: float = 4.0
@@ -112,14 +126,31 @@ class TaskData:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def samples(self) -> list[Sample]:
-        """The cases as medaug Samples (image plus target), for pipelines and AugmentedDataset."""
+    @property
+    def masks(self) -> np.ndarray:
+        """The lesion label maps ``(n, size, size)`` uint8: 1 where the lesion profile is at least 0.5."""
+        if self.lesion is None:
+            raise ParameterError("these cases have no lesion maps (user data): the segmentation task needs the built-in task")
+        return (self.lesion >= 0.5).astype(np.uint8)
+
+    def samples(self, *, label: bool = False) -> list[Sample]:
+        """The cases as medaug Samples (image, target and with ``label`` the lesion map), for pipelines."""
+        masks = self.masks if label else None
         out = []
         for i in range(len(self)):
             img = Image(self.images[i], spacing=self.spacing)
             cid = self.case_ids[i] if self.case_ids else f"case{i:04d}"
-            out.append(Sample(image=img, target=int(self.targets[i]), metadata={"case_id": cid}))
+            extra = {"label": Image(masks[i], spacing=self.spacing, is_label=True)} if masks is not None else {}
+            out.append(Sample(image=img, **extra, target=int(self.targets[i]), metadata={"case_id": cid}))
         return out
+
+
+class TaskSplits(NamedTuple):
+    """The training cases, the test cases of the same source, and the shift cases of the other source (or None)."""
+
+    train: TaskData
+    test: TaskData
+    shift: TaskData | None = None
 
 
 # --------------------------------------------------------------------------- base anatomy
@@ -193,17 +224,26 @@ def base_slices(size: int = 32) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarra
     return (np.stack(out_i), np.stack(out_m), np.asarray(sources), np.asarray(ids)), spacing
 
 
-def _split_bases(split: str) -> np.ndarray:
+_SPLITS = ("train", "test", "shift")
+
+
+def _split_bases(split: str, train_source: str) -> np.ndarray:
+    """Base slice indices of a split: the training source's slices interleaved (even train, odd test), or the other source."""
+    if train_source not in SOURCES:
+        raise ParameterError(f"train_source must be one of {', '.join(SOURCES)}, got {train_source!r}")
+    if split not in _SPLITS:
+        raise ParameterError(f"split must be one of {', '.join(_SPLITS)}, got {split!r}")
     (_, _, sources, _), _ = base_slices(8)
-    idx = np.arange(len(sources))
-    # interleave within each source: even positions train, odd positions test
-    pos = np.concatenate([np.arange((sources == s).sum()) for s in np.unique(sources)])
-    return idx[pos % 2 == (0 if split == "train" else 1)]
+    src = SOURCES.index(train_source)
+    if split == "shift":
+        return np.flatnonzero(sources != src)
+    own = np.flatnonzero(sources == src)
+    return own[np.arange(own.size) % 2 == (0 if split == "train" else 1)]
 
 
 # --------------------------------------------------------------------------- one case
 def _case_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0 if split == "train" else 1, int(index)]))
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, _SPLITS.index(split), int(index)]))
 
 
 def _lesion(rng: np.random.Generator, brain: np.ndarray, cfg: LesionTaskConfig) -> tuple[np.ndarray, dict[str, Any]]:
@@ -232,7 +272,7 @@ def _lesion(rng: np.random.Generator, brain: np.ndarray, cfg: LesionTaskConfig) 
 
 
 def make_case(seed: int, split: str, index: int, positive: bool, cfg: LesionTaskConfig | None = None) -> dict[str, Any]:
-    """One patient: ``image``, ``brain`` and ``lesion`` (S x S arrays), ``target``, the parameters drawn."""
+    """One patient of ``split`` (train, test or shift): ``image``, ``brain``, ``lesion`` (S x S), ``target``, parameters."""
     from ..engine.compose import Compose
     from ..intensity.bias_field import RandomBiasField
     from ..intensity.gamma import RandomGamma
@@ -243,7 +283,7 @@ def make_case(seed: int, split: str, index: int, positive: bool, cfg: LesionTask
     cfg = cfg or LesionTaskConfig()
     (images, masks, _, _), spacing = base_slices(cfg.size)
     rng = _case_rng(seed, split, index)
-    bases = _split_bases(split)
+    bases = _split_bases(split, cfg.train_source)
     b = int(bases[rng.integers(bases.size)])
     base = Image(images[b], spacing=(spacing, spacing))
     brain0 = Image(masks[b].astype(np.uint8), spacing=(spacing, spacing), is_label=True)
@@ -286,43 +326,50 @@ def make_case(seed: int, split: str, index: int, positive: bool, cfg: LesionTask
     }
 
 
-def make_task(seed: int = 0, cfg: LesionTaskConfig | None = None, *, progress: bool = False) -> tuple[TaskData, TaskData]:
-    """The training and test splits, balanced, deterministic in ``seed``."""
+def make_task(seed: int = 0, cfg: LesionTaskConfig | None = None, *, progress: bool = False) -> TaskSplits:
+    """The training, test and shift splits, each with ``positive_fraction`` positives, deterministic in ``seed``."""
     cfg = cfg or LesionTaskConfig()
     if cfg.size % 8:
         raise ParameterError(f"the task size must be divisible by 8, got {cfg.size}")
-    _, spacing = base_slices(cfg.size)
-    out = []
-    for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
-        if n < 2:
-            raise ParameterError(f"need at least 2 {split} cases, got {n}")
-        order = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 7, 0 if split == "train" else 1]))
-        labels = np.zeros(n, np.int64)
-        labels[: n // 2] = 1
-        labels = order.permutation(labels)
-        cases = []
-        it = range(n)
-        if progress:
-            from tqdm.auto import tqdm
+    if not 0.0 < cfg.positive_fraction <= 1.0:
+        raise ParameterError(f"positive_fraction must be in (0, 1], got {cfg.positive_fraction}")
+    return TaskSplits(
+        _make_split(seed, "train", cfg.n_train, cfg, progress),
+        _make_split(seed, "test", cfg.n_test, cfg, progress),
+        _make_split(seed, "shift", cfg.n_shift, cfg, progress) if cfg.n_shift else None,
+    )
 
-            it = tqdm(it, desc=f"making {split} cases", leave=False)
-        with single_thread():
-            for i in it:
-                cases.append(make_case(seed, split, i, bool(labels[i]), cfg))
-        out.append(TaskData(
-            images=np.stack([c["image"] for c in cases]),
-            targets=labels,
-            brain=np.stack([c["brain"] for c in cases]),
-            lesion=np.stack([c["lesion"] for c in cases]),
-            base=np.asarray([c["base"] for c in cases]),
-            spacing=(spacing, spacing),
-            case_ids=[f"{split}{i:04d}" for i in range(n)],
-        ))
-    return out[0], out[1]
+
+def _make_split(seed: int, split: str, n: int, cfg: LesionTaskConfig, progress: bool) -> TaskData:
+    if n < 2:
+        raise ParameterError(f"need at least 2 {split} cases, got {n}")
+    _, spacing = base_slices(cfg.size)
+    order = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 7, _SPLITS.index(split)]))
+    labels = np.zeros(n, np.int64)
+    labels[: int(n * cfg.positive_fraction)] = 1
+    labels = order.permutation(labels)
+    cases = []
+    it = range(n)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc=f"making {split} cases", leave=False)
+    with single_thread():
+        for i in it:
+            cases.append(make_case(seed, split, i, bool(labels[i]), cfg))
+    return TaskData(
+        images=np.stack([c["image"] for c in cases]),
+        targets=labels,
+        brain=np.stack([c["brain"] for c in cases]),
+        lesion=np.stack([c["lesion"] for c in cases]),
+        base=np.asarray([c["base"] for c in cases]),
+        spacing=(spacing, spacing),
+        case_ids=[f"{split}{i:04d}" for i in range(n)],
+    )
 
 
 # --------------------------------------------------------------------------- user data
-def load_task(source: str | Path, size: int = 32, test_fraction: float = 0.2, seed: int = 0) -> tuple[TaskData, TaskData]:
+def load_task(source: str | Path, size: int = 64, test_fraction: float = 0.2, seed: int = 0) -> TaskSplits:
     """A user's labelled data (CSV with ``image``,``target`` or a dataset folder) as 2D ``size`` x ``size`` cases.
 
     3D images give their middle axial slice.  Each image is resized to
@@ -382,4 +429,4 @@ def load_task(source: str | Path, size: int = 32, test_fraction: float = 0.2, se
     ids = [c.case_id for c in cases]
     tr = TaskData(stack[~test], targets_a[~test], case_ids=[i for i, t in zip(ids, test) if not t])
     te = TaskData(stack[test], targets_a[test], case_ids=[i for i, t in zip(ids, test) if t])
-    return tr, te
+    return TaskSplits(tr, te, None)

@@ -1,8 +1,13 @@
-"""The study's CNN (Namozov & Cho): six 3x3 convolutions, three max-pools, two 2048-wide dense layers.
+"""The experiment's networks: the study's CNN (classification) and a small 2D U-Net (segmentation).
 
-conv(32) conv(32) pool | conv(64) conv(64) pool | conv(128) conv(128) pool |
-fc 2048 (dropout) | fc 2048 (dropout) | fc 2 (softmax, folded into the loss).
-At a 64 x 64 input the flattened features are 128 x 8 x 8 = 8192.
+:class:`NamozovCNN` (Namozov & Cho): conv(32) conv(32) pool | conv(64)
+conv(64) pool | conv(128) conv(128) pool | fc 2048 (dropout) | fc 2048
+(dropout) | fc 2 (softmax, folded into the loss).  At a 64 x 64 input the
+flattened features are 128 x 8 x 8 = 8192.
+
+:class:`UNet2D`: a U-Net (Ronneberger et al.) with ``depth`` poolings, two
+3x3 convolutions with batch normalisation and ReLU per level, transposed
+convolutions up, skip connections, and one logit per pixel.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["NamozovCNN", "count_parameters"]
+__all__ = ["NamozovCNN", "UNet2D", "count_parameters"]
 
 
 def _pair(cin: int, cout: int) -> list[nn.Module]:
@@ -58,6 +63,52 @@ class NamozovCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+    )
+
+
+class UNet2D(nn.Module):
+    """A small 2D U-Net; ``forward`` returns one logit per pixel, shape ``(n, classes, h, w)``.
+
+    Parameters
+    ----------
+    in_channels, classes : int
+        Input channels and output channels (1: a foreground logit).
+    width : int
+        Channels of the first level; each level down doubles them.
+    depth : int
+        Number of 2x2 poolings (the input size must be divisible by ``2**depth``).
+
+    Examples
+    --------
+    >>> net = UNet2D(width=4, depth=2)
+    >>> tuple(net(torch.zeros(1, 1, 16, 16)).shape)
+    (1, 1, 16, 16)
+    """
+
+    def __init__(self, in_channels: int = 1, classes: int = 1, width: int = 16, depth: int = 3) -> None:
+        super().__init__()
+        chans = [width * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_block(in_channels, chans[0])] + [_block(chans[i], chans[i + 1]) for i in range(depth)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in reversed(range(depth))])
+        self.merge = nn.ModuleList([_block(2 * chans[i], chans[i]) for i in reversed(range(depth))])
+        self.head = nn.Conv2d(chans[0], classes, 1)
+        self.depth = depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else nn.functional.max_pool2d(x, 2))
+            skips.append(x)
+        skips.pop()
+        for up, merge in zip(self.up, self.merge):
+            x = merge(torch.cat([skips.pop(), up(x)], dim=1))
+        return self.head(x)
 
 
 def count_parameters(model: nn.Module) -> int:

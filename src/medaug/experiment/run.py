@@ -1,0 +1,188 @@
+"""The whole experiment: both tasks, every strategy and seed, test-time augmentation, statistics, files.
+
+For each seed: build the classification task and train the CNN once per
+strategy; build the segmentation task, learn deformation fields between its
+training cases (for ``learned``) and train the U-Net once per strategy.  Then
+apply test-time augmentation to the segmentation strategy with the best mean
+in-distribution Dice, compare every strategy with ``none`` (and TTA with the
+same model without it) on both test sets, and write the result files after
+every run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError
+from .data import LesionTaskConfig, TaskSplits, load_task, make_task
+from .report import compare, format_tables, machine, summarize, write_results
+from .sources import STRATEGIES, learn_fields
+from .train import RunResult, TrainConfig, load_network, predict, segmentation_scores, train_run
+from .tta import predict_tta
+
+__all__ = ["ExperimentSettings", "run_experiment"]
+
+
+@dataclass
+class ExperimentSettings:
+    """Everything that defines a run of ``medaug experiment``.
+
+    Parameters
+    ----------
+    tasks : list of str
+        ``classification`` and/or ``segmentation``.
+    strategies : dict
+        Per task, the strategies to train (``none`` is the reference of every comparison).
+    seeds : list of int
+    classification, segmentation : TrainConfig
+        Training settings per task.
+    classification_task, segmentation_task : LesionTaskConfig
+        The data of each task (the segmentation task has a lesion in every case).
+    tta_views : int
+        Views of test-time augmentation (1: none).
+    n_boot : int
+        Bootstrap replicates per comparison.
+    learned_cases : int
+        Training cases registered onto the first for the ``learned`` strategy.
+    data : str, optional
+        A user's labelled CSV or folder replacing the built-in classification task.
+    """
+
+    tasks: list[str]
+    strategies: dict[str, list[str]]
+    seeds: list[int]
+    classification: TrainConfig
+    segmentation: TrainConfig
+    classification_task: LesionTaskConfig
+    segmentation_task: LesionTaskConfig
+    tta_views: int = 8
+    n_boot: int = 10_000
+    learned_cases: int = 8
+    data: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("meta")
+        return d
+
+
+def _check(settings: ExperimentSettings) -> None:
+    for task, names in settings.strategies.items():
+        if "none" not in names:
+            raise ParameterError(f"the {task} strategies must include 'none', the reference of every comparison")
+        bad = [s for s in names if s not in STRATEGIES]
+        if bad:
+            raise ParameterError(f"unknown strategy {', '.join(bad)}; choose from {', '.join(STRATEGIES)}")
+    if settings.data and "segmentation" in settings.tasks:
+        raise ParameterError("--data replaces the classification task only; add --tasks classification")
+
+
+def run_experiment(settings: ExperimentSettings, out: str | Path,
+                   log: Callable[[str], None] = print) -> tuple[list[RunResult], list[dict[str, Any]], dict[str, Path]]:
+    """Run the experiment, writing its files to ``out`` after every run; the results, comparisons and file paths."""
+    _check(settings)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    meta = {**settings.meta, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(), "settings": settings.to_dict(),
+            "strategies": {s: STRATEGIES[s] for names in settings.strategies.values() for s in names}}
+    results: list[RunResult] = []
+
+    def save(comparisons: list[dict[str, Any]] | None = None) -> dict[str, Path]:
+        meta["seconds"] = round(time.perf_counter() - t0, 1)
+        return write_results(out, results, meta, comparisons or [])
+
+    user = load_task(settings.data, size=settings.classification_task.size) if settings.data else None
+    seg_tests: dict[int, TaskSplits] = {}
+    for seed in settings.seeds:
+        if "classification" in settings.tasks:
+            splits = user if user is not None else _build(seed, settings.classification_task, "classification", log)
+            for strategy in settings.strategies["classification"]:
+                results.append(_train(log, "classification", strategy, splits, seed, settings.classification))
+                save()
+        if "segmentation" in settings.tasks:
+            splits = _build(seed, settings.segmentation_task, "segmentation", log)
+            fields = None
+            if "learned" in settings.strategies["segmentation"]:
+                t1 = time.perf_counter()
+                fields = learn_fields(splits.train, out / "learned" / f"seed{seed}", cases=settings.learned_cases)
+                log(f"  segmentation seed {seed}: {len(fields)} of {settings.learned_cases - 1} learned deformation "
+                    f"fields kept (registration improved the match) in {time.perf_counter() - t1:.1f} s")
+            for strategy in settings.strategies["segmentation"]:
+                results.append(_train(log, "segmentation", strategy, splits, seed, settings.segmentation, fields))
+                save()
+            seg_tests[seed] = splits
+    pairs = [(task, s, "none") for task in settings.tasks for s in settings.strategies[task] if s != "none"]
+    if seg_tests and settings.tta_views > 1:
+        best = _best_segmenter(results)
+        log(f"test-time augmentation ({settings.tta_views} views) on '{best}', the best mean in-distribution Dice")
+        for seed, splits in seg_tests.items():
+            results.append(_tta_run(results, best, seed, splits, settings))
+            log(f"  segmentation {results[-1].strategy:>14s} seed {seed}: {_shown(results[-1])}")
+            save()
+        pairs.append(("segmentation", f"{best}+tta", best))
+    for r in results:
+        r.state = None
+    t1 = time.perf_counter()
+    comparisons = compare(results, pairs, n_boot=settings.n_boot)
+    log(f"statistics: {len(comparisons)} comparisons, {settings.n_boot} bootstrap replicates each, "
+        f"{time.perf_counter() - t1:.1f} s")
+    meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    paths = save(comparisons)
+    log("")
+    log(format_tables(summarize(results), comparisons))
+    return results, comparisons, paths
+
+
+def _build(seed: int, cfg: LesionTaskConfig, task: str, log: Callable[[str], None]) -> TaskSplits:
+    t1 = time.perf_counter()
+    splits = make_task(seed, cfg)
+    n_shift = len(splits.shift) if splits.shift is not None else 0
+    log(f"{task} seed {seed}: {len(splits.train)} training, {len(splits.test)} test and {n_shift} shift cases "
+        f"({cfg.size}x{cfg.size}, trained on {cfg.train_source}) in {time.perf_counter() - t1:.1f} s")
+    return splits
+
+
+def _train(log: Callable[[str], None], task: str, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig,
+           fields: list[Path] | None = None) -> RunResult:
+    r = train_run(task, strategy, splits, seed, cfg, fields=fields, keep_state=task == "segmentation")  # type: ignore[arg-type]
+    log(f"  {task} {strategy:>14s} seed {seed}: {_shown(r)}")
+    return r
+
+
+def _shown(r: RunResult) -> str:
+    values = ", ".join(f"{k} {100 * v:.1f}" if not k.endswith(("hd95", "auc")) else f"{k} {v:.3g}"
+                       for k, v in r.metrics.items())
+    return f"{values} ({r.seconds:.0f} s)"
+
+
+def _best_segmenter(results: list[RunResult]) -> str:
+    means: dict[str, list[float]] = {}
+    for r in results:
+        if r.task == "segmentation" and r.state is not None:
+            means.setdefault(r.strategy, []).append(r.metrics["test_dice"])
+    return max(means, key=lambda s: float(np.mean(means[s])))
+
+
+def _tta_run(results: list[RunResult], best: str, seed: int, splits: TaskSplits, settings: ExperimentSettings) -> RunResult:
+    t1 = time.perf_counter()
+    run = next(r for r in results if r.task == "segmentation" and r.strategy == best and r.seed == seed)
+    model = load_network(run, splits.train.images.shape[-1], settings.segmentation)
+    metrics: dict[str, float] = {}
+    cases: dict[str, np.ndarray] = {}
+    tests = {"test": splits.test, **({"shift": splits.shift} if splits.shift is not None else {})}
+    for name, data in tests.items():
+        prob = predict_tta(lambda b: predict(model, b), data.images, data.spacing, views=settings.tta_views, seed=seed)
+        d, h = segmentation_scores(data.masks, prob, data.spacing)
+        metrics.update({f"{name}_dice": float(d.mean()), f"{name}_hd95": float(h.mean())})
+        cases.update({f"{name}_dice": d, f"{name}_hd95": h})
+    return RunResult("segmentation", f"{best}+tta", seed, time.perf_counter() - t1, metrics, cases)
