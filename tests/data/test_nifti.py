@@ -10,7 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from medaug.data import Image, load, read_header, save
@@ -133,4 +133,7 @@ def test_any_orthonormal_header_reads_as_nibabel_reads_it(tmp_path_factory, angl
     affine[:3, :3] = Rotation.from_euler("xyz", angles).as_matrix() * np.array(spacing)
     affine[:3, 3] = origin
     path = _two_forms(tmp_path_factory.mktemp("h") / "a.nii", affine, affine, *codes)
+    if codes[1] == 0:  # qform only: near a 180-degree rotation the float32 quaternion fixes the axes to ~1e-3 only,
+        w = Rotation.from_matrix(affine[:3, :3] / np.array(spacing)).as_quat()[3]  # and nibabel and niftilib
+        assume(abs(w) > 1e-2)  # round it differently (both are "right"); such headers are not compared
     _assert_place(load(path), nib.load(path).affine)

@@ -80,7 +80,7 @@ def test_segmentation_task_has_a_lesion_map_in_every_case(seg_task):
         s = split.samples(label=True)[0]
         np.testing.assert_array_equal(s["label"].array, m[0])
     with pytest.raises(ParameterError, match="no lesion maps"):
-        TaskData(np.zeros((2, 8, 8), np.float32), np.zeros(2, np.int64)).masks
+        _ = TaskData(np.zeros((2, 8, 8), np.float32), np.zeros(2, np.int64)).masks
 
 
 def test_lesion_changes_only_its_own_region():

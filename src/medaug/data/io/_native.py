@@ -123,7 +123,7 @@ def _native_stderr_to_log() -> Iterator[None]:
                 _NATIVE_STDERR.update(saved=None, file=None)
             held: list[tuple[Any, ...]] = []
             _NATIVE_STDERR.update(show=warnings.showwarning, held=held)
-            warnings.showwarning = lambda *args: held.append(args)  # type: ignore[assignment]
+            warnings.showwarning = lambda *args: held.append(args)
         _NATIVE_STDERR["depth"] += 1
     try:
         yield

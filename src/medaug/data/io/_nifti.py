@@ -249,13 +249,13 @@ def _affine_parts(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
 
 
 def _qform_matrix(values: tuple[float, ...], pixdim: tuple[float, ...]) -> np.ndarray:
-    """The qform's RAS 3x4 matrix (NIfTI-1 standard, as niftilib computes it)."""
+    """The qform's RAS 3x4 matrix (NIfTI-1 standard, as nibabel computes it)."""
     b, c, d, qx, qy, qz, qfac = values
     a2 = 1.0 - (b * b + c * c + d * d)
-    if a2 < 1e-7:  # a quaternion of norm >= 1: a 180-degree rotation, renormalised
+    if a2 <= 0.0:  # a quaternion of norm >= 1: a 180-degree rotation, renormalised
         n = math.sqrt(b * b + c * c + d * d)
         a, b, c, d = 0.0, b / n, c / n, d / n
-    else:
+    else:  # as nibabel: near 180 degrees niftilib's renormalisation (below 1e-7) moves the axes by up to 1e-3
         a = math.sqrt(a2)
     r = np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
                   [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
@@ -291,6 +291,7 @@ def _nifti_geometry(hdr: _NiftiHeader, where: str) -> tuple[np.ndarray, np.ndarr
     (_, qcode, quatern), (_, scode, srow) = hdr.transforms
     qform = _affine_parts(_qform_matrix(quatern, hdr.pixdim)) if qcode > 0 else None
     sform = _affine_parts(np.asarray(srow, dtype=float).reshape(3, 4)) if scode > 0 else None
+    why: str | None
     if sform is not None:
         chosen, why = sform, f"the sform (sform_code {scode} > 0), as nibabel does"
     elif qform is not None:

@@ -144,7 +144,7 @@ def read_header(path: PathType) -> dict[str, Any]:
         fmt, extra = _format_of(p), {}
         reader = _info_reader(p, fmt, where)
         shape = tuple(reversed(reader.GetSize()))
-    place = (reader.GetOrigin(), reader.GetSpacing(), reader.GetDirection())
+    place: tuple[tuple[float, ...], ...] = (reader.GetOrigin(), reader.GetSpacing(), reader.GetDirection())
     header = _nifti_header(p) if fmt == "NIfTI" and reader.GetDimension() == 3 else None
     chosen = _nifti_geometry(header, where) if header is not None else None
     if chosen is not None:  # as load() gives it

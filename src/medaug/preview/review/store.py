@@ -147,10 +147,18 @@ class Database:
 
     def __init__(self, directory: str | Path) -> None:
         self.path = Path(directory).resolve() / DB_NAME
-        with self.connect() as db:  # StoreError (a MedaugError naming the file) when it cannot be opened
-            db.execute("PRAGMA journal_mode=WAL")
-            for statement in self.SCHEMA:
-                db.execute(statement)
+        for attempt in range(50):  # two servers started at once: switching to WAL takes a lock busy_timeout ignores
+            try:
+                with self.connect() as db:  # StoreError (a MedaugError naming the file) when it cannot be opened
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.execute("PRAGMA journal_mode=WAL")
+                    for statement in self.SCHEMA:
+                        db.execute(statement)
+                break
+            except StoreError as exc:
+                if exc.disk_full or "locked" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.1)
         self._held: sqlite3.Connection | None = None
 
     def hold_open(self) -> Database:
