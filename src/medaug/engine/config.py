@@ -62,8 +62,14 @@ class _NoAliasLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def _json_depth(text: str) -> int:
-    """Deepest nesting of brackets and braces in JSON text (outside strings), read without recursion."""
+def json_depth(text: str | bytes) -> int:
+    """Deepest nesting of brackets and braces in JSON text (outside strings), read without recursion.
+
+    Bytes are read as Latin-1: the bytes of a multi-byte UTF-8 character are never ASCII, so
+    brackets, quotes and backslashes are found exactly as in the decoded text.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
     depth = deepest = 0
     in_string = escaped = False
     for ch in text:
@@ -123,7 +129,7 @@ def load_config_file(path: str | Path) -> Any:
         raise ParameterError(f"cannot read config: {exc.strerror or exc}", path=p) from None
     try:
         if p.suffix.lower() == ".json":
-            if _json_depth(text) > MAX_NESTING:
+            if json_depth(text) > MAX_NESTING:
                 raise ParameterError(f"the config nests deeper than {MAX_NESTING} levels")
             return json.loads(text)
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ...engine.config import json_depth
 from ...errors import MedaugError
 from ._http import HttpError
 from .app import TuringApp, VerdictApp, make_app
@@ -57,28 +58,6 @@ def _store_error(exc: StoreError) -> HttpError:
         return HttpError(507, "the disk holding the review database is full: your answer was not saved; "
                               "free some space and answer again")
     return HttpError(503, "the review database cannot be used right now (see the server's terminal)")
-
-
-def _json_depth(raw: bytes) -> int:
-    """How deeply arrays and objects nest in a JSON text (brackets inside strings not counted)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
 
 
 def _suspicious(raw_path: str) -> bool:
@@ -212,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HttpError(413, f"body larger than {_MAX_BODY} bytes")
         raw = self.rfile.read(n)
-        if _json_depth(raw) > _MAX_DEPTH:
+        if json_depth(raw) > _MAX_DEPTH:
             raise HttpError(400, f"JSON body nested more than {_MAX_DEPTH} levels deep")
         try:
             body = json.loads(raw.decode("utf-8"))
