@@ -206,10 +206,13 @@ def test_summary_equals_a_count_of_the_stored_answers(fresh, capsys):
     pooled = printed["turing"]["tables"][0]
     assert (pooled["originals"]["n"], pooled["originals"]["k"]) == count(stored, "original")
     assert printed["turing"]["readers"] == ["alice", "bob"] and printed["interval"] == "Wilson score, 95%"
-    assert cli_main(["review", str(fresh), "--summary", "--suggest-limits", "0.2"]) == 0
+    # each reader answers "augmented" 3 times and meets at most 2 originals there, so at least 2 of the
+    # 12 pooled augmented readings are spotted (> 10 %) whatever order the shuffled decks come in
+    spotted = 12 - tables[0].augmented.realistic
+    assert spotted >= 2
+    assert cli_main(["review", str(fresh), "--summary", "--suggest-limits", "0.1"]) == 0
     text = capsys.readouterr().out
     assert "all readers pooled" in text and "reader alice" in text and "reader bob" in text
-    spotted = 12 - tables[0].augmented.realistic
     assert f"spotted in {spotted} of 12" in text  # e.g. Affine (all ranges)
     assert cli_main(["review", str(fresh), "--summary", "--suggest-limits", "1.5"]) == 2
     assert cli_main(["review", str(fresh), "--json"]) == 2
