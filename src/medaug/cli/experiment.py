@@ -128,6 +128,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"torch threads for training (default {f['threads']}; --quick: {q['threads']})")
     parser.add_argument("--workers", type=int, default=1, choices=(0, 1, 2),
                         help="augmentation worker processes of the on-the-fly strategies (default 1)")
+    parser.add_argument("--stats-only", action="store_true",
+                        help="train nothing: the statistics, tables and figures of the runs --out already holds "
+                             "(e.g. of an interrupted run, on the seeds it finished)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -199,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"medaug experiment: tasks {', '.join(settings.tasks)}; seeds {', '.join(map(str, settings.seeds))}; "
           f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}", flush=True)
     t0 = time.perf_counter()
-    results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True))
+    results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True),
+                                                 stats_only=args.stats_only)
     print(f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
           f"{paths.get('comparisons', paths['json'])}, {paths['json']}; figures: {paths['png']}"
           + (f", {paths['summary_png']}" if "summary_png" in paths else ""))
