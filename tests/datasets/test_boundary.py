@@ -70,6 +70,41 @@ def test_the_opt_in_reads_data_beside_another_folder(tmp_path, monkeypatch):
     assert np.array_equal(np.asarray(medaug.load(header).array).ravel(), np.arange(64))
 
 
+_HEAD3 = "ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_SHORT\nElementDataFile = "
+
+
+@pytest.mark.parametrize(("data_file", "message"), [
+    ("LIST\n", "names 0 data file(s) in its list, but DimSize 4 4 4 with 2D files needs 4"),
+    ("LIST\ns0.raw\n", "names 1 data file(s) in its list"),
+    ("LIST 1D\ns0.raw\ns1.raw\ns2.raw\ns3.raw\n", "with 1D files needs 16"),
+    ("LIST 7D\ns0.raw\n", "gives '7D' as the dimension of its data files"),
+    ("s%d.raw 0 1 1\n", "names 2 data file(s) in its pattern"),
+    ("s%d.raw 0 3 1 2\n", "numbered pattern with a file dimension"),
+    ("LIST\ns0.raw\ns1.raw\nshort.raw\ns3.raw\n", "its data file 'short.raw' holds 10 bytes"),
+    ("LIST\ns0.raw\ns1.raw\nnone.raw\ns3.raw\n", "names the data file 'none.raw', which does not exist"),
+])
+def test_a_list_of_data_files_must_fill_the_image(tmp_path, data_file, message):
+    """ITK read the slices a list or pattern names and left the rest as uninitialised memory (values differed run to
+    run); the list must name the files DimSize needs, each long enough."""
+    for k in range(4):
+        np.full((4, 4), k + 1, np.int16).tofile(tmp_path / f"s{k}.raw")
+    (tmp_path / "short.raw").write_bytes(bytes(10))
+    (tmp_path / "img.mhd").write_text(_HEAD3 + data_file, encoding="ascii")
+    with pytest.raises(medaug.errors.ImageReadError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        medaug.load(tmp_path / "img.mhd")
+    assert "img.mhd" in str(info.value)
+
+
+@pytest.mark.parametrize("data_file", ["LIST\ns0.raw\ns1.raw\ns2.raw\ns3.raw\n", "LIST 2D\ns0.raw\ns1.raw\ns2.raw\ns3.raw\n",
+                                       "s%d.raw 0 3 1\n"])
+def test_a_complete_list_of_slices_reads(tmp_path, data_file):
+    for k in range(4):
+        np.full((4, 4), k + 1, np.int16).tofile(tmp_path / f"s{k}.raw")
+    (tmp_path / "img.mhd").write_text(_HEAD3 + data_file, encoding="ascii")
+    image = medaug.load(tmp_path / "img.mhd")
+    assert np.array_equal(np.asarray(image.array), np.repeat(np.arange(1, 5, dtype=np.int16), 16).reshape(4, 4, 4))
+
+
 @pytest.mark.parametrize("bad", ["../../evil", "/abs/x", "a/b", "x/../x", "a\x00b", "a\nb", "a\x1bb", ".", "..",
                                  ".hidden", "trailing.", " lead", "NUL", "com1.txt", "x" * 129, ""])
 def test_unsafe_case_ids_are_named(bad):

@@ -75,14 +75,15 @@ def check_data_files(p: Path, fmt: str) -> None:
 
 
 def check_metaimage_size(p: Path) -> None:
-    """Refuse a MetaImage whose voxel data (``LOCAL`` or one detached file) is shorter than its header describes.
+    """Refuse a MetaImage whose voxel data (``LOCAL``, detached, listed or numbered files) is shorter than its header describes.
 
     ITK reports a cut file only as "File cannot be read".  The data needed are
     DimSize x ElementNumberOfChannels x the element size (or
     ``CompressedDataSize`` for compressed data), from the end of the
     ``ElementDataFile`` line (``LOCAL``) or from ``HeaderSize`` in the data
-    file.  Headers this check cannot size (ASCII data, lists and patterns of
-    files, platform-sized types) are left to ITK.
+    file.  A list or numbered pattern of files must name as many files as
+    DimSize needs, each long enough.  Headers this check cannot size (ASCII
+    data, platform-sized types) are left to ITK.
 
     Raises
     ------
@@ -110,9 +111,12 @@ def check_metaimage_size(p: Path) -> None:
     compressed = fields.get("compresseddata", "false").lower() == "true"
     element = _MET_SIZES.get(fields.get("elementtype", "").upper())
     name = fields["elementdatafile"]
+    tokens = name.split()
+    if dims and tokens and (tokens[0].upper() == "LIST" or _pattern(name) is not None):
+        _check_file_list(p, head, dims, channels, element, header_size, compressed, tokens)
+        return
     if (element is None or not dims or fields.get("binarydata", "true").lower() != "true" or header_size < 0
-            or (compressed and "compresseddatasize" not in fields) or name.split()[:1] == ["LIST"]
-            or _pattern(name) is not None):
+            or (compressed and "compresseddatasize" not in fields)):
         return
     needed = int(fields["compresseddatasize"]) if compressed else math.prod(dims) * channels * element
     what = f"{'compressed ' if compressed else ''}voxel data"
@@ -131,6 +135,56 @@ def check_metaimage_size(p: Path) -> None:
             "copy or export the image again",
             path=str(p),
         )
+
+
+def _check_file_list(p: Path, head: bytes, dims: list[int], channels: int, element: int | None, header_size: int,
+                     compressed: bool, tokens: list[str]) -> None:
+    """A list (``LIST [nD]``) or numbered pattern of data files: as many files as DimSize needs, each long enough.
+
+    Each file holds the first ``n`` dimensions (default NDims - 1: one slice per
+    file), so DimSize needs ``prod(DimSize[n:])`` files.  ITK reads fewer files
+    without a word and leaves the rest of the image as uninitialised memory.
+    """
+    where = str(p)
+    listed = tokens[0].upper() == "LIST"
+    files = list(_metaimage_names(head))
+    if not listed and len(tokens) > 4:  # ITK mis-reads this form (measured: uninitialised memory in every slice)
+        raise ImageReadError(
+            f"names its data files by a numbered pattern with a file dimension ({' '.join(tokens)!r}), which "
+            "medaug cannot read safely; drop the last number (one slice per file) or list the files (LIST)",
+            path=where,
+        )
+    size_token = tokens[1] if listed and len(tokens) > 1 else None
+    per_file = len(dims) - 1
+    if size_token is not None:
+        m = re.fullmatch(r"(\d+)(?:D)?", size_token, flags=re.IGNORECASE)
+        if m is None or not 1 <= int(m[1]) <= len(dims):
+            raise ImageReadError(f"gives {size_token!r} as the dimension of its data files; expected 1D to "
+                                 f"{len(dims)}D; the header is corrupt", path=where)
+        per_file = int(m[1])
+    needed = math.prod(dims[per_file:])
+    if len(files) != needed:
+        kind = "list" if listed else "pattern"
+        raise ImageReadError(
+            f"names {len(files)} data file(s) in its {kind}, but DimSize {' '.join(map(str, dims))} with "
+            f"{per_file}D files needs {needed}; fix the ElementDataFile {kind} or export the image again",
+            path=where,
+        )
+    if element is None or compressed or header_size < 0:
+        return
+    block = math.prod(dims[:per_file]) * channels * element + header_size
+    for name in files:
+        try:
+            present = (p.parent / name).stat().st_size
+        except OSError:
+            raise ImageReadError(f"names the data file {name!r}, which does not exist beside the header",
+                                 path=where) from None
+        if present < block:
+            raise ImageReadError(
+                f"is truncated: its data file {name!r} holds {present} bytes, each of its {per_file}D data files "
+                f"needs {block}; copy or export the image again",
+                path=where,
+            )
 
 
 def _check_one(header: Path, folder: Path, name: str, external: bool, where: str) -> None:
