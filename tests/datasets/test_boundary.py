@@ -149,3 +149,13 @@ def test_learn_deformations_refuses_unsafe_ids_before_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "line 3: the case id '../up'" in err[0]
     assert not (tmp_path / "fields").exists() and not (tmp_path / "up").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "-4294967296"])
+def test_a_seed_beyond_32_bits_is_refused_not_wrapped(tmp_path, capsys, seed):
+    """--seed 4294967296 gave the outputs of --seed 0 (the seed was cut to 32 bits)."""
+    data = _dataset(tmp_path / "in")
+    assert main(["expand", str(data), str(tmp_path / "out"), "--preset", "xray", "-n", "1", "--seed", seed,
+                 "--quiet"]) == 2
+    assert "the seed must be an integer in 0..4294967295" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "images").exists()

@@ -171,7 +171,18 @@ def load_case(case: Case, *, volume: int | None = None, channels: str | None = N
     return Sample(**images, target=case.target, metadata=metadata)
 
 
+#: The largest seed of a job (``--seed``): seeds are 32-bit, so that no two seeds give the same outputs.
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in 0..:data:`SEED_MAX`, else a :class:`ParameterError` (a wider seed would wrap around)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= SEED_MAX:
+        raise ParameterError(f"the seed must be an integer in 0..{SEED_MAX}, got {seed!r}")
+    return int(seed)
+
+
 def case_seed(seed: int, case_id: str, index: int) -> int:
     """A reproducible 31-bit seed for augmentation ``index`` of a case, independent of processing order."""
-    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(case_id.encode("utf-8")), int(index) & 0xFFFFFFFF])
+    ss = np.random.SeedSequence([check_seed(seed), zlib.crc32(case_id.encode("utf-8")), int(index) & 0xFFFFFFFF])
     return int(ss.generate_state(1)[0] & 0x7FFFFFFF)

@@ -40,7 +40,7 @@ import numpy as np
 from ..data.identifiers import IDENTIFIER_COLUMNS, KEEP_IDENTIFIERS_WARNING
 from ..errors import JobError, MedaugError, ParameterError
 from .anonymize import anonymize_cases, warn_if_identifying, without_sources
-from .cases import Case, case_seed, load_case
+from .cases import Case, case_seed, check_seed, load_case
 from .discover import read_cases
 from .jobs import (
     OutputLock,
@@ -345,6 +345,7 @@ def run_expand(
     """Run (or resume) an expansion job; return a summary. Raises :class:`JobError` when cases failed."""
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
     cases = read_cases(inp, include_test=job.include_test)
+    check_seed(job.seed)
     if job.anonymize_ids and job.keep_identifiers:
         raise ParameterError("--keep-identifiers copies patient identifiers into the outputs, --anonymize-ids keeps "
                              "them out: choose one")
