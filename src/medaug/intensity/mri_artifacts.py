@@ -1,9 +1,10 @@
 """MRI k-space artifacts: motion, ghosting, spikes and Gibbs ringing (2D and 3D, ``torch.fft``).
 
 The image is taken to k-space with a centred FFT (``fftshift(fftn(v))``),
-changed there, and brought back; the real part is kept, so an unchanged
-spectrum returns the input (up to float rounding) whatever its sign
-convention.  Axes are index axes in (x, y, z) order, as ``spacing``:
+changed there, and brought back.  A non-negative input is a magnitude
+image, as scanners reconstruct it: the magnitude of the result is kept, so
+the output stays non-negative.  A signed input keeps the real part.  Either
+way an unchanged spectrum returns the input (up to float rounding).  Axes are index axes in (x, y, z) order, as ``spacing``:
 0 = x (array columns), 1 = y (rows), 2 = z (slices).
 """
 
@@ -43,9 +44,15 @@ def kspace(data: torch.Tensor) -> torch.Tensor:
     return torch.fft.fftshift(torch.fft.fftn(data.to(torch.float32)))
 
 
-def image_from_kspace(spectrum: torch.Tensor) -> torch.Tensor:
-    """Real part of the inverse of :func:`kspace`, float32."""
-    return torch.fft.ifftn(torch.fft.ifftshift(spectrum)).real.to(torch.float32)
+def image_from_kspace(spectrum: torch.Tensor, magnitude: bool = False) -> torch.Tensor:
+    """The inverse of :func:`kspace`, float32: its magnitude (``magnitude=True``) or its real part."""
+    back = torch.fft.ifftn(torch.fft.ifftshift(spectrum))
+    return (back.abs() if magnitude else back.real).to(torch.float32)
+
+
+def _is_magnitude(data: torch.Tensor) -> bool:
+    """A magnitude image: no negative value."""
+    return bool((data >= 0).all())
 
 
 def _along(vec: torch.Tensor, axis: int, ndim: int) -> torch.Tensor:
@@ -136,7 +143,7 @@ class Motion(IntensityTransform):
             index[ax] = slice(bounds[i], bounds[i + 1])
             src = spectra[0] if i == seg_of_centre else next(moved)
             result[tuple(index)] = src[tuple(index)]
-        return image_from_kspace(result)
+        return image_from_kspace(result, _is_magnitude(data))
 
     def short(self) -> str:
         return f"motion ×{len(self.times)}"
@@ -225,7 +232,7 @@ class Ghosting(IntensityTransform):
         factor[:: self.num_ghosts] = 1.0 - self.intensity
         mid, half = n // 2, int(round(self.restore * n)) // 2
         factor[max(mid - half, 0) : mid + max(half, 1)] = 1.0
-        return image_from_kspace(kspace(data) * _along(factor, ax, data.ndim))
+        return image_from_kspace(kspace(data) * _along(factor, ax, data.ndim), _is_magnitude(data))
 
     def short(self) -> str:
         return f"ghosts {self.num_ghosts}"
@@ -309,7 +316,7 @@ class Spike(IntensityTransform):
                 raise ParameterError(f"Spike position {p} does not match a {data.ndim}D image")
             idx = np.floor(np.asarray(p[::-1]) * shape).astype(int)
             spec[tuple(int(i) for i in idx)] += height
-        return image_from_kspace(spec)
+        return image_from_kspace(spec, _is_magnitude(data))
 
     def short(self) -> str:
         return f"spikes {len(self.positions)}"
@@ -379,7 +386,7 @@ class Gibbs(IntensityTransform):
             n = data.shape[ax]
             keep = torch.abs(torch.arange(n, device=data.device) - n // 2) <= self.alpha * n / 2
             spec = spec * _along(keep.to(spec.dtype), ax, data.ndim)
-        return image_from_kspace(spec)
+        return image_from_kspace(spec, _is_magnitude(data))
 
     def short(self) -> str:
         return f"Gibbs {self.alpha:.2f}"
