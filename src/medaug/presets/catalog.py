@@ -285,8 +285,8 @@ def plain(text: str) -> str:
     return text.replace("``", "`")
 
 
-def docstring_parameters(doc: str | None) -> dict[str, tuple[str, str]]:
-    """``name -> (type, description)`` from the Parameters section of a NumPy docstring.
+def docstring_parameters(doc: str | None, section: str = "Parameters") -> dict[str, tuple[str, str]]:
+    """``name -> (type, description)`` from a section (Parameters, Attributes) of a NumPy docstring.
 
     A line ``lo, hi : float`` documents both names.
 
@@ -305,7 +305,7 @@ def docstring_parameters(doc: str | None) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     try:
         start = next(i for i, line in enumerate(lines[:-1])
-                     if line.strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"}) + 2
+                     if line.strip() == section and set(lines[i + 1].strip()) == {"-"}) + 2
     except StopIteration:
         return out
     names: list[str] = []
@@ -332,13 +332,15 @@ def docstring_parameters(doc: str | None) -> dict[str, tuple[str, str]]:
 def _documented(cls: type) -> dict[str, tuple[str, str]]:
     """Documented parameters of ``cls``, else of its bases, else of the class it draws (``RandomX`` -> ``X``).
 
-    Shared parameters (``p``, ``channels``, ``mask``) are documented once, on a base class.
+    Shared parameters (``p``, ``channels``, ``mask``) are documented once, on a base class
+    (in its Attributes when its own signature lacks them).
     """
     drawn = transform_classes().get(cls.__name__[len("Random"):]) if cls.__name__.startswith("Random") else None
     sources = [*reversed(drawn.__mro__ if drawn else ()), *reversed(cls.__mro__)]
     found: dict[str, tuple[str, str]] = {}
     for c in sources:  # the class itself last: its own text wins
-        for name, (kind, text) in docstring_parameters(c.__dict__.get("__doc__")).items():
+        doc = c.__dict__.get("__doc__")
+        for name, (kind, text) in {**docstring_parameters(doc, "Attributes"), **docstring_parameters(doc)}.items():
             old_kind, old_text = found.get(name, ("", ""))
             found[name] = (kind or old_kind, text or old_text)
     return found
