@@ -41,6 +41,8 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
 _SHOWN_ON = {"RandomContrast": "ultrasound", "Contrast": "ultrasound"}
 _TITLES = {"ct": "CT phantom (HU)", "mri": "real T1 MRI (nibabel's anatomical.nii)",
            "xray": "X-ray-like projection of the phantom", "ultrasound": "ultrasound-like phantom with speckle"}
+#: Largest displacement of the pictured stored fields (mm): visible, and far from folding.
+_FIELD_MM = 4.0
 #: Display windows: the CT phantom's brain window (HU) shows intensity changes of a few HU.
 _WINDOWS: dict[str, tuple[float, float] | None] = {"ct": (-20.0, 100.0), "mri": None, "xray": None, "ultrasound": None}
 
@@ -50,7 +52,7 @@ def gallery_samples() -> dict[str, Sample]:
 
     * ``ct``: the 2D head phantom (:func:`~medaug.data.phantoms.shepp_logan_2d`, HU, 96 x 96, labels 0-4);
     * ``mri``: nibabel's real 3D T1 MR (:func:`~medaug.data.sample_data.anatomical_mri`,
-      33 x 41 x 25 voxels of 2 mm) with the head (Otsu's threshold, largest part, holes filled) as label;
+      33 x 41 x 25 voxels of 2 mm) with the bright tissue (Otsu's threshold after a 1-voxel Gaussian, largest part) as label;
     * ``xray``: a radiograph-like 2D projection of the 3D phantom (attenuation
       summed along AP, 64 x 64), with the projected labels;
     * ``ultrasound``: the 2D phantom as echogenicity (fluid dark, bone bright)
@@ -68,10 +70,11 @@ def gallery_samples() -> dict[str, Sample]:
 
     ct = shepp_logan_2d(96, seed=0)
     mri_image = anatomical_mri()
-    head = ndimage.binary_opening(mri_image.array > threshold_otsu(mri_image.array), iterations=2)
-    parts, count = ndimage.label(head)
+    tissue = ndimage.gaussian_filter(mri_image.array.astype(np.float32), 1.0)
+    tissue = ndimage.binary_opening(tissue > threshold_otsu(tissue))
+    parts, count = ndimage.label(tissue)
     largest = np.argmax(np.bincount(parts.ravel())[1:]) + 1 if count else 0
-    head = ndimage.binary_fill_holes(parts == largest).astype(np.uint8)
+    head = (parts == largest).astype(np.uint8)
     mri = Sample(image=mri_image, label=Image(head, grid=mri_image.grid, is_label=True),
                  metadata={"modality": "mri", "case_id": "anatomical_mri"})
     volume = shepp_logan_3d(64, seed=0)
@@ -123,7 +126,8 @@ def write_gallery(folder: str | Path, *, names: Iterable[str] | None = None, see
     entries = transform_entries()
     chosen = [entries[n] for n in (sorted(names) if names is not None else entries)]
     samples = gallery_samples()
-    fields = {m: str(write_example_field(out / f"field_{m}.nii.gz", _field_grid(s.grid))) for m, s in samples.items()}
+    fields = {m: str(write_example_field(out / f"field_{m}.nii.gz", _field_grid(s.grid), amplitude=_FIELD_MM))
+              for m, s in samples.items()}
     pictures: dict[str, Path] = {}
     sections: dict[str, list[str]] = {page: [] for page in PAGES}
     for entry in chosen:
