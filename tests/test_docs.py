@@ -45,7 +45,7 @@ def blocks(path: Path) -> list[tuple[str, str]]:
 def _run(script: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONWARNINGS="error::UserWarning")
     return subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=300)  # any locale
 
 
 @pytest.mark.parametrize("path", [p for p in DOCUMENTS if python_blocks(p) and p.name not in RUN_ELSEWHERE],
