@@ -21,107 +21,28 @@ import numpy as np
 import pytest
 
 import medaug
-from medaug.data.field import DisplacementField, save_field
 from medaug.engine.compose import Compose
 from medaug.engine.config import pipeline_from_config
 from medaug.engine.registry import transform_classes
 from medaug.engine.transform import Context, RandomTransform, SpatialTransform
-from medaug.intensity.bias_field import polynomial_terms
+from medaug.presets.examples import example_parameters, write_example_field
 
 #: Registered by the interop modules (MONAI/TorchIO steps): records of foreign objects, documented
 #: as not replayable, tested in tests/interop.
 FOREIGN = {"MonaiStep", "MonaiApplied", "TorchioStep", "TorchioApplied"}
-GROUP = [{"RandomAffine": {"rotation": 5}}, {"RandomGamma": {"log_gamma": 0.2}}]
 
 
 def _field_file(tmp_path_factory: pytest.TempPathFactory, ndim: int) -> str:
     """A smooth, fold-free displacement field over the phantom's field of view, saved as a file."""
     path = tmp_path_factory.getbasetemp() / f"field{ndim}d.nii.gz"
     if not path.exists():
-        grid = medaug.Grid((16,) * ndim, spacing=(4.0,) * ndim, origin=(-30.0,) * ndim)
-        axes = np.meshgrid(*[np.linspace(0, np.pi, 16)] * ndim, indexing="ij")
-        data = np.stack([1.5 * np.sin(axes[(c + 1) % ndim]) for c in range(ndim)])
-        save_field(DisplacementField(grid, data), path)
+        write_example_field(path, medaug.Grid((16,) * ndim, spacing=(4.0,) * ndim, origin=(-30.0,) * ndim))
     return str(path)
 
 
 def typical(name: str, ndim: int, field: str, grid: medaug.Grid) -> dict[str, Any] | None:
-    """Typical parameters of each registered transform (None: the class has none here)."""
-    three = ndim == 3
-    v = (lambda a, b: a if three else b)  # noqa: E731
-    return {
-        "Affine": {"rotation": v([5.0, -3.0, 8.0], 7.0), "scale": 1.08, "translation": 2.0},
-        "AffineMatrix": {"matrix": v([[1, 0.05, 0, 2], [-0.05, 1, 0, -1], [0, 0, 1, 1], [0, 0, 0, 1]],
-                                     [[1, 0.05, 2], [-0.05, 1, -1], [0, 0, 1]])},
-        "BiasField": {"order": 2, "coefficients": [0.0] + [0.1] * (len(polynomial_terms(2, ndim)) - 1)},
-        "Blur": {"std": 1.0},
-        "Brightness": {"shift": 20.0},
-        "CLAHE": {"clip_limit": 0.02, "tiles": 4},
-        "CenterCrop": {"size": v([18, 22, 20], [40, 44])},
-        "Clip": {"lo": -500.0, "hi": 500.0},
-        "ClipPercentile": {"lower": 1.0, "upper": 99.0},
-        "Compose": {"transforms": GROUP, "fill": 0.0, "interpolation": "nearest"},
-        "Contrast": {"scale": 1.2, "shift": 10.0, "mean": 0.0},
-        "Crop": {"start": v([2, 3, 2], [4, 4]), "size": v([20, 18, 19], [38, 40])},
-        "CropForeground": {"margin": 2.0},
-        "CropToLabel": {"margin": 3.0},
-        "Cutout": {"holes": [v([2, 2, 2, 8, 8, 8], [5, 5, 15, 15])], "fill": "background"},
-        "Deformation": {"field": field, "scale": 1.0},
-        "ElasticBSpline": {"control_points": 5, "max_displacement": 2.0, "seed": 3},
-        "ElasticDense": {"alpha": 1.5, "sigma": 12.0, "seed": 3},
-        "Flip": {"axes": ["LR", "AP"]},
-        "Gamma": {"gamma": 1.3, "lo": -1000.0, "hi": 1000.0},
-        "GaussianField": {"sigma": 10.0, "amplitude": 0.2},
-        "Ghosting": {"num_ghosts": 4, "axis": 1, "intensity": 0.5},
-        "Gibbs": {"alpha": 0.7},
-        "HistogramShift": {"x": [-1000.0, 0.0, 1000.0], "y": [-1000.0, 100.0, 1000.0]},
-        "Inverse": {"transform": {"name": "ElasticBSpline", "params": {"control_points": 5, "max_displacement": 2.0,
-                                                                         "seed": 3}},
-                    "grid": grid.to_dict()},
-        "LearnedDeformation": {"field": field, "scale": 0.8},
-        "LowResolution": {"axis": 0, "factor": 2.0},
-        "Motion": {"degrees": [v([1.0, 2.0, 3.0], [3.0])], "translation": [[1.0] * ndim], "times": [0.5]},
-        "Noise": {"kind": "gaussian", "std": 10.0, "seed": 1},
-        "OneOf": {"transforms": GROUP, "weights": [1, 2]},
-        "Pad": {"before": 2, "after": v([1, 2, 3], [1, 2])},
-        "RadialDistortion": {"k1": 0.05},
-        "RandomAffine": {"rotation": v([0, 0, 10], 10), "scale": 0.1, "translation": 3, "translation_fraction": 0.02},
-        "RandomBiasField": {"order": 2, "coefficients": 0.2},
-        "RandomBlur": {"std": [0.5, 1.5]},
-        "RandomBrightness": {"shift": 30},
-        "RandomCLAHE": {},
-        "RandomContrast": {"scale": 0.2, "shift": 10},
-        "RandomCrop": {"size": v([16, 16, 16], [32, 32])},
-        "RandomCutout": {"num_holes": [1, 2], "size_mm": [4, 8]},
-        "RandomElastic": {"control_points": 6, "max_displacement": 3},
-        "RandomFlip": {"axes": ["LR"], "p": 1.0},
-        "RandomGamma": {"log_gamma": 0.3},
-        "RandomGaussianField": {},
-        "RandomGhosting": {},
-        "RandomGibbs": {},
-        "RandomHistogramShift": {},
-        "RandomLearnedDeformation": {"fields": [field], "scale": [0.5, 1.0]},
-        "RandomLowResolution": {"factor": [1.5, 3.0]},
-        "RandomMotion": {"degrees": 5, "translation": 3},
-        "RandomNoise": {"std": 20},
-        "RandomRadialDistortion": {"k1": 0.1},
-        "RandomRotation": {"rotation": 10},
-        "RandomScale": {"scale": 0.1},
-        "RandomSharpen": {},
-        "RandomShear": {"shear": 0.05},
-        "RandomSpike": {"intensity": 0.5},
-        "RandomTranslation": {"translation": 4},
-        "RandomWindow": {"window": "brain", "center_jitter": 10},
-        "Reorient": {"orientation": v("RAS", "RA")},
-        "Resample": {"spacing": v([1.3, 0.9, 1.5], [1.3, 0.8])},
-        "RescaleIntensity": {"out_min": 0.0, "out_max": 1.0},
-        "Resize": {"factor": 1.25},
-        "Sharpen": {"std": 1.0, "amount": 0.5},
-        "SomeOf": {"transforms": GROUP, "n": [1, 2]},
-        "Spike": {"positions": [v([0.3, 0.6, 0.5], [0.3, 0.6])], "intensity": 0.5},
-        "Window": {"center": 40.0, "width": 400.0},
-        "ZNormalize": {},
-    }.get(name)
+    """Typical parameters of each registered transform (None: the class has none), from the shared table."""
+    return example_parameters(name, ndim, field, grid)
 
 
 def _phantom(ndim: int) -> medaug.Sample:
@@ -135,7 +56,7 @@ def _names() -> list[str]:
 def test_every_registered_transform_has_typical_parameters(tmp_path_factory):
     missing = [n for n in _names() for nd in (2, 3)
                if typical(n, nd, _field_file(tmp_path_factory, nd), _phantom(nd).grid) is None]
-    assert not missing, f"add typical parameters to tests/test_contracts.py for: {sorted(set(missing))}"
+    assert not missing, f"add typical parameters to src/medaug/presets/examples.py for: {sorted(set(missing))}"
 
 
 @pytest.mark.parametrize("ndim", [2, 3], ids=["2d", "3d"])

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("medaug.cli.demo", "augment the built-in sample images and write files and a preview"),
     "augment": ("medaug.cli.augment", "write N augmented copies of one case, with a manifest"),
     "presets": ("medaug.cli.presets", "list the modality presets, or print one as YAML"),
+    "transforms": ("medaug.cli.transforms", "list the transforms, or one's parameters, units, ranges and modality rules"),
     "check": ("medaug.cli.check", "validate a pipeline config against a modality's safety limits"),
     "expand": ("medaug.cli.expand", "expand a dataset offline: N random copies or a parameter grid per case"),
     "preview": ("medaug.cli.preview", "draw the original and augmented samples in one picture"),

@@ -217,7 +217,17 @@ class Compose(_Base):
 
 
 class OneOf(Compose):
-    """Apply exactly one of the transforms, chosen with ``weights`` (resampling options as :class:`Compose`)."""
+    """Apply exactly one of the transforms, chosen with ``weights`` (resampling options as :class:`Compose`).
+
+    Parameters
+    ----------
+    transforms : sequence
+        The transforms to choose from.
+    weights : list of float, optional
+        Relative weights, one per transform (non-negative, positive sum); equal if omitted.
+    p : float
+        Probability of applying the group.
+    """
 
     def __init__(self, transforms: Sequence[Any], weights: Sequence[float] | None = None, *, p: float = 1.0,
                  **options: Any) -> None:
@@ -244,7 +254,17 @@ class OneOf(Compose):
 
 
 class SomeOf(Compose):
-    """Apply ``n`` of the transforms (a number or a [min, max] range), in their order (options as :class:`Compose`)."""
+    """Apply ``n`` of the transforms (a number or a [min, max] range), in their order (options as :class:`Compose`).
+
+    Parameters
+    ----------
+    transforms : sequence
+        The transforms to choose from.
+    n : int or [min, max]
+        How many to apply (a range draws the count), at most ``len(transforms)``.
+    p : float
+        Probability of applying the group.
+    """
 
     def __init__(self, transforms: Sequence[Any], n: int | Sequence[int] = 1, *, p: float = 1.0, **options: Any) -> None:
         super().__init__(transforms, p=p, **options)

@@ -230,7 +230,7 @@ def _build_item(item: Any, index: int, depth: int = 1) -> _Base:
     if cls is None:
         raise ParameterError(
             f"item {index + 1}: unknown transform {name!r}{unknown_name_hint(name)}; "
-            "run 'medaug presets' or see the docs for the list"
+            "run 'medaug transforms' for the list"
         )
     allowed = _parameter_names(cls)
     _check_keys(name, params, allowed, index)

@@ -209,6 +209,18 @@ class IntensityTransform(Transform):
     Subclasses implement :meth:`apply_tensor` (torch, CPU or CUDA).  Point-wise
     transforms also describe themselves as fused operations (:meth:`fused_ops`)
     so that the engine can apply them inside the resampling sweep.
+
+    Parameters
+    ----------
+    channels : list of int, optional
+        The channels changed (indices into a multi-channel image's channels);
+        every channel if omitted.
+
+    Attributes
+    ----------
+    mask : str, optional
+        Name of a label map (or boolean mask image) restricting the change to
+        its non-zero voxels (for the transforms that take one).
     """
 
     __abstract__ = True
@@ -273,7 +285,7 @@ class PointwiseTransform(IntensityTransform):
 class RandomTransform(_Base):
     """Samples a deterministic transform from an explicit generator.
 
-    Parameters
+    Attributes
     ----------
     p : float
         Probability of applying the transform, in [0, 1].
@@ -305,6 +317,12 @@ class RandomIntensityTransform(RandomTransform):
         sampled transform changes that channel only; ``"same"``: one draw for
         all channels; a list: only those channels change, each with its own
         draw.  A scalar image has one channel, so the three agree.
+
+    Attributes
+    ----------
+    mask : str, optional
+        Name of a label map (or boolean mask image) restricting the change to
+        its non-zero voxels (for the transforms that take one).
     """
 
     __abstract__ = True

@@ -82,7 +82,8 @@ class FieldWarp(Warp):
     displacement : callable
         Maps (N, ndim) physical points to (N, ndim) displacements in mm.
     ndim : int
-    feature_mm : float
+        Dimensionality of the points.
+    feature : float
         Length scale of the field (e.g. the B-spline control spacing), used by
         the engine to choose how densely to evaluate it.
     max_displacement_mm : float

@@ -125,7 +125,9 @@ class GaussianField(IntensityTransform):
     amplitude : float
         Peak change: relative when multiplicative, image units when additive.
     mode : {"multiplicative", "additive"}
+        ``v * (1 + a g)`` or ``v + a g``.
     mask : str, optional
+        Restrict to the non-zero voxels of this label map.
     """
 
     center: Numbers | None = None

@@ -41,6 +41,8 @@ _STRICTNESS = ("ct", "xray", "ultrasound", "mri")
 def channel_modality(name: str) -> str | None:
     """The modality (``ct``, ``mri``, ``xray``, ``ultrasound``) a channel name stands for, or None.
 
+    Examples
+    --------
     >>> [channel_modality(n) for n in ("FLAIR", "T1w", "t1gd", "CT", "ADC", "RGB")]
     ['mri', 'mri', 'mri', 'ct', 'mri', None]
     """

@@ -27,7 +27,7 @@ from ..engine.registry import set_constraint_checker
 from ..engine.transform import _Base
 from ..errors import ParameterError, UnsafePipelineError, did_you_mean
 
-__all__ = ["Rule", "Violation", "MODALITIES", "RULES", "VALID_RANGE", "check_pipeline", "enforce", "output_range_check", "UnsafePipelineWarning"]
+__all__ = ["Rule", "Violation", "MODALITIES", "RULES", "VALID_RANGE", "NOISE_KIND_RULES", "canonical_modality", "check_pipeline", "enforce", "output_range_check", "UnsafePipelineWarning"]
 
 Severity = Literal["error", "warning"]
 MODALITIES = ("ct", "mri", "xray", "ultrasound")
@@ -160,7 +160,8 @@ VALID_RANGE: dict[str, tuple[str, float, float]] = {
     "ultrasound": ("relative", 0.25, 0.5),
 }
 
-_NOISE_KIND_RULES: dict[str, dict[str, str]] = {
+#: Noise kinds each modality refuses in RandomNoise (kind -> reason).
+NOISE_KIND_RULES: dict[str, dict[str, str]] = {
     "ct": {"speckle": "speckle is an ultrasound artefact", "rician": "Rician noise belongs to magnitude MRI"},
     "xray": {"speckle": "speckle is an ultrasound artefact", "rician": "Rician noise belongs to magnitude MRI"},
     "mri": {"speckle": "speckle is an ultrasound artefact", "salt_pepper": "salt-and-pepper is not an MRI noise model"},
@@ -198,7 +199,7 @@ def check_pipeline(pipeline: Compose, modality: str) -> list[Violation]:
     ParameterError
         For an unknown modality.
     """
-    modality = _modality(modality)
+    modality = canonical_modality(modality)
     rules = RULES[modality]
     found: list[Violation] = []
     for t in pipeline.walk():
@@ -214,8 +215,8 @@ def check_pipeline(pipeline: Compose, modality: str) -> list[Violation]:
             if rule.limit is not None and mag > rule.limit + 1e-12:
                 found.append(Violation(rule.severity, name, rule.parameter, mag, rule.limit, rule.reason, modality))
         kind = getattr(t, "kind", None)
-        if name == "RandomNoise" and kind in _NOISE_KIND_RULES.get(modality, {}):
-            found.append(Violation("error", name, "kind", None, None, f"kind '{kind}': {_NOISE_KIND_RULES[modality][kind]}", modality))
+        if name == "RandomNoise" and kind in NOISE_KIND_RULES.get(modality, {}):
+            found.append(Violation("error", name, "kind", None, None, f"kind '{kind}': {NOISE_KIND_RULES[modality][kind]}", modality))
     return found
 
 
@@ -223,7 +224,14 @@ def _is_subclass_named(t: Any, name: str) -> bool:
     return any(c.__name__ == name for c in type(t).__mro__[1:])
 
 
-def _modality(modality: str) -> str:
+def canonical_modality(modality: str) -> str:
+    """The canonical name of ``modality`` (``"MR"`` -> ``"mri"``, ``"CR"`` -> ``"xray"``).
+
+    Raises
+    ------
+    ParameterError
+        For an unknown modality, naming the known ones.
+    """
     m = str(modality).lower().replace("-", "").replace("_", "")
     m = {"xr": "xray", "cr": "xray", "dx": "xray", "mr": "mri", "us": "ultrasound"}.get(m, m)
     if m not in RULES:
@@ -265,7 +273,7 @@ def output_range_check(
     inputs : dict, optional
         Input (min, max) per image name, for the modalities whose range is relative.
     """
-    mod = _modality(modality)
+    mod = canonical_modality(modality)
     kind, a, b = VALID_RANGE[mod]
     report: dict[str, Any] = {}
     ok = True
@@ -285,7 +293,7 @@ def output_range_check(
 class _Checker:
     """The constraints as the engine's :class:`~medaug.engine.registry.ConstraintChecker`."""
 
-    canonical = staticmethod(_modality)
+    canonical = staticmethod(canonical_modality)
     enforce = staticmethod(enforce)
     output_range_check = staticmethod(output_range_check)
 

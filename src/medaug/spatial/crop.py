@@ -87,7 +87,14 @@ class Crop(SpatialTransform):
 
 @dataclass
 class Pad(SpatialTransform):
-    """Add ``before`` and ``after`` voxels per axis (array order), filled with the fill value."""
+    """Add ``before`` and ``after`` voxels per axis (array order), filled with the fill value.
+
+    Parameters
+    ----------
+    before, after : int or list of int
+        Voxels added before the first and after the last voxel, one number for
+        every axis or one per axis in array order (z, y, x).
+    """
 
     before: Sizes = 0
     after: Sizes = 0
@@ -110,7 +117,14 @@ class Pad(SpatialTransform):
 
 @dataclass
 class CenterCrop(SpatialTransform):
-    """Crop (or pad) symmetrically to ``size`` voxels (array order)."""
+    """Crop (or pad) symmetrically to ``size`` voxels (array order).
+
+    Parameters
+    ----------
+    size : int or list of int
+        Output size in voxels, one number for every axis or one per axis in
+        array order (z, y, x).
+    """
 
     size: Sizes = 1
 
@@ -131,7 +145,16 @@ class CenterCrop(SpatialTransform):
 
 @dataclass
 class RandomCrop(RandomTransform):
-    """A random box of ``size`` voxels (array order); axes smaller than ``size`` are padded centrally."""
+    """A random box of ``size`` voxels (array order); axes smaller than ``size`` are padded centrally.
+
+    Parameters
+    ----------
+    size : int or list of int
+        Box size in voxels, one number for every axis or one per axis in
+        array order (z, y, x).
+    p : float
+        Probability of applying.
+    """
 
     size: Sizes = 64
     p: float = 1.0

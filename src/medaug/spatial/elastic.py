@@ -158,6 +158,9 @@ class RandomElastic(RandomTransform):
     Parameters
     ----------
     kind : {"bspline", "dense"}
+        ``bspline``: displacements on a coarse control grid, cubic B-spline
+        interpolated (``control_points``, ``max_displacement``); ``dense``:
+        Simard's smoothed random field (``alpha``, ``sigma``).
     control_points : int or list of int
         B-spline control points per axis.
     max_displacement : float or list of float

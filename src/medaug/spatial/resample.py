@@ -24,8 +24,10 @@ SPACING_MM = (1e-6, 1e4)
 class Resample(SpatialTransform):
     """Put the sample on a new grid covering the same physical extent (or on a reference grid).
 
-    Give exactly one of:
+    Give exactly one of these parameters.
 
+    Parameters
+    ----------
     spacing : float or list of float
         Target spacing in mm (x, y, z order); one number means isotropic.
     size : list of int

@@ -40,6 +40,8 @@ def save(image: Image, path: PathType, *, compress: bool = False, header: dict[s
         Extra header entries (SimpleITK metadata names); used only for the
         identifiers kept by ``--keep-identifiers`` (:mod:`medaug.data.identifiers`).
 
+    Notes
+    -----
     An image with channels is written in the format's own layout: a 4D NIfTI
     (channels along the fourth axis, as the Medical Segmentation Decathlon), a
     multi-component MetaImage/NRRD/TIFF, an RGB(A) PNG or RGB JPEG/BMP.
