@@ -8,8 +8,8 @@ descriptors 1 and 2 redirected to files so that C-level output (ITK, GDCM)
 is captured as well.
 
 Input (stdin): JSON ``{"limit_bytes": int, "jobs": [{"id": str, "argv": [str, ...]}, ...]}``.
-Output (stdout): JSON list of ``{"id", "rc", "stderr", "seconds", "maxrss_kb"}`` plus a
-first entry ``{"id": "__startup__", "seconds": ...}``.
+Output (stdout): JSON list of ``{"id", "rc", "stderr", "seconds", "cpu", "maxrss_kb"}`` (wall and CPU
+seconds) plus a first entry ``{"id": "__startup__", "seconds": ..., "cpu": ...}``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import traceback
 import warnings
 
 T0 = time.perf_counter()
+C0 = time.process_time()
 
 
 def _run_one(argv: list[str], main) -> tuple[int, str]:
@@ -64,12 +65,13 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from medaug.cli.main import main as medaug_main
 
-    results = [{"id": "__startup__", "seconds": time.perf_counter() - T0}]
+    results = [{"id": "__startup__", "seconds": time.perf_counter() - T0, "cpu": time.process_time() - C0}]
     for job in spec["jobs"]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         rc, err = _run_one(job["argv"], medaug_main)
         results.append({
             "id": job["id"], "rc": rc, "stderr": err, "seconds": time.perf_counter() - t,
+            "cpu": time.process_time() - c,
             "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         })
     sys.stdout.write(json.dumps(results))
