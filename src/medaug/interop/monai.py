@@ -13,11 +13,12 @@ Conventions
   the equivalent LPS grid (:mod:`medaug.interop.geometry`); the way back gives
   a tensor in the same order, the same space, the same affine size (a 4x4
   affine of a 2D image keeps its slice position) and the same device.
-* Channels: an entry with ``C > 1`` channels becomes ``C`` medaug images named
-  ``key``, ``key_0001``, ``key_0002`` ... (nnU-Net's channel suffix); spatial
-  transforms move all channels together, intensity transforms treat each one
-  as an image (e.g. an independent noise field per channel).  Label entries
-  with several channels (one-hot) become several label maps the same way.
+* Channels: an intensity entry with ``C > 1`` channels becomes one medaug
+  image with channels (``Image.channels == C``, a view of the data where the
+  axis order allows); spatial transforms move all channels together,
+  intensity transforms draw per channel (``channels: each|same|[k]``).  Label
+  entries with several channels (one-hot) become several label maps named
+  ``key``, ``key_0001``, ``key_0002`` ... (nnU-Net's channel suffix).
 * Label keys are label maps: resampled nearest-neighbour (or per-label linear
   + argmax), never intensity-augmented, never gaining values.  They must hold
   whole non-negative numbers (MONAI loads them as float32: they come back as

@@ -13,9 +13,10 @@ Conventions
   (:mod:`medaug.interop.geometry`).  An image with ``D == 1`` whose two
   in-plane axes lie in the world's x/y plane (TorchIO's 2D images) is a 2D
   medaug image; the way back gives ``(C, W, H, 1)`` with the slice position kept.
-* Channels: an image with ``C > 1`` becomes ``C`` medaug images named ``name``,
-  ``name_0001`` ... (nnU-Net's suffix), moved together by spatial transforms,
-  each treated as an image by intensity transforms.
+* Channels: a ``ScalarImage`` with ``C > 1`` becomes one medaug image with
+  channels, moved together by spatial transforms, with per-channel draws of
+  intensity transforms; a ``LabelMap`` with ``C > 1`` (one-hot) becomes label
+  maps named ``name``, ``name_0001`` ... (nnU-Net's suffix).
 * ``LabelMap`` images are label maps (nearest neighbour, value set kept, no
   intensity change); other images are intensity images, returned as float32.
 * The result is a new ``Subject`` (the input is not modified) with new images
