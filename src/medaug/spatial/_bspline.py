@@ -22,10 +22,15 @@ def evaluate_scipy(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
     )
 
 
-try:  # pragma: no branch
-    from numba import njit
+#: Points from which the lattice is evaluated on every thread (below it a parallel launch costs more than it saves).
+PARALLEL_POINTS = 20_000
 
-    @njit(cache=True)  # serial: the lattice is small, and a parallel launch costs more than it saves
+try:  # pragma: no branch
+    from numba import njit, prange
+
+    from ..engine._jit import cache_kernels
+
+    @njit(cache=cache_kernels())
     def _eval3(coef, u, out):
         nc, kx, ky, kz = coef.shape
         for p in range(u.shape[0]):
@@ -58,6 +63,16 @@ try:  # pragma: no branch
                                 s += wij * wa[2, k] * coef[c, ii, jj, kk]
                 out[p, c] = s
 
+    @njit(cache=cache_kernels(), parallel=True)
+    def _eval3_parallel(coef, u, out):
+        """:func:`_eval3` over contiguous chunks of the points, on every thread."""
+        n = u.shape[0]
+        chunks = 64
+        for c in prange(chunks):
+            a = n * c // chunks
+            b = n * (c + 1) // chunks
+            _eval3(coef, u[a:b], out[a:b])
+
     _HAVE_NUMBA = True
 except Exception:  # pragma: no cover - numba missing
     _HAVE_NUMBA = False
@@ -74,5 +89,6 @@ def evaluate(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
     c3 = coef if n == 3 else np.repeat(coef[..., None], 3, axis=-1)
     u3 = u if n == 3 else np.concatenate([u, np.ones((u.shape[0], 1))], axis=1)
     out = np.empty((u.shape[0], coef.shape[0]))
-    _eval3(np.ascontiguousarray(c3, np.float64), np.ascontiguousarray(u3, np.float64), out)
+    kernel = _eval3_parallel if u.shape[0] >= PARALLEL_POINTS else _eval3
+    kernel(np.ascontiguousarray(c3, np.float64), np.ascontiguousarray(u3, np.float64), out)
     return out
