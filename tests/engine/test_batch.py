@@ -172,3 +172,26 @@ def test_errors_keep_their_type():
     with pytest.raises(MedaugError) as info:
         pipeline.batch([medaug.shepp_logan_2d(16), bad], seeds=[0, 1])
     assert isinstance(info.value, ParameterError) and info.value.batch_index == 1  # type: ignore[attr-defined]
+
+
+def test_step_wise_intensity_on_small_images_runs_on_one_thread(monkeypatch):
+    import importlib
+
+
+    ex = importlib.import_module("medaug.engine.execute")
+    seen = []
+    real = ex._apply_intensity
+
+    def spy(cur, t):
+        seen.append(torch.get_num_threads())
+        return real(cur, t)
+
+    monkeypatch.setattr(ex, "_apply_intensity", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pipeline = medaug.pipeline_from_config([{"RandomBlur": {"std": [1, 1]}}])
+        pipeline(medaug.shepp_logan_2d(32), seed=0)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
