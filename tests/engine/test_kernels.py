@@ -134,3 +134,17 @@ def test_the_note_comes_with_a_real_compile_not_with_a_cache_load(tmp_path):
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     assert runs[0].stdout.strip() == "4.0" and runs[0].stderr.count(_jit.MESSAGE) == 1
     assert _jit.MESSAGE not in runs[1].stderr
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(2, 6), min_size=2, max_size=3), seed=st.integers(0, 1000))
+def test_lattice_interpolation_is_scipy_order_1(shape, seed):
+    from scipy.ndimage import map_coordinates
+
+    from medaug.engine.resample import _multilinear
+
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(*shape, 2))
+    pos = rng.uniform(0, np.asarray(shape) - 1, size=(50, len(shape)))
+    ref = np.stack([map_coordinates(values[..., c], pos.T, order=1) for c in range(2)], 1)
+    np.testing.assert_allclose(_multilinear(values, pos), ref, atol=1e-12)

@@ -18,6 +18,7 @@ CPU or CUDA in z-slabs.  Cubic B-spline interpolation uses SciPy's
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -159,21 +160,17 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
     spacing_arr = np.asarray(grid_out.spacing[::-1], float)  # array order
     feature = chain.feature_mm
     step = np.maximum(1.0, np.floor(feature / 6.0 / spacing_arr))
-    rng = np.random.default_rng(0)
     error = np.inf
     for _ in range(6):
         step = np.minimum(step, np.maximum(np.asarray(grid_out.shape, float) - 1.0, 1.0))
-        counts = [max(int(np.ceil((s_len - 1) / st)) + 1, 2) for s_len, st in zip(grid_out.shape, step)]
-        axes = [np.arange(c) * st for c, st in zip(counts, step)]
-        nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, n)
-        # check the multilinear interpolation at random cell centres, evaluated with the nodes
-        cells = np.stack([rng.integers(0, c - 1, 512) for c in counts], -1)
-        centres = (cells + 0.5) * step
-        both = np.concatenate([nodes, centres])
+        counts = tuple(max(int(np.ceil((s_len - 1) / st)) + 1, 2) for s_len, st in zip(grid_out.shape, step))
+        # the nodes, then random cell centres where the multilinear interpolation is checked
+        both, cells = _lattice_points(counts, tuple(float(st) for st in step))
         values = exact(both) - (both @ base[:n, :n].T + base[:n, n])
-        resid = values[: len(nodes)].reshape(*counts, n)
-        interp = _multilinear(resid, centres / step)
-        error = float(np.abs(interp - values[len(nodes) :]).max())
+        nodes = len(both) - len(cells)
+        resid = values[:nodes].reshape(*counts, n)
+        interp = _multilinear(resid, cells + 0.5)
+        error = float(np.abs(interp - values[nodes:]).max())
         if error <= tolerance or np.all(step <= 1):
             break
         # the error of linear interpolation grows with the square of the step
@@ -187,20 +184,38 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
     return Coordinates(bmat, cvec, np.ascontiguousarray(resid3), step3, True, out3, in3, error, ndim=n)
 
 
+@functools.lru_cache(maxsize=64)
+def _lattice_points(counts: tuple[int, ...], step: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The lattice's nodes (output voxel indices) followed by 512 cell centres, and those cells' indices.
+
+    The cells are drawn from a fixed stream, so a lattice is checked at the
+    same places every time (cached per lattice: the arrays are read-only).
+    """
+    n = len(counts)
+    axes = [np.arange(c) * st for c, st in zip(counts, step)]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, n)
+    rng = np.random.default_rng(0)
+    cells = np.stack([rng.integers(0, c - 1, 512) for c in counts], -1)
+    both = np.concatenate([nodes, (cells + 0.5) * np.asarray(step)])
+    both.setflags(write=False)
+    cells.setflags(write=False)
+    return both, cells
+
+
 def _multilinear(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Multilinear interpolation of ``values`` (*counts, C) at fractional node positions."""
+    """Multilinear interpolation of ``values`` (*counts, C) at fractional node positions ``pos`` (N, n)."""
     n = pos.shape[1]
-    i0 = np.minimum(np.floor(pos).astype(int), np.asarray(values.shape[:n]) - 2)
+    counts = np.asarray(values.shape[:n])
+    flat = values.reshape(-1, values.shape[-1])
+    i0 = np.minimum(np.floor(pos).astype(np.int64), counts - 2)
     t = pos - i0
+    strides = np.cumprod(np.r_[counts[1:], 1][::-1])[::-1]  # C order
+    base = i0 @ strides
     out = np.zeros((pos.shape[0], values.shape[-1]))
     for corner in range(1 << n):
-        bits = [(corner >> (n - 1 - a)) & 1 for a in range(n)]
-        w = np.ones(pos.shape[0])
-        idx = []
-        for a, b in enumerate(bits):
-            w = w * (t[:, a] if b else 1 - t[:, a])
-            idx.append(i0[:, a] + b)
-        out += w[:, None] * values[tuple(idx)]
+        bits = np.array([(corner >> (n - 1 - a)) & 1 for a in range(n)])
+        w = np.prod(np.where(bits == 1, t, 1.0 - t), axis=1)
+        out += w[:, None] * flat[base + bits @ strides]
     return out
 
 
