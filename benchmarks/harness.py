@@ -264,6 +264,7 @@ def _worker() -> int:
             send({"status": "error", "reason": _reason(exc), "traceback": traceback.format_exc()})
             return 0
     inner = 1 if per_call <= 0 or per_call >= min_rep else min(1000, math.ceil(min_rep / per_call))
+    per_step = max(1, int(getattr(built, "samples_per_step", 1)))
     import gc
 
     gc.collect()
@@ -294,7 +295,7 @@ def _worker() -> int:
             for m in range(inner):
                 out = built.step(seed * inner + m)
                 del out
-            dt = (time.perf_counter() - t) / inner
+            dt = (time.perf_counter() - t) / inner / per_step  # seconds per sample (a step may augment a batch)
         except Exception as exc:  # noqa: BLE001
             send({"status": "error", "reason": _reason(exc), "traceback": traceback.format_exc()})
             return 0
@@ -626,6 +627,7 @@ def summarize(results: list[Result], references=("bgv2", "floor")) -> list[dict]
             "inner": res.inner,
             "median_s": med,
             "min_s": min(res.times) if res.times else None,
+            "min_used_s": min(res.used_times) if res.times else None,
             "max_s": max(res.used_times) if res.times else None,
             "all_times": res.times,
             "foreign_cores": res.foreign_cores,
@@ -662,17 +664,18 @@ def format_mb(mb: float | None) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     head = (
-        "| peer | kind | threads | s/sample (median) | samples/s | × bgv2 | × floor | peak MB | n |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| peer | kind | threads | s/sample (median) | spread (min–max) | samples/s | × bgv2 | × floor | peak MB | n |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for r in rows:
         if r["median_s"] is None:
-            lines.append(f"| {r['peer']} | {r['kind'].upper()} | {r['threads']} | {r['status']}: {r['reason'][:80]} | | | | | 0 |")
+            lines.append(f"| {r['peer']} | {r['kind'].upper()} | {r['threads']} | {r['status']}: {r['reason'][:80]} | | | | | | 0 |")
             continue
         flag = "" if r["check_ok"] else " ⚠"
         lines.append(
             f"| {r['peer']}{flag} | {r['kind'].upper()} | {r['threads']} | {format_seconds(r['median_s'])} | "
+            f"{format_seconds(r['min_used_s'])}–{format_seconds(r['max_s'])} | "
             f"{_fmt(r['samples_per_s'], '.3g' if r['samples_per_s'] < 100 else '.0f')} | "
             f"{_fmt(r['ratio_bgv2'], '.2f')} | {_fmt(r['ratio_floor'], '.1f')} | {format_mb(r['peak_mb'])} | "
             f"{r['n']}{'' if r['n_clean'] >= r['n'] else '*'}{'×' + str(r['inner']) if r['inner'] > 1 else ''} |"

@@ -111,6 +111,8 @@ class Built:
     notes: str = ""
     # objects that must stay alive while step is used (inputs, grids, ...)
     keep: list = field(default_factory=list)
+    # samples one step augments (a batch call): times are divided by it
+    samples_per_step: int = 1
 
 
 def _xyz(array: np.ndarray) -> np.ndarray:
@@ -155,9 +157,9 @@ def _build_floor(image, label):
     import torch
     import torch.nn.functional as F
 
-    img = torch.from_numpy(image)[None, None]
+    img = torch.from_numpy(image)[None] if image.ndim > label.ndim else torch.from_numpy(image)[None, None]
     lab = torch.from_numpy(label.astype(np.float32))[None, None]
-    grid = _floor_grid(image.shape)
+    grid = _floor_grid(label.shape)
 
     def step(seed: int):
         out = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -302,12 +304,13 @@ def _build_torchio2(image, label):
     import torch
 
     tio = _import_torchio2()
-    two_d = image.ndim == 2
-    x = _xyz(image)
+    two_d = label.ndim == 2
+    channels = image.ndim > label.ndim  # (C, z, y, x): TorchIO wants (C, x, y, z)
+    x = np.ascontiguousarray(image.transpose(0, 3, 2, 1)) if channels else _xyz(image)
     lab = _xyz(label)
     if two_d:
         x, lab = x[..., None], lab[..., None]
-    x_t = torch.from_numpy(x)[None]
+    x_t = torch.from_numpy(x) if channels else torch.from_numpy(x)[None]
     l_t = torch.from_numpy(lab)[None]
     affine = np.eye(4)
     r, t = ROTATION_DEG, TRANSLATION_MM
@@ -360,6 +363,14 @@ def _build_torchio2(image, label):
         return out["image"].data, out["label"].data
 
     return Built(step, _version(tio), "Spatial (fused affine+elastic) + Flip + Gamma + Noise + BiasField(SynthSeg-style)", [x_t, l_t])
+
+
+def build_torchio2_3d4(image, label):
+    return _build_torchio2(image, label)
+
+
+def build_floor_3d4(image, label):
+    return _build_floor(image, label)
 
 
 def build_torchio2_3d(image, label):
@@ -501,7 +512,7 @@ def build_monai_fused_2d(image, label):
 # ==========================================================================
 # batchgeneratorsv2
 # ==========================================================================
-def _build_bgv2(image, label):
+def _build_bgv2(image, label, *, elastic: bool = True):
     import torch
 
     try:
@@ -516,9 +527,10 @@ def _build_bgv2(image, label):
         raise PeerUnavailable(f"batchgeneratorsv2 not importable: {exc}") from exc
     from importlib.metadata import version as _dist_version
 
-    shape = image.shape  # (z, y, x) or (y, x), voxel space: spacing 1 mm so mm == voxels
+    # (z, y, x) or (y, x), voxel space: spacing 1 mm so mm == voxels; a 4-channel input is (C, z, y, x)
+    shape = image.shape[-len(label.shape):]
     nd = len(shape)
-    img_t = torch.from_numpy(image)[None]  # (1, Z, Y, X)
+    img_t = torch.from_numpy(image) if image.ndim > label.ndim else torch.from_numpy(image)[None]  # (C, Z, Y, X)
     seg_t = torch.from_numpy(label.astype(np.int16))[None]  # nnU-Net keeps segmentations as int16
     rad = math.radians(ROTATION_DEG)
     spatial = SpatialTransform(
@@ -533,7 +545,10 @@ def _build_bgv2(image, label):
         # component is exactly `magnitude` voxels.  scale 0.1155 = the
         # Gaussian equivalent of a 7-point B-spline grid (ELASTIC_SIGMA_FRACTION),
         # magnitude 7 voxels = 7 mm.
-        p_elastic_deform=1.0,
+        # heavy ("bgv2"): elastic on every sample.  Light ("bgv2-light"): nnU-Net v2's default, p_elastic_deform=0:
+        # no elastic.  bgv2's elastic draws full-resolution noise and smooths it with an FFT per axis, which is
+        # most of its time, so medaug's ratio to bgv2 depends mainly on this one setting.
+        p_elastic_deform=1.0 if elastic else 0.0,
         elastic_deform_scale=ELASTIC_SIGMA_FRACTION,
         elastic_deform_magnitude=MAX_DISPLACEMENT_MM,
         p_rotation=1.0,
@@ -596,6 +611,18 @@ def build_bgv2_2d(image, label):
     return _build_bgv2(image, label)
 
 
+def build_bgv2_light_3d(image, label):
+    return _build_bgv2(image, label, elastic=False)
+
+
+def build_bgv2_light_2d(image, label):
+    return _build_bgv2(image, label, elastic=False)
+
+
+def build_bgv2_3d4(image, label):
+    return _build_bgv2(image, label)
+
+
 # ==========================================================================
 # Albumentations (2D only)
 # ==========================================================================
@@ -653,11 +680,12 @@ def build_albumentations_2d(image, label):
 # registry: peer name -> {kind: builder function name in this module}
 # --------------------------------------------------------------------------
 PEERS: dict[str, dict[str, str]] = {
-    "floor": {"3d": "build_floor_3d", "2d": "build_floor_2d"},
-    "bgv2": {"3d": "build_bgv2_3d", "2d": "build_bgv2_2d"},
+    "floor": {"3d": "build_floor_3d", "2d": "build_floor_2d", "3d4": "build_floor_3d4"},
+    "bgv2": {"3d": "build_bgv2_3d", "2d": "build_bgv2_2d", "3d4": "build_bgv2_3d4"},
+    "bgv2-light": {"3d": "build_bgv2_light_3d", "2d": "build_bgv2_light_2d"},
     "torchio": {"3d": "build_torchio_3d", "2d": "build_torchio_2d"},
     "torchio-fused": {"3d": "build_torchio_fused_3d", "2d": "build_torchio_fused_2d"},
-    "torchio2": {"3d": "build_torchio2_3d", "2d": "build_torchio2_2d"},
+    "torchio2": {"3d": "build_torchio2_3d", "2d": "build_torchio2_2d", "3d4": "build_torchio2_3d4"},
     "monai": {"3d": "build_monai_3d", "2d": "build_monai_2d"},
     "monai-lazy": {"3d": "build_monai_lazy_3d", "2d": "build_monai_lazy_2d"},
     "monai-fused": {"3d": "build_monai_fused_3d", "2d": "build_monai_fused_2d"},
@@ -666,4 +694,4 @@ PEERS: dict[str, dict[str, str]] = {
 }
 
 #: peers that run when --only is not given
-DEFAULT_PEERS = ("floor", "bgv2", "torchio", "torchio2", "monai", "monai-lazy", "albumentations")
+DEFAULT_PEERS = ("floor", "bgv2", "bgv2-light", "torchio", "torchio2", "monai", "monai-lazy", "albumentations")

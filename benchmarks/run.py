@@ -90,20 +90,41 @@ def _medaug_array(img):
     return data
 
 
+def _medaug_sample(medaug, image, label):
+    spacing = (1.0,) * label.ndim  # (x, y[, z]) mm
+    return medaug.Sample(
+        image=medaug.Image(image, spacing=spacing, channel_axis=image.ndim > label.ndim),
+        label=medaug.Image(label, spacing=spacing, is_label=True),
+    )
+
+
 def _build_medaug(image, label, pipeline_factory):
     medaug = _import_medaug()
     pipeline = pipeline_factory()
-    spacing = (1.0,) * image.ndim  # (x, y[, z]) mm
 
     def step(seed: int):
-        sample = medaug.Sample(
-            image=medaug.Image(image, spacing=spacing),
-            label=medaug.Image(label, spacing=spacing, is_label=True),
-        )
-        out = pipeline(sample, seed=seed)
+        out = pipeline(_medaug_sample(medaug, image, label), seed=seed)
         return _medaug_array(out["image"]), _medaug_array(out["label"])
 
     return Built(step, f"medaug {getattr(medaug, '__version__', '?')}", "pipeline_from_config(standard pipeline)")
+
+
+#: Samples per call of the batch row.
+BATCH = 64
+
+
+def build_medaug_batch_2d(image, label):
+    """``pipeline.batch`` of 64 samples (each built inside the timed step, as the per-sample row does); time per sample."""
+    medaug = _import_medaug()
+    pipeline = medaug_pipeline_2d()
+
+    def step(seed: int):
+        samples = [_medaug_sample(medaug, image, label) for _ in range(BATCH)]
+        outs = pipeline.batch(samples, seeds=[seed * BATCH + i for i in range(BATCH)])
+        return _medaug_array(outs[0]["image"]), _medaug_array(outs[0]["label"])
+
+    return Built(step, f"medaug {getattr(medaug, '__version__', '?')}",
+                 f"pipeline.batch of {BATCH} samples, time per sample (peak MB: the whole batch)", samples_per_step=BATCH)
 
 
 def build_medaug_3d(image, label):
@@ -114,12 +135,17 @@ def build_medaug_2d(image, label):
     return _build_medaug(image, label, medaug_pipeline_2d)
 
 
+def build_medaug_3d4(image, label):
+    return _build_medaug(image, label, medaug_pipeline_3d)
+
+
 # name -> {kind: (module, builder)}
 REGISTRY: dict[str, dict[str, tuple[str, str]]] = {
-    "medaug": {"3d": ("run", "build_medaug_3d"), "2d": ("run", "build_medaug_2d")},
+    "medaug": {"3d": ("run", "build_medaug_3d"), "2d": ("run", "build_medaug_2d"), "3d4": ("run", "build_medaug_3d4")},
+    "medaug-batch64": {"2d": ("run", "build_medaug_batch_2d")},
     **{name: {kind: ("peers", fn) for kind, fn in kinds.items()} for name, kinds in PEERS.items()},
 }
-DEFAULT = ("medaug", *DEFAULT_PEERS)
+DEFAULT = ("medaug", "medaug-batch64", *DEFAULT_PEERS)
 
 
 # ==========================================================================
@@ -170,19 +196,31 @@ def render_docs_block(rows: list[dict], machine: dict, settings: dict) -> str:
         f"{machine['memory_gb']} GB), {machine['platform']}, Python {machine['python']}, torch {machine['torch']}. "
         f"{settings['repeats']} timed repetitions after {settings['warmup']} warm-up call(s), peers interleaved "
         "round-robin, each (peer, threads) in its own process. 3D input: 189×233×197 (z, y, x) float32 + uint8 labels, "
-        "1 mm; 2D: 256×256. \"peak MB\": the largest increase of resident memory during one call over the resident "
+        "1 mm; 3D four channels: the same volume as (4, z, y, x); 2D: 256×256; medaug-batch64: 64 samples per call, "
+        "time per sample. Spread: fastest–slowest repetition behind the median. \"peak MB\": the largest increase of resident memory during one call over the resident "
         "memory before it (inputs, libraries and built pipeline excluded). Ratios are against the same kind and "
         "thread count; ⚠ marks an output check failure (label values not in the input, non-finite image or wrong size). "
         "n: repetitions behind the median (×k: k calls per repetition); repetitions during which other processes used "
         "more than 0.15 of a core are left out when at least 3 clean ones exist, * marks a median that had to include them."
     )
     out.append("")
-    for kind in ("3d", "2d"):
+    titles = {"3d": "3D", "2d": "2D", "3d4": "3D, four channels (the same volume as 4 channels, one label map)"}
+    for kind in ("3d", "2d", "3d4"):
         kr = [r for r in rows if r["kind"] == kind]
         if kr:
-            out.append(f"**{kind.upper()}**")
+            out.append(f"**{titles[kind]}**")
             out.append("")
             out.append(markdown_table(kr))
+    targets = target_lines(rows)
+    if targets:
+        out.append("**Targets (issue 18; ratios from this run)**")
+        out.append("")
+        out.extend(targets)
+        out.append("")
+    if settings.get("profile"):
+        out.append("**Where medaug's time goes (1 thread, mean ms per sample over the profiled calls)**")
+        out.append("")
+        out.append(profile_table(settings["profile"]))
     versions: dict[str, tuple[str, dict]] = {}
     for r in rows:
         if r["version"]:
@@ -213,6 +251,136 @@ def render_docs_block(rows: list[dict], machine: dict, settings: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _median(rows: list[dict], peer: str, kind: str, threads: int) -> float | None:
+    for r in rows:
+        if (r["peer"], r["kind"], r["threads"]) == (peer, kind, threads):
+            return r["median_s"]
+    return None
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """Each target of issue 18 with the ratio measured in this run (– when a row is missing)."""
+
+    def ratio(a, b):
+        return None if a is None or b is None else a / b
+
+    def fmt(v, spec=".2f"):
+        return "–" if v is None else format(v, spec)
+
+    lines = []
+    m2 = _median(rows, "medaug", "2d", 1)
+    for peer, label in (("bgv2", "batchgeneratorsv2, elastic on (heavy)"),
+                        ("bgv2-light", "batchgeneratorsv2, nnU-Net default: no elastic (light)"),
+                        ("torchio2", "TorchIO 2.0a")):
+        lines.append(f"- 2D, 1 thread, medaug ≥ 5× faster than {label}: "
+                     f"**{fmt(ratio(_median(rows, peer, '2d', 1), m2))}×**")
+    lines.append(f"- 2D batch of 64, per sample ≤ 3× the floor's per-sample time (1 thread): "
+                 f"**{fmt(ratio(_median(rows, 'medaug-batch64', '2d', 1), _median(rows, 'floor', '2d', 1)))}×**"
+                 f" (2 threads: {fmt(ratio(_median(rows, 'medaug-batch64', '2d', 2), _median(rows, 'floor', '2d', 2)))}×)")
+    for t, goal in ((1, "0.4"), (2, "0.5")):
+        lines.append(f"- 3D, {t} thread(s), ≤ {goal}× the floor: "
+                     f"**{fmt(ratio(_median(rows, 'medaug', '3d', t), _median(rows, 'floor', '3d', t)))}×**")
+    for t in (1, 2):
+        m4, m1 = _median(rows, "medaug", "3d4", t), _median(rows, "medaug", "3d", t)
+        peers = ", ".join(f"{p} {fmt(ratio(_median(rows, p, '3d4', t), m4))}× medaug's time"
+                          for p in ("bgv2", "torchio2", "floor") if _median(rows, p, "3d4", t))
+        lines.append(f"- 3D four channels vs one channel of the same size, {t} thread(s), ≤ 2×: **{fmt(ratio(m4, m1))}×**"
+                     + (f" ({peers})" if peers else ""))
+    batch = [r for r in rows if r["peer"] == "medaug-batch64" and r["peak_mb"] is not None]
+    if batch:
+        out_mb = 64 * 256 * 256 * (4 + 1) / 2**20  # float32 image + uint8 label per sample
+        lines.append(f"- peak memory of a 2D batch of 64 beyond its inputs ≤ 2× its output ({out_mb:.0f} MB): "
+                     f"**{min(r['peak_mb'] for r in batch):.0f} MB** "
+                     f"({min(r['peak_mb'] for r in batch) / out_mb:.2f}×)")
+    return lines
+
+
+PROFILE_STAGES = (
+    ("sample", "building Sample/Image (the benchmark's own step)"),
+    ("draw", "drawing parameters (Compose.resolve)"),
+    ("plan", "planning the sweep (composed map, lattice, fills, programs)"),
+    ("lattice", "  of which the elastic lattice (plan_coordinates)"),
+    ("sweep", "the fused sweep (Numba kernel, all images)"),
+    ("finish", "new Sample, points, history"),
+    ("total", "whole call"),
+)
+
+
+def profile_stages(kind: str, calls: int) -> dict:
+    """Mean seconds per call of each stage of the medaug pipeline (1 thread), measured by wrapping the engine's steps."""
+    import importlib
+    import time
+
+    import synthetic
+    import torch
+
+    torch.set_num_threads(1)
+    medaug = _import_medaug()
+    execute = importlib.import_module("medaug.engine.execute")
+    compose = importlib.import_module("medaug.engine.compose")
+    image, label = synthetic.make_inputs(kind)
+    pipeline = medaug_pipeline_3d() if kind != "2d" else medaug_pipeline_2d()
+    spent = dict.fromkeys([k for k, _ in PROFILE_STAGES], 0.0)
+
+    def timed(owner, name, key):
+        real = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - t
+
+        setattr(owner, name, wrapper)
+
+    for owner, name, key in ((compose.Compose, "resolve", "draw"), (execute, "_plan_spatial", "plan"),
+                             (execute, "plan_coordinates", "lattice"), (execute, "resample_batch", "sweep"),
+                             (execute, "_finish_spatial", "finish")):
+        timed(owner, name, key)
+    for i in range(2):  # warm up
+        pipeline(_medaug_sample(medaug, image, label), seed=i)
+    spent = dict.fromkeys(spent, 0.0)
+    for i in range(calls):
+        t0 = time.perf_counter()
+        sample = _medaug_sample(medaug, image, label)
+        t1 = time.perf_counter()
+        pipeline(sample, seed=100 + i)
+        t2 = time.perf_counter()
+        spent["sample"] += t1 - t0
+        spent["total"] += t2 - t0
+    return {k: v / calls for k, v in spent.items()}
+
+
+def profile_table(profiles: dict) -> str:
+    kinds = list(profiles)
+    lines = ["| stage | " + " | ".join(k.upper() for k in kinds) + " |", "|---|" + "---:|" * len(kinds)]
+    for key, label in PROFILE_STAGES:
+        lines.append(f"| {label} | " + " | ".join(f"{profiles[k][key] * 1e3:.2f}" for k in kinds) + " |")
+    rest = {k: profiles[k]["total"] - sum(profiles[k][s] for s in ("sample", "draw", "plan", "sweep", "finish"))
+            for k in kinds}
+    lines.append("| other (checks, history, Python) | " + " | ".join(f"{rest[k] * 1e3:.2f}" for k in kinds) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _profile_in_child(kinds: list[str]) -> dict:
+    """:func:`profile_stages` in a fresh 1-thread child per kind (the parent keeps no library state)."""
+    import subprocess
+
+    env = {**os.environ, **{v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+    out = {}
+    for kind in kinds:
+        calls = 100 if kind == "2d" else 5
+        code = (f"import sys, json; sys.path.insert(0, {str(BENCH_DIR)!r}); import run; "
+                f"print(json.dumps(run.profile_stages({kind!r}, {calls})))")
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1800)
+        if done.returncode == 0:
+            out[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+        else:
+            print(f"profile {kind} failed: {done.stderr[-500:]}", file=sys.stderr)
+    return out
+
+
 def write_docs(path: Path, block: str) -> None:
     if path.exists():
         text = path.read_text()
@@ -238,7 +406,8 @@ def _parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up calls per peer (default 1)")
     p.add_argument("--quick", action="store_true", help="2 repetitions, 2D repetitions of >= 0.1 s")
     p.add_argument("--only", default=None, help=f"comma-separated peers; known: {', '.join(REGISTRY)}")
-    p.add_argument("--kinds", default="3d,2d", help="3d, 2d or both (default 3d,2d)")
+    p.add_argument("--kinds", default="3d,2d,3d4",
+                   help="3d, 2d, 3d4 (the 3D volume as 4 channels), comma-separated (default all three)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for one call (default 300)")
     p.add_argument(
         "--max-extra-rounds",
@@ -256,6 +425,7 @@ def _parse_args(argv=None):
     p.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
     p.add_argument("--docs-path", default=str(REPO_ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--json", default=None, help="also write all results to this JSON file")
+    p.add_argument("--no-profile", action="store_true", help="skip the per-stage profile of medaug (1 thread)")
     p.add_argument("--log-dir", default=None, help="keep the children's stderr logs here")
     return p.parse_args(argv)
 
@@ -327,6 +497,12 @@ def main(argv=None) -> int:
             print(f"{kind.upper()}:")
             print(harness.markdown_table(kr))
     settings = {"repeats": repeats, "warmup": args.warmup, "threads": threads}
+    if not args.no_profile and ("medaug" in names):
+        settings["profile"] = _profile_in_child([k for k in ("2d", "3d") if k in kinds])
+        if settings["profile"]:
+            print(profile_table(settings["profile"]))
+    targets = target_lines(rows)
+    print("\n".join(targets))
     if args.json:
         Path(args.json).write_text(
             json.dumps(

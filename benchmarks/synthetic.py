@@ -110,4 +110,9 @@ def make_inputs(kind: str = "3d", seed: int = 0):
         return make_volume(seed=seed)
     if kind == "2d":
         return make_image_2d(seed=seed)
+    if kind == "3d4":  # four channels (as BraTS' FLAIR, T1w, T1gd, T2w) of the 3D volume, one label map
+        image, label = make_volume(seed=seed)
+        smooth = ndimage.uniform_filter(image, 3)
+        channels = np.stack([image, 1.0 - image, image * image, smooth]).astype(np.float32)
+        return np.ascontiguousarray(channels), label
     raise ValueError(f"unknown kind {kind!r}")

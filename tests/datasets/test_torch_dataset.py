@@ -139,3 +139,14 @@ def test_batch_augmenter_on_cuda_matches_cpu(cases):
     cpu = BatchAugmenter(pipe, device="cpu", seed=1)(batch)
     assert gpu["image"].is_cuda
     torch.testing.assert_close(gpu["image"].cpu(), cpu["image"], atol=1e-2, rtol=1e-3)
+
+
+def test_a_dataloader_batch_is_augmented_in_one_call_with_the_items_of_one_by_one(cases):
+    ds = AugmentedDataset(cases, medaug.pipeline_from_config(PIPE), seed=4)
+    together = ds.__getitems__([0, 3, 5])
+    for item, index in zip(together, [0, 3, 5]):
+        alone = ds[index]
+        assert item["history"] == alone["history"]
+        assert torch.equal(item["image"], alone["image"]) and torch.equal(item["label"], alone["label"])
+    batch = next(iter(DataLoader(ds, batch_size=3, collate_fn=collate)))
+    assert torch.equal(batch["image"][1], ds[1]["image"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "from a DICOM header reaches the outputs)")
     add_anonymize_arguments(parser)
     parser.add_argument("--yes", action="store_true", help=f"do not ask before writing more than {CONFIRM_ABOVE} files")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (and no note when kernels compile)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))
     if total > CONFIRM_ABOVE and not args.yes:
         raise ParameterError(f"this writes {total} cases (more than {CONFIRM_ABOVE}); add --yes to go ahead")
+    if args.quiet:
+        os.environ["MEDAUG_QUIET"] = "1"  # the kernels' compile note, in this process and its workers
     try:
         summary = run_expand(job, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     except JobError as exc:

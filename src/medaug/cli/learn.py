@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ._common import add_anonymize_arguments
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel", type=int, default=0, help="for multi-channel images: the channel that drives the "
                         "registration (default 0); the field moves every channel")
     add_anonymize_arguments(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (and no note when kernels compile)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     job = LearnJob(str(args.input), str(args.output), args.reference, args.pairs, args.seed, args.time_limit,
                    args.metric, args.deformable, args.field_size, args.anonymize_ids, args.id_salt, args.id_map,
                    channel=args.channel)
+    if args.quiet:
+        os.environ["MEDAUG_QUIET"] = "1"  # the kernels' compile note, in this process and its workers
     try:
         s = run_learn(job, workers=args.workers, progress=not args.quiet)
     except JobError as exc:

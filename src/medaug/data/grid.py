@@ -22,6 +22,14 @@ __all__ = ["Grid"]
 _ORTHO_TOL = 1e-4
 
 
+def _orthonormal(d: np.ndarray) -> bool:
+    """``d @ d.T`` is the identity within ``_ORTHO_TOL`` (an identity or signed permutation passes at once)."""
+    if np.count_nonzero(d) == d.shape[0] and np.all(np.abs(d).sum(0) == 1.0) and np.all(np.abs(d).sum(1) == 1.0):
+        return True
+    eye = np.eye(d.shape[0])
+    return bool(np.all(np.abs(d @ d.T - eye) <= _ORTHO_TOL + 1e-5 * eye))  # np.allclose's test, without its overhead
+
+
 def _as_direction(direction: Sequence[float] | np.ndarray | None, ndim: int) -> np.ndarray:
     if direction is None:
         return np.eye(ndim)
@@ -74,7 +82,7 @@ class Grid:
         if not all(np.isfinite(o) for o in origin_t):
             raise InvalidImageError(f"origin must be finite, got {origin_t}")
         d = _as_direction(direction, ndim)
-        if not np.allclose(d @ d.T, np.eye(ndim), atol=_ORTHO_TOL):
+        if direction is not None and not _orthonormal(d):
             raise InvalidImageError(f"direction is not orthonormal: {d.ravel().round(6).tolist()}")
         d.setflags(write=False)
         object.__setattr__(self, "shape", shape_t)
@@ -142,6 +150,9 @@ class Grid:
 
     def mismatch(self, other: Grid, *, atol: float = 1e-3) -> str | None:
         """Describe how ``other`` differs from this grid, or return None."""
+        if self is other or (self.shape == other.shape and self.spacing == other.spacing and self.origin == other.origin
+                             and np.array_equal(self.direction, other.direction)):
+            return None  # identical (the common case, checked without tolerances)
         if self.shape != other.shape:
             return f"size differs: {self.size_xyz} vs {other.size_xyz}"
         if not np.allclose(self.spacing, other.spacing, atol=atol, rtol=1e-4):

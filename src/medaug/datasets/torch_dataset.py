@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from ..data.image import Image
 from ..data.sample import Sample
-from ..engine.compose import Compose
+from ..engine.compose import Compose, layout_mismatch
 from ..errors import ParameterError
 from ..spatial.crop import Crop
 from .cases import Case, case_id_problem, load_case
@@ -237,6 +237,22 @@ class AugmentedDataset(Dataset):
         out = self.augment(int(index))
         return to_item(out, index)
 
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """The items of a DataLoader batch: augmented in one :meth:`Compose.batch` call when they share a layout.
+
+        Each item is what ``dataset[index]`` gives (same stream, same output);
+        with patches, a pipeline that is not a ``Compose`` or cases of
+        different sizes, the items are augmented one by one.
+        """
+        indices = [int(i) for i in indices]
+        if self.patch_size is not None or not isinstance(self.pipeline, Compose) or len(indices) < 2:
+            return [self[i] for i in indices]
+        samples = [self.load(i) for i in indices]
+        if any(layout_mismatch(samples[0], s) for s in samples[1:]):
+            return [self[i] for i in indices]  # cases of different sizes: one by one
+        outs = self.pipeline.batch(samples, seeds=[item_seed(self.seed, self.epoch, i) for i in indices])
+        return [to_item(out, i) for out, i in zip(outs, indices)]
+
 
 def to_item(sample: Sample, index: int) -> dict[str, Any]:
     """Tensors (channel first: ``(C, z, y, x)``, C = 1 for a scalar image) plus geometry and history of one sample."""
@@ -287,7 +303,7 @@ def collate(
 
 
 class BatchAugmenter:
-    """Augment a collated batch on a device (a CUDA GPU when given), sample by sample, in the main process.
+    """Augment a collated batch on a device (a CUDA GPU when given) in one :meth:`Compose.batch` call, in the main process.
 
     Use it with a dataset built without a pipeline: the DataLoader workers only
     read and stack; the augmentation runs where the tensors are.  Item ``i`` of
@@ -319,7 +335,7 @@ class BatchAugmenter:
             k for k, v in batch.items() if isinstance(v, torch.Tensor) and v.ndim >= 3 and k not in ("image", "label", "direction")
         ]
         label_names = {k for k in names if not torch.is_floating_point(batch[k])}
-        out_items = []
+        samples, indices = [], []
         for i, index in enumerate(batch["index"].tolist() if isinstance(batch["index"], torch.Tensor) else batch["index"]):
             shape = tuple(batch[names[0]][i, 0].shape)
             grid = Grid(shape, batch["spacing"][i].tolist(), batch["origin"][i].tolist(), batch["direction"][i].numpy())
@@ -328,10 +344,12 @@ class BatchAugmenter:
                          grid=grid, is_label=k in label_names, channel_axis=batch[k].shape[1] > 1)
                 for k in names
             }
-            sample = Sample(**images, target=batch["target"][i] if "target" in batch else None)
-            rng = item_seed(self.seed, epoch, int(index))
-            out_items.append(to_item(self.pipeline(sample, seed=rng), int(index)))
-        merged = collate(out_items)
+            case = batch["case_id"][i] if isinstance(batch.get("case_id"), list) else None
+            samples.append(Sample(**images, target=batch["target"][i] if "target" in batch else None,
+                                  metadata={"case_id": case} if case is not None else None))
+            indices.append(int(index))
+        outs = self.pipeline.batch(samples, seeds=[item_seed(self.seed, epoch, i) for i in indices])
+        merged = collate([to_item(out, i) for out, i in zip(outs, indices)])
         for key, value in batch.items():
             merged.setdefault(key, value)
         merged["case_id"] = batch.get("case_id", merged.get("case_id"))

@@ -1,11 +1,19 @@
-"""The fused resampling sweep, compiled with Numba (CPU).
+"""The fused resampling sweep, compiled with Numba (CPU), over one sample or a batch.
 
-One pass over the output grid: for each voxel the input coordinate is computed
-on the fly (base affine plus a coarse residual field interpolated trilinearly),
-every intensity channel is sampled (linear or nearest, with its own fill
-value) and run through the fused point-wise operations, and every label
-channel is sampled nearest-neighbour from the same coordinate.  No sampling
-grid is ever stored.  :mod:`medaug.engine.resample` holds the PyTorch twin.
+One pass over the output rows of every sample: for each row the input
+coordinates are computed on the fly (base affine plus a coarse residual field
+interpolated trilinearly), every intensity channel is sampled (linear or
+nearest, with its own fill value) and run through the fused point-wise
+operations, and every label channel is sampled nearest-neighbour from the same
+coordinates.  No sampling grid is ever stored.  Rows of all samples run in
+parallel.  :mod:`medaug.engine.resample` holds the PyTorch twin.
+
+Each row is processed in short loops without branches that the compiler
+vectorises: the coordinates, then the gathers, then each point-wise
+operation.  Power, exp, log, sine and cosine are evaluated with the Cephes
+single-precision polynomials (:func:`_expf`, :func:`_logf`, :func:`_sincos_turn`),
+which are accurate to about one float32 ulp and vectorise, where the libm
+calls do not.
 """
 
 from __future__ import annotations
@@ -17,122 +25,267 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ._jit import cache_kernels
+
 # GNU OpenMP aborts a process that forks after using it (DataLoader workers fork):
 # the workqueue layer is fork-safe and needs no extra package.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
+
+_CACHE = cache_kernels()
 
 
 def set_threads(n: int) -> None:
     """Use ``n`` threads (capped by what Numba started with), e.g. 1 inside DataLoader workers."""
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
+
 _MASK = np.uint64(0xFFFFFFFF)
+_F = np.float32
+# no 'reassoc' (it would undo the two-constant range reductions of the polynomials), no 'afn' (no libm calls
+# left to approximate), no 'nnan'/'ninf' (fills and clips compare values)
+_FAST = {"contract", "arcp", "nsz"}
 
 
-@njit(cache=True, inline="always")
+@njit(cache=_CACHE, inline="always")
 def _hash32(x):
-    x = x ^ (x >> np.uint64(16))
-    x = (x * np.uint64(0x7FEB352D)) & _MASK
-    x = x ^ (x >> np.uint64(15))
-    x = (x * np.uint64(0x846CA68B)) & _MASK
-    return x ^ (x >> np.uint64(16))
+    """The 32-bit integer hash of the noise streams (as :func:`medaug.engine.pointwise._hash32`), in uint32."""
+    x = np.uint32(x ^ (x >> np.uint32(16)))
+    x = np.uint32(x * np.uint32(0x7FEB352D))
+    x = np.uint32(x ^ (x >> np.uint32(15)))
+    x = np.uint32(x * np.uint32(0x846CA68B))
+    return np.uint32(x ^ (x >> np.uint32(16)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _expf(x):
+    """exp(x) in float32 (Cephes ``expf``: relative error below 1 ulp for |x| < 87; clamped outside)."""
+    x = min(max(x, _F(-87.0)), _F(88.0))
+    n = math.floor(x * _F(1.44269504088896341) + _F(0.5))
+    r = x - n * _F(0.693359375)
+    r = r - n * _F(-2.12194440e-4)
+    p = _F(1.9875691500e-4)
+    p = p * r + _F(1.3981999507e-3)
+    p = p * r + _F(8.3334519073e-3)
+    p = p * r + _F(4.1665795894e-2)
+    p = p * r + _F(1.6666665459e-1)
+    p = p * r + _F(5.0000001201e-1)
+    y = p * (r * r) + r + _F(1.0)
+    scale = np.int32((np.int32(n) + np.int32(127)) << np.int32(23)).view(np.float32)  # 2**n
+    return y * scale
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _logf(x):
+    """log(x) in float32 for normal x > 0 (Cephes ``logf``: absolute error below 3e-7 near 1, 1 ulp elsewhere)."""
+    bits = np.float32(x).view(np.int32)
+    e = np.int32(((bits >> np.int32(23)) & np.int32(0xFF)) - np.int32(126))
+    m = np.int32((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000)).view(np.float32)  # mantissa in [0.5, 1)
+    small = m < _F(0.70710678118654752440)
+    ef = _F(e) - (_F(1.0) if small else _F(0.0))
+    m = (m + m if small else m) - _F(1.0)
+    z = m * m
+    p = _F(7.0376836292e-2)
+    p = p * m + _F(-1.1514610310e-1)
+    p = p * m + _F(1.1676998740e-1)
+    p = p * m + _F(-1.2420140846e-1)
+    p = p * m + _F(1.4249322787e-1)
+    p = p * m + _F(-1.6668057665e-1)
+    p = p * m + _F(2.0000714765e-1)
+    p = p * m + _F(-2.4999993993e-1)
+    p = p * m + _F(3.3333331174e-1)
+    y = p * m * z + ef * _F(-2.12194440e-4) - _F(0.5) * z
+    return m + y + ef * _F(0.693359375)
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _sincos_turn(u):
+    """(cos 2πu, sin 2πu) in float32 for u in [0, 1]: quadrant from 4u, Cephes polynomials on [-π/4, π/4]."""
+    v = u * _F(4.0)
+    k = np.int32(v + _F(0.5))  # the nearest quarter turn (v >= 0: truncation is floor)
+    f = (v - _F(k)) * _F(1.5707963267948966)
+    z = f * f
+    s = f + f * z * (_F(-1.6666654611e-1) + z * (_F(8.3321608736e-3) + z * _F(-1.9515295891e-4)))
+    c = _F(1.0) - _F(0.5) * z + z * z * (
+        _F(4.166664568298827e-2) + z * (_F(-1.388731625493765e-3) + z * _F(2.443315711809948e-5))
+    )
+    # quarter turn k: (cos, sin) = (c, s), (-s, c), (-c, -s), (s, -c); single selects, which vectorise
+    swap = (k & np.int32(1)) != 0
+    cb = s if swap else c
+    sb = c if swap else s
+    neg_c = (((k + np.int32(1)) >> np.int32(1)) & np.int32(1)) != 0
+    neg_s = (k & np.int32(2)) != 0
+    return (-cb if neg_c else cb), (-sb if neg_s else sb)
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
 def _gauss_pair(j, key):
-    """Box–Muller on the hash of pair ``j``: returns (radius, angle) shared by voxels 2j and 2j+1."""
-    i2 = np.uint64(2) * np.uint64(j)
-    a = _hash32((i2 & _MASK) ^ key)
-    b = _hash32(((i2 + np.uint64(1)) & _MASK) ^ key)
-    u1 = (np.float32(a) + np.float32(1.0)) * np.float32(2.3283064e-10)
-    u2 = np.float32(b) * np.float32(2.3283064e-10)
-    return math.sqrt(np.float32(-2.0) * math.log(u1)), np.float32(6.2831855) * u2
+    """Box–Muller on the hash of pair ``j``: the normal values of voxels 2j (cosine) and 2j+1 (sine)."""
+    i2 = np.uint32(np.uint64(2) * np.uint64(j) & _MASK)  # the voxel index modulo 2**32
+    a = _hash32(np.uint32(i2 ^ key))
+    b = _hash32(np.uint32(np.uint32(i2 + np.uint32(1)) ^ key))
+    u1 = (np.float32(a) + _F(1.0)) * _F(2.3283064e-10)
+    u2 = np.float32(b) * _F(2.3283064e-10)
+    r = math.sqrt(_F(-2.0) * _logf(u1))
+    c, s = _sincos_turn(u2)
+    return r * c, r * s
 
 
-@njit(cache=True, inline="always")
-def _sample_linear(img, ch, qz, qy, qx, fill):
-    d0, h0, w0 = img.shape[1], img.shape[2], img.shape[3]
-    z0 = int(math.floor(qz))
-    y0 = int(math.floor(qy))
-    x0 = int(math.floor(qx))
-    az = qz - z0
-    ay = qy - y0
-    ax = qx - x0
-    if d0 == 1:
-        z0 = 0
-        az = 0.0
-    z1 = z0 + 1 if d0 > 1 else 0
-    if z0 >= 0 and y0 >= 0 and x0 >= 0 and z1 < d0 and y0 + 1 < h0 and x0 + 1 < w0:
-        c00 = img[ch, z0, y0, x0] * (1.0 - ax) + img[ch, z0, y0, x0 + 1] * ax
-        c01 = img[ch, z0, y0 + 1, x0] * (1.0 - ax) + img[ch, z0, y0 + 1, x0 + 1] * ax
-        c10 = img[ch, z1, y0, x0] * (1.0 - ax) + img[ch, z1, y0, x0 + 1] * ax
-        c11 = img[ch, z1, y0 + 1, x0] * (1.0 - ax) + img[ch, z1, y0 + 1, x0 + 1] * ax
-        return (c00 * (1.0 - ay) + c01 * ay) * (1.0 - az) + (c10 * (1.0 - ay) + c11 * ay) * az
-    v = 0.0
-    nz = 2 if d0 > 1 else 1
-    for dz in range(nz):
-        zz = z0 + dz
-        wz = az if dz == 1 else 1.0 - az
-        if wz == 0.0:
+# ---------------------------------------------------------------- one row
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes):
+    """Input coordinates (z, y, x) of output row (z, y) of sample ``b``: the affine, plus the lattice residual."""
+    w = qx.shape[0]
+    rz = bmat[b, 0, 0] * z + bmat[b, 0, 1] * y + cvec[b, 0]
+    ry = bmat[b, 1, 0] * z + bmat[b, 1, 1] * y + cvec[b, 1]
+    rx = bmat[b, 2, 0] * z + bmat[b, 2, 1] * y + cvec[b, 2]
+    bz, by, bx = bmat[b, 0, 2], bmat[b, 1, 2], bmat[b, 2, 2]
+    for x in range(w):
+        qz[x] = rz + bz * x
+        qy[x] = ry + by * x
+        qx[x] = rx + bx * x
+    if not has_field[b]:
+        return
+    mz, my, mx = lattice[b, 0], lattice[b, 1], lattice[b, 2]
+    fz = z / step[b, 0]
+    iz0 = min(int(fz), mz - 2)
+    tz = fz - iz0
+    fy = y / step[b, 1]
+    iy0 = min(int(fy), my - 2)
+    ty = fy - iy0
+    for j in range(mx):  # the residual along this row, at the lattice's x nodes
+        for k in range(3):
+            nodes[j, k] = (resid[b, iz0, iy0, j, k] * (1.0 - ty) + resid[b, iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
+                resid[b, iz0 + 1, iy0, j, k] * (1.0 - ty) + resid[b, iz0 + 1, iy0 + 1, j, k] * ty
+            ) * tz
+    st = step[b, 2]
+    for j in range(mx - 1):  # x in cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
+        xa = 0 if j == 0 else min(w, int(math.ceil(j * st)))
+        xb = w if j == mx - 2 else min(w, int(math.ceil((j + 1) * st)))
+        z0, z1 = nodes[j, 0], nodes[j + 1, 0]
+        y0, y1 = nodes[j, 1], nodes[j + 1, 1]
+        x0, x1 = nodes[j, 2], nodes[j + 1, 2]
+        for x in range(xa, xb):
+            t = x / st - j
+            qz[x] += z0 * (1.0 - t) + z1 * t
+            qy[x] += y0 * (1.0 - t) + y1 * t
+            qx[x] += x0 * (1.0 - t) + x1 * t
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _row_nearest(img, line, qz, qy, qx, fill):
+    """Nearest-neighbour values of ``img`` (d0, h0, w0) at the row's coordinates; ``fill`` outside."""
+    d0, h0, w0 = img.shape
+    for x in range(line.shape[0]):
+        iz = int(math.floor(qz[x] + 0.5))
+        iy = int(math.floor(qy[x] + 0.5))
+        ix = int(math.floor(qx[x] + 0.5))
+        if 0 <= iz < d0 and 0 <= iy < h0 and 0 <= ix < w0:
+            line[x] = img[iz, iy, ix]
+        else:
+            line[x] = fill
+
+
+@njit(cache=_CACHE, inline="always")
+def _at(img, z, y, x, fill):
+    d0, h0, w0 = img.shape
+    return img[z, y, x] if (0 <= z < d0 and 0 <= y < h0 and 0 <= x < w0) else fill
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _row_linear(img, line, qz, qy, qx, fill):
+    """Linear (bi- or trilinear) values of ``img`` (d0, h0, w0) at the row's coordinates; outside voxels count as ``fill``."""
+    d0, h0, w0 = img.shape
+    f = np.float32(fill)
+    for x in range(line.shape[0]):
+        fy = math.floor(qy[x])
+        fx = math.floor(qx[x])
+        y0 = int(fy)
+        x0 = int(fx)
+        ay = np.float32(qy[x] - fy)
+        ax = np.float32(qx[x] - fx)
+        if d0 == 1:  # 2D: the unit z axis is never interpolated
+            if 0 <= y0 and y0 + 1 < h0 and 0 <= x0 and x0 + 1 < w0:
+                a, b_ = img[0, y0, x0], img[0, y0, x0 + 1]
+                c, d = img[0, y0 + 1, x0], img[0, y0 + 1, x0 + 1]
+            else:
+                a, b_ = _at(img, 0, y0, x0, f), _at(img, 0, y0, x0 + 1, f)
+                c, d = _at(img, 0, y0 + 1, x0, f), _at(img, 0, y0 + 1, x0 + 1, f)
+            top = a + (b_ - a) * ax
+            bot = c + (d - c) * ax
+            line[x] = top + (bot - top) * ay
             continue
-        for dy in range(2):
-            yy = y0 + dy
-            wy = ay if dy == 1 else 1.0 - ay
-            for dx in range(2):
-                xx = x0 + dx
-                w = wz * wy * (ax if dx == 1 else 1.0 - ax)
-                if 0 <= zz < d0 and 0 <= yy < h0 and 0 <= xx < w0:
-                    v += w * img[ch, zz, yy, xx]
-                else:
-                    v += w * fill
-    return v
+        fz = math.floor(qz[x])
+        z0 = int(fz)
+        az = np.float32(qz[x] - fz)
+        if 0 <= z0 and z0 + 1 < d0 and 0 <= y0 and y0 + 1 < h0 and 0 <= x0 and x0 + 1 < w0:
+            a, b_ = img[z0, y0, x0], img[z0, y0, x0 + 1]
+            c, d = img[z0, y0 + 1, x0], img[z0, y0 + 1, x0 + 1]
+            e, g = img[z0 + 1, y0, x0], img[z0 + 1, y0, x0 + 1]
+            h, k = img[z0 + 1, y0 + 1, x0], img[z0 + 1, y0 + 1, x0 + 1]
+        else:
+            a, b_ = _at(img, z0, y0, x0, f), _at(img, z0, y0, x0 + 1, f)
+            c, d = _at(img, z0, y0 + 1, x0, f), _at(img, z0, y0 + 1, x0 + 1, f)
+            e, g = _at(img, z0 + 1, y0, x0, f), _at(img, z0 + 1, y0, x0 + 1, f)
+            h, k = _at(img, z0 + 1, y0 + 1, x0, f), _at(img, z0 + 1, y0 + 1, x0 + 1, f)
+        top0 = a + (b_ - a) * ax
+        bot0 = c + (d - c) * ax
+        top1 = e + (g - e) * ax
+        bot1 = h + (k - h) * ax
+        s0 = top0 + (bot0 - top0) * ay
+        s1 = top1 + (bot1 - top1) * ay
+        line[x] = s0 + (s1 - s0) * az
 
 
-_FAST = {"contract", "arcp", "afn", "reassoc", "nsz"}  # no 'nnan'/'ninf': fills and clips compare values
-
-
-@njit(cache=True, fastmath=_FAST, inline="always")
+# ---------------------------------------------------------------- point-wise operations on one row
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
 def _op_affine(row, a, b):
     for x in range(row.shape[0]):
         row[x] = row[x] * a + b
 
 
-@njit(cache=True, fastmath=_FAST, inline="always")
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
 def _op_gamma(row, g, lo, hi):
     span = np.float32(hi - lo)
     inv = np.float32(1.0 / (hi - lo))
     lo32 = np.float32(lo)
     g32 = np.float32(g)
     for x in range(row.shape[0]):
-        t = (row[x] - lo32) * inv
-        t = max(t, np.float32(0.0))
-        row[x] = lo32 + span * t**g32
+        t = max((row[x] - lo32) * inv, _F(0.0))
+        p = _expf(g32 * _logf(t)) if t >= _F(1.1754944e-38) else _F(0.0)  # 0 (and subnormals) to the power g: 0
+        row[x] = lo32 + span * p
 
 
-@njit(cache=True, fastmath=_FAST, inline="always")
-def _op_field(row, fx, q):
-    for x in range(row.shape[0]):
-        s = np.float32(0.0)
-        for i in range(q.shape[0]):
-            s += fx[i, x] * q[i]
-        row[x] = row[x] * math.exp(s)
-
-
-@njit(cache=True, fastmath=_FAST, inline="always")
-def _op_noise(row, sigma, key, base):
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _op_field(row, fx, q, buf):
+    """Multiply by ``exp(sum_i fx[i, x] q[i])``; the sum is built term by term in ``buf`` (loops over x vectorise)."""
     w = row.shape[0]
+    for x in range(w):
+        buf[x] = _F(0.0)
+    for i in range(q.shape[0]):
+        qi = q[i]
+        for x in range(w):
+            buf[x] += fx[i, x] * qi
+    for x in range(w):
+        row[x] = row[x] * _expf(buf[x])
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _op_noise(row, sigma, key, base, buf):
+    """Add ``sigma`` × the counter-based normal of each voxel (linear index ``base + x``)."""
+    w = row.shape[0]
+    j0 = base >> 1
+    for i in range(((base + w - 1) >> 1) - j0 + 1):
+        c, s = _gauss_pair(j0 + i, key)
+        buf[2 * i] = c
+        buf[2 * i + 1] = s
     sig = np.float32(sigma)
-    for j in range(base >> 1, ((base + w - 1) >> 1) + 1):
-        r, th = _gauss_pair(j, key)
-        x0 = 2 * j - base
-        if 0 <= x0 < w:
-            row[x0] += sig * r * math.cos(th)
-        if 0 <= x0 + 1 < w:
-            row[x0 + 1] += sig * r * math.sin(th)
+    off = base & 1
+    for x in range(w):
+        row[x] += sig * buf[x + off]
 
 
-@njit(cache=True, fastmath=_FAST, inline="always")
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
 def _op_clip(row, lo, hi):
     lo32 = np.float32(lo)
     hi32 = np.float32(hi)
@@ -140,92 +293,84 @@ def _op_clip(row, lo, hi):
         row[x] = min(max(row[x], lo32), hi32)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=_CACHE, parallel=True)
 def resample(
-    imgs, out, labs, outl, bmat, cvec, resid, step, has_field, nearest_intensity, fills, lfill,
+    imgs, isrc, out, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest_intensity, fills, lfill,
     codes, params, fx, fq,
 ):
-    """Fill ``out`` (C, D, H, W) and ``outl`` (L, D, H, W); see the module docstring.
+    """Fill ``out`` (B, C, D, H, W) and ``outl`` (B, L, D, H, W) for a batch of B samples.
 
-    Rows (z, y) run in parallel.  Each row is sampled first, then channel
-    ``ch``'s program of fused operations (``codes[ch]``, ``params[ch]``, ended
-    by a code -1) runs over the row in tight loops.
+    Parameters
+    ----------
+    imgs : (N, C, d0, h0, w0) float32
+        The distinct intensity inputs; sample ``b`` reads ``imgs[isrc[b]]``.
+    labs : (NL, L, d0, h0, w0)
+        The distinct label inputs; sample ``b`` reads ``labs[lsrc[b]]``.
+    bmat, cvec : (B, 3, 3), (B, 3) float64
+        Base affine of each sample, output array index → input array index (z, y, x).
+    resid, lattice, step, has_field : (B, MZ, MY, MX, 3) float32, (B, 3) int64, (B, 3) float64, (B,) bool
+        Each sample's residual lattice (its own node counts, padded to the largest), node spacing in output voxels.
+    fills : (B, C) float64
+        Fill value of each intensity channel.
+    codes, params : (B, C, K) int64, (B, C, K, 4) float64
+        Each channel's program of point-wise operations, ended by a code -1.
+    fx, fq : (B, F, M, W), (B, F, M, D, H) float32
+        Separable factors of the bias fields.
+
+    Rows (b, z, y) of every sample run in parallel: each row's coordinates are
+    computed once, its label and intensity values are sampled from them, then
+    the programs run over the fresh row.
     """
-    nc = out.shape[0]
-    nl = outl.shape[0]
-    d, h, w = (out.shape[1], out.shape[2], out.shape[3]) if nc > 0 else (outl.shape[1], outl.shape[2], outl.shape[3])
-    ld0, lh0, lw0 = labs.shape[1], labs.shape[2], labs.shape[3]
-    mz, my, mx = resid.shape[0], resid.shape[1], resid.shape[2]
-    nops = codes.shape[1]
-    keys = np.empty((max(nc, 1), nops), np.uint64)
-    for ch in range(min(nc, codes.shape[0])):
-        for k in range(nops):
-            kk = _hash32(np.uint64(np.int64(params[ch, k, 1])) & _MASK)
-            keys[ch, k] = _hash32(kk ^ (np.uint64(ch * 0x9E3779B9) & _MASK))
-    for zy in prange(d * h):
+    nb = bmat.shape[0]
+    nc = out.shape[1]
+    nl = outl.shape[1]
+    if nc > 0:
+        d, h, w = out.shape[2], out.shape[3], out.shape[4]
+    else:
+        d, h, w = outl.shape[2], outl.shape[3], outl.shape[4]
+    nops = codes.shape[2]
+    mxmax = resid.shape[3]
+    keys = np.empty((nb, max(nc, 1), nops), np.uint32)
+    for b in range(nb):
+        for ch in range(min(nc, codes.shape[1])):
+            for k in range(nops):
+                kk = _hash32(np.uint32(np.uint64(np.int64(params[b, ch, k, 1])) & _MASK))
+                keys[b, ch, k] = _hash32(np.uint32(kk ^ np.uint32(np.uint64(ch * 0x9E3779B9) & _MASK)))
+    rows = d * h
+    for r in prange(nb * rows):
+        b = r // rows
+        zy = r - b * rows
         z = zy // h
         y = zy - z * h
-        row = np.zeros((mx, 3), np.float64)  # the residual along this output row, at the lattice's x nodes
-        fz = z / step[0]
-        iz0 = min(int(fz), mz - 2) if mz > 1 else 0
-        tz = fz - iz0 if mz > 1 else 0.0
-        iz1 = iz0 + 1 if mz > 1 else 0
-        fy = y / step[1]
-        iy0 = min(int(fy), my - 2)
-        ty = fy - iy0
-        if has_field:
-            for j in range(mx):
-                for k in range(3):
-                    row[j, k] = (resid[iz0, iy0, j, k] * (1.0 - ty) + resid[iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
-                        resid[iz1, iy0, j, k] * (1.0 - ty) + resid[iz1, iy0 + 1, j, k] * ty
-                    ) * tz
-        rz = bmat[0, 0] * z + bmat[0, 1] * y + cvec[0]
-        ry = bmat[1, 0] * z + bmat[1, 1] * y + cvec[1]
-        rx = bmat[2, 0] * z + bmat[2, 1] * y + cvec[2]
-        for x in range(w):
-            qz = rz + bmat[0, 2] * x
-            qy = ry + bmat[1, 2] * x
-            qx = rx + bmat[2, 2] * x
-            if has_field:
-                fxx = x / step[2]
-                ix0 = min(int(fxx), mx - 2)
-                tx = fxx - ix0
-                qz += row[ix0, 0] * (1.0 - tx) + row[ix0 + 1, 0] * tx
-                qy += row[ix0, 1] * (1.0 - tx) + row[ix0 + 1, 1] * tx
-                qx += row[ix0, 2] * (1.0 - tx) + row[ix0 + 1, 2] * tx
-            if nl > 0:
-                nz_ = int(math.floor(qz + 0.5))
-                ny_ = int(math.floor(qy + 0.5))
-                nx_ = int(math.floor(qx + 0.5))
-                inside = 0 <= nz_ < ld0 and 0 <= ny_ < lh0 and 0 <= nx_ < lw0
-                for li in range(nl):
-                    outl[li, z, y, x] = labs[li, nz_, ny_, nx_] if inside else lfill
-            for ch in range(nc):
-                if nearest_intensity:
-                    nz_ = int(math.floor(qz + 0.5))
-                    ny_ = int(math.floor(qy + 0.5))
-                    nx_ = int(math.floor(qx + 0.5))
-                    if 0 <= nz_ < imgs.shape[1] and 0 <= ny_ < imgs.shape[2] and 0 <= nx_ < imgs.shape[3]:
-                        out[ch, z, y, x] = imgs[ch, nz_, ny_, nx_]
-                    else:
-                        out[ch, z, y, x] = fills[ch]
-                else:
-                    out[ch, z, y, x] = _sample_linear(imgs, ch, qz, qy, qx, fills[ch])
+        qz = np.empty(w)
+        qy = np.empty(w)
+        qx = np.empty(w)
+        nodes = np.empty((mxmax, 3))
+        _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes)
+        for li in range(nl):
+            _row_nearest(labs[lsrc[b], li], outl[b, li, z, y], qz, qy, qx, lfill)
+        for ch in range(nc):
+            src = imgs[isrc[b], ch]
+            if nearest_intensity:
+                _row_nearest(src, out[b, ch, z, y], qz, qy, qx, np.float32(fills[b, ch]))
+            else:
+                _row_linear(src, out[b, ch, z, y], qz, qy, qx, fills[b, ch])
         base = (z * h + y) * w
-        for ch in range(min(nc, codes.shape[0])):
-            line = out[ch, z, y]
+        buf = np.empty(w + 2, np.float32)
+        for ch in range(min(nc, codes.shape[1])):
+            line = out[b, ch, z, y]
             for k in range(nops):
-                code = codes[ch, k]
+                code = codes[b, ch, k]
                 if code < 0:
                     break
                 if code == 0:
-                    _op_affine(line, np.float32(params[ch, k, 0]), np.float32(params[ch, k, 1]))
+                    _op_affine(line, np.float32(params[b, ch, k, 0]), np.float32(params[b, ch, k, 1]))
                 elif code == 1:
-                    _op_gamma(line, params[ch, k, 0], params[ch, k, 1], params[ch, k, 2])
+                    _op_gamma(line, params[b, ch, k, 0], params[b, ch, k, 1], params[b, ch, k, 2])
                 elif code == 2:
-                    fi = int(params[ch, k, 0])
-                    _op_field(line, fx[fi], fq[fi, :, z, y])
+                    fi = int(params[b, ch, k, 0])
+                    _op_field(line, fx[b, fi], fq[b, fi, :, z, y], buf)
                 elif code == 3:
-                    _op_noise(line, params[ch, k, 0], keys[ch, k], base)
+                    _op_noise(line, params[b, ch, k, 0], keys[b, ch, k], base, buf)
                 else:
-                    _op_clip(line, params[ch, k, 0], params[ch, k, 1])
+                    _op_clip(line, params[b, ch, k, 0], params[b, ch, k, 1])

@@ -17,7 +17,7 @@ import numpy as np
 from .._version import __version__
 from ..data.sample import Sample
 from ..errors import ParameterError
-from .execute import FillSpec, Resampling, Step, execute
+from .execute import FillSpec, Resampling, Step, execute, execute_batch, name_sample
 from .ranges import BIG, Range, is_number, number, numbers
 from .registry import constraint_checker
 from .resample import ResampleOptions
@@ -34,7 +34,7 @@ from .transform import (
     to_jsonable,
 )
 
-__all__ = ["Compose", "OneOf", "SomeOf", "MAX_DEPTH"]
+__all__ = ["Compose", "OneOf", "SomeOf", "MAX_DEPTH", "layout_mismatch"]
 
 
 _OPTION_DEFAULTS: dict[str, Any] = {
@@ -156,12 +156,90 @@ class Compose(_Base):
         """
         if not isinstance(sample, Sample):
             raise ParameterError(f"a pipeline takes a medaug Sample, got {type(sample).__name__}")
+        start, steps = self._prepare(sample, seed)
+        return self._finish(execute(start, steps), sample)
+
+    def batch(self, samples: Sequence[Sample], seeds: Sequence[SeedLike] | None = None) -> list[Sample]:
+        """Apply the pipeline to several samples of one size in one call.
+
+        Each sample draws its parameters from its own seed, exactly as
+        ``pipeline(samples[i], seed=seeds[i])`` would, and gets the same output
+        and history (bit for bit on CPU; within float rounding on the torch
+        backend).  The resampling sweeps of all samples run together: one
+        kernel launch over every sample's rows on CPU, batched ``grid_sample``
+        calls with the torch backend (CPU or CUDA).
+
+        Parameters
+        ----------
+        samples : sequence of Sample
+            Samples with the same image names, spatial size and channels
+            (spacing, origin, direction and dtypes may differ).  For a collated
+            batch of tensors use :class:`~medaug.datasets.torch_dataset.BatchAugmenter`.
+        seeds : sequence of (int, numpy.random.Generator or None), optional
+            One per sample; None (default) draws fresh entropy for each.
+
+        Returns
+        -------
+        list of Sample
+            The augmented samples, in order.  With the numba backend the arrays
+            of one batch are views of one block of memory.
+
+        Raises
+        ------
+        ParameterError
+            When the samples differ in size, channels or image names
+            (naming the first that does), or ``seeds`` has the wrong length.
+        MedaugError
+            From the sample that failed, its message led by ``batch sample i``
+            and its ``case_id`` when the metadata has one.
+
+        Examples
+        --------
+        >>> from medaug import Compose, shepp_logan_2d
+        >>> from medaug.spatial import RandomAffine
+        >>> pipeline = Compose([RandomAffine(rotation=10)])
+        >>> samples = [shepp_logan_2d(32, seed=i) for i in range(4)]
+        >>> outs = pipeline.batch(samples, seeds=[0, 1, 2, 3])
+        >>> bool((outs[2]["image"].array == pipeline(samples[2], seed=2)["image"].array).all())
+        True
+        """
+        samples = list(samples)
+        seeds = [None] * len(samples) if seeds is None else list(seeds)
+        if len(seeds) != len(samples):
+            raise ParameterError(f"batch: {len(seeds)} seeds for {len(samples)} samples; give one seed per sample")
+        for i, sample in enumerate(samples):
+            if not isinstance(sample, Sample):
+                raise ParameterError(f"batch sample {i}: a pipeline takes medaug Samples, got {type(sample).__name__}")
+            problem = layout_mismatch(samples[0], sample)
+            if problem:
+                case = sample.metadata.get("case_id")
+                raise ParameterError(
+                    f"batch sample {i}{f' (case {case!r})' if case is not None else ''} does not match sample 0: "
+                    f"{problem}; a batch holds samples of one size and layout (crop or resample them first, "
+                    "or call the pipeline on each)"
+                )
+        prepared = []
+        for i, (sample, seed) in enumerate(zip(samples, seeds)):
+            with name_sample(i, sample):
+                prepared.append(self._prepare(sample, seed))
+        outs = execute_batch([p[0] for p in prepared], [p[1] for p in prepared])
+        finished = []
+        for i, (out, sample) in enumerate(zip(outs, samples)):
+            with name_sample(i, sample):
+                finished.append(self._finish(out, sample))
+        return finished
+
+    def _prepare(self, sample: Sample, seed: SeedLike) -> tuple[Sample, list[Step]]:
+        """Draw every parameter from ``seed``'s stream: the sample with its run header, and the steps to execute."""
         seed_record, rng = _seeded(seed)
         resolved: list[Step] = []
         self.resolve(rng, Context(sample), resolved)
         header = {"run": {"medaug": __version__, "pipeline": self.to_config(), "seed": seed_record,
                           "grid": sample.grid.to_dict()}}
-        out = execute(sample.replace(history=[*sample.history, header]), resolved)
+        return sample.replace(history=[*sample.history, header]), resolved
+
+    def _finish(self, out: Sample, sample: Sample) -> Sample:
+        """The modality's tag and output range check, when the pipeline has a modality."""
         if self.modality is not None:
             out.metadata.setdefault("modality", self.modality)
             ranges = {n: (float(img.array.min()), float(img.array.max())) for n, img in out.intensity_images.items()}
@@ -341,6 +419,19 @@ def _checked_fill(fill: FillSpec) -> FillSpec:
             f"got {fill!r}"
         )
     return fill
+
+
+def layout_mismatch(a: Sample, b: Sample) -> str | None:
+    """How ``b``'s images differ from ``a``'s in name, spatial size, channels or role; None when they agree."""
+    if list(a) != list(b):
+        return f"images {list(b)} vs {list(a)}"
+    for name in a:
+        x, y = a[name], b[name]
+        if x.shape != y.shape:
+            return f"'{name}' has size {y.grid.size_xyz} vs {x.grid.size_xyz}"
+        if (x.channels, x.channel_axis, x.is_label) != (y.channels, y.channel_axis, y.is_label):
+            return f"'{name}' has {y.channels} channel(s) vs {x.channels} (or a different role)"
+    return None
 
 
 def _depth(item: _Base) -> int:

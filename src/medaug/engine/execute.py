@@ -8,11 +8,12 @@ result.  The applied transforms are appended to the sample's history.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,14 +22,14 @@ import numpy as np
 from ..data.grid import Grid
 from ..data.image import Image
 from ..data.sample import Sample
-from ..errors import ParameterError
+from ..errors import MedaugError, ParameterError
 from .pointwise import FusedOps
-from .resample import ResampleOptions, plan_coordinates, resample_arrays
+from .resample import ResampleJob, ResampleOptions, plan_coordinates, resample_batch
 from .transform import IntensityTransform, SpatialTransform, Transform
-from .warp import compose
+from .warp import ChainWarp, compose
 
 __all__ = [
-    "execute", "apply_intensity", "channel_layout", "applies_to", "resolve_fill", "border_median",
+    "execute", "execute_batch", "name_sample", "apply_intensity", "one_thread_if_small", "SMALL_VOXELS", "channel_layout", "applies_to", "resolve_fill", "border_median",
     "check_output_size", "FillSpec", "Resampling", "Step",
 ]
 
@@ -71,46 +72,147 @@ def execute(sample: Sample, transforms: Sequence[Step], options: ResampleOptions
     Each spatial transform's history record gets a ``"resampling"`` entry: the
     run's index, its options and the numeric fill used per image.
     """
+    return execute_batch([sample], [transforms], options, fill)[0]
+
+
+def execute_batch(
+    samples: Sequence[Sample],
+    transforms: Sequence[Sequence[Step]],
+    options: ResampleOptions | None = None,
+    fill: FillSpec = "background",
+) -> list[Sample]:
+    """:func:`execute` for several samples, each with its own transforms, their resampling sweeps run together.
+
+    The samples advance stage by stage (a stage is a fused spatial run, or one
+    other transform); at each stage the spatial runs of samples with the same
+    layout and options go to :func:`~medaug.engine.resample.resample_batch`
+    in one launch.  Each sample's result and history are those of
+    :func:`execute` on it alone.
+
+    Raises
+    ------
+    MedaugError or other exceptions
+        From the sample that failed, its message led by ``batch sample i``
+        (and its ``case_id``), see :func:`name_sample`.
+    """
     default = Resampling(options or ResampleOptions(), fill)
-    steps = [(s, default) if isinstance(s, Transform) else s for s in transforms]
-    ts = [s for s, _ in steps]
-    cur = sample.replace()
-    i = 0
-    runs = 0
-    while i < len(ts):
-        t = ts[i]
-        if isinstance(t, SpatialTransform):
-            resampling = steps[i][1]
-            run: list[SpatialTransform] = []
-            while i < len(ts) and isinstance(ts[i], SpatialTransform) and steps[i][1] is resampling:
-                run.append(ts[i])  # type: ignore[arg-type]
-                i += 1
-            grid = cur.grid
-            for s in run:
-                grid = s.output_grid(grid)
-            fused: list[tuple[IntensityTransform, FusedOps]] = []
-            while i < len(ts) and isinstance(nxt := ts[i], IntensityTransform):
-                o = nxt.fused_ops(grid)
-                if o is None:
-                    break
-                fused.append((nxt, o))
-                i += 1
-            cur = _apply_spatial(cur, run, _programs(cur, fused), resampling.options, resampling.fill)
-            info = resampling.record(runs, cur.metadata["resampling"]["fill"])
-            runs += 1
-            cur.history.extend({**s.record(), "resampling": info} for s in run)
-            cur.history.extend(f.record() for f, _ in fused)
-        elif isinstance(t, IntensityTransform):
-            cur = apply_intensity(cur, t)
-            cur.history.append(t.record())
-            i += 1
-        else:
-            apply = getattr(t, "apply_sample", None)
-            if apply is None:
-                raise ParameterError(f"{type(t).__name__} cannot be applied to a sample")
-            cur = apply(cur)
-            cur.history.append(t.record())
-            i += 1
+    steps = [[(s, default) if isinstance(s, Transform) else s for s in listed] for listed in transforms]
+    curs = [s.replace() for s in samples]
+    runs = [0] * len(curs)
+    pos = [0] * len(curs)
+    while any(p < len(st) for p, st in zip(pos, steps)):
+        planned: list[tuple[int, _SpatialPlan]] = []
+        for i, cur in enumerate(curs):
+            if pos[i] >= len(steps[i]):
+                continue
+            with name_sample(i, cur):
+                stage, pos[i] = _next_stage(steps[i], pos[i], cur.grid)
+                if isinstance(stage, _SpatialStage):
+                    planned.append((i, _plan_spatial(cur, stage)))
+                else:
+                    curs[i] = _apply_other(cur, stage)
+        groups: dict[tuple, list[tuple[int, _SpatialPlan]]] = {}
+        for i, plan in planned:
+            groups.setdefault((plan.job.layout(), _options_key(plan.stage.resampling.options)), []).append((i, plan))
+        for members in groups.values():
+            if len(members) == 1:
+                with name_sample(members[0][0], curs[members[0][0]]):
+                    results = resample_batch([members[0][1].job], 0, members[0][1].stage.resampling.options)
+            else:
+                results = resample_batch([p.job for _, p in members], 0, members[0][1].stage.resampling.options)
+            for (i, plan), (outs, louts) in zip(members, results):
+                curs[i] = _finish_spatial(curs[i], plan, outs, louts, runs[i])
+                runs[i] += 1
+    return curs
+
+
+@contextlib.contextmanager
+def name_sample(index: int, sample: Sample) -> Iterator[None]:
+    """Lead an error raised inside by the batch position (and case id) of ``sample``.
+
+    A :class:`~medaug.errors.MedaugError` keeps its type and gets the prefix
+    in its message; any other exception gets it as a note (and an attribute
+    ``batch_index``).
+    """
+    try:
+        yield
+    except Exception as exc:
+        case = sample.metadata.get("case_id")
+        where = f"batch sample {index}" + (f" (case {case!r})" if case is not None else "")
+        exc.batch_index = index  # type: ignore[attr-defined]
+        if isinstance(exc, MedaugError):
+            if not exc.message.startswith("batch sample"):
+                exc.message = f"{where}: {exc.message}"
+                exc.args = (exc.message, *exc.args[1:])
+        elif hasattr(exc, "add_note"):
+            exc.add_note(where)
+        raise
+
+
+def _options_key(options: ResampleOptions) -> tuple:
+    return (options.interpolation, options.label_interpolation, options.backend, options.tolerance)
+
+
+@dataclass
+class _SpatialStage:
+    """A run of spatial transforms sharing one resampling, and the point-wise intensity transforms fused after it."""
+
+    run: list[SpatialTransform]
+    fused: list[tuple[IntensityTransform, FusedOps]]
+    resampling: Resampling
+    grid: Grid  # the output grid
+
+
+@dataclass
+class _SpatialPlan:
+    """A spatial stage made concrete for one sample: its sweep job, grid, chain, fills and metadata."""
+
+    stage: _SpatialStage
+    job: ResampleJob
+    grid: Grid
+    chain: ChainWarp
+    names_i: list[str]
+    names_l: list[str]
+    metadata: dict[str, Any]
+    started: float
+
+
+def _next_stage(steps: list[tuple[Transform, Resampling]], i: int, grid: Grid) -> tuple[_SpatialStage | Transform, int]:
+    """The stage starting at step ``i`` of a sample now on ``grid``, and where the next one starts.
+
+    A stage is a run of spatial transforms sharing one resampling with the
+    point-wise intensity transforms right after it (fused into its sweep), or
+    one other transform.
+    """
+    t = steps[i][0]
+    if not isinstance(t, SpatialTransform):
+        return t, i + 1
+    resampling = steps[i][1]
+    run: list[SpatialTransform] = []
+    while i < len(steps) and isinstance(nxt := steps[i][0], SpatialTransform) and steps[i][1] is resampling:
+        run.append(nxt)
+        grid = nxt.output_grid(grid)
+        i += 1
+    fused: list[tuple[IntensityTransform, FusedOps]] = []
+    while i < len(steps) and isinstance(nxt := steps[i][0], IntensityTransform):
+        ops = nxt.fused_ops(grid)
+        if ops is None:
+            break
+        fused.append((nxt, ops))
+        i += 1
+    return _SpatialStage(run, fused, resampling, grid), i
+
+
+def _apply_other(cur: Sample, t: Transform) -> Sample:
+    """A stage that is not a fused spatial run: an intensity transform step-wise, or a sample-level transform."""
+    if isinstance(t, IntensityTransform):
+        cur = apply_intensity(cur, t)
+    else:
+        apply = getattr(t, "apply_sample", None)
+        if apply is None:
+            raise ParameterError(f"{type(t).__name__} cannot be applied to a sample")
+        cur = apply(cur)
+    cur.history.append(t.record())
     return cur
 
 
@@ -264,45 +366,53 @@ def border_median(arr: np.ndarray) -> float:
     return float(np.median(np.concatenate(faces)))
 
 
-def _apply_spatial(cur: Sample, run: list[SpatialTransform], programs: list[FusedOps], options: ResampleOptions,
-                   fill: FillSpec) -> Sample:
-    grid_in = cur.grid
-    grids = [grid_in]
+def _plan_spatial(cur: Sample, stage: _SpatialStage) -> _SpatialPlan:
+    """The sweep job of one sample's spatial stage: composed map, coordinates, fills, programs."""
+    run = stage.run
+    grids = [cur.grid]
     for s in run:
         grids.append(s.output_grid(grids[-1]))
     grid = grids[-1]
     check_output_size(grid, [4] * len(cur.intensity_images) + [img.array.itemsize for img in cur.label_maps.values()])
     chain = compose([s.warp(a, b) for s, a, b in zip(run, grids, grids[1:])])
-    t0 = time.perf_counter()
-    coords = plan_coordinates(chain, grid_in, grid, options.tolerance)
+    started = time.perf_counter()
+    coords = plan_coordinates(chain, grids[0], grid, stage.resampling.options.tolerance)
     names_i = list(cur.intensity_images)
     names_l = list(cur.label_maps)
     metadata = dict(cur.metadata)
     for s in run:
         s.update_metadata(metadata)
-    fills = [resolve_fill(fill, n, cur[n], metadata) for n in names_i]
-    outs, louts = resample_arrays(
+    fills = [resolve_fill(stage.resampling.fill, n, cur[n], metadata) for n in names_i]
+    job = ResampleJob(
         coords,
         [cur[n].data if cur[n].channel_axis else cur[n].data[None] for n in names_i],
         fills,
         [cur[n].data for n in names_l],
-        0,
-        programs,
-        options,
+        _programs(cur, stage.fused),
     )
+    return _SpatialPlan(stage, job, grid, chain, names_i, names_l, metadata, started)
+
+
+def _finish_spatial(cur: Sample, plan: _SpatialPlan, outs: list, louts: list, index: int) -> Sample:
+    """The sample after its spatial stage: resampled images, moved points and boxes, metadata and history."""
+    grid = plan.grid
     images: dict[str, Image] = {}
-    for n, arr in zip(names_i, outs):
+    for n, arr in zip(plan.names_i, outs):
         images[n] = cur[n].with_data(arr if cur[n].channel_axis else arr[0], grid)
-    for n, arr in zip(names_l, louts):
+    for n, arr in zip(plan.names_l, louts):
         images[n] = cur[n].with_data(arr, grid)
-    new = cur.replace(images, metadata=metadata)
-    new.points = {k: chain.forward(v) for k, v in cur.points.items()}
-    new.boxes = {k: _map_boxes(chain, v) for k, v in cur.boxes.items()}
+    new = cur.replace(images, metadata=plan.metadata)
+    new.points = {k: plan.chain.forward(v) for k, v in cur.points.items()}
+    new.boxes = {k: _map_boxes(plan.chain, v) for k, v in cur.boxes.items()}
+    fills = plan.job.fills
     new.metadata["resampling"] = {
-        "fill": {n: (f if cur[n].channel_axis else f[0]) for n, f in zip(names_i, fills)},
-        "seconds": round(time.perf_counter() - t0, 4),
-        "lattice_error_voxels": round(coords.lattice_error, 5),
+        "fill": {n: (f if cur[n].channel_axis else f[0]) for n, f in zip(plan.names_i, fills)},
+        "seconds": round(time.perf_counter() - plan.started, 4),
+        "lattice_error_voxels": round(plan.job.coords.lattice_error, 5),
     }
+    info = plan.stage.resampling.record(index, new.metadata["resampling"]["fill"])
+    new.history.extend({**s.record(), "resampling": info} for s in plan.stage.run)
+    new.history.extend(f.record() for f, _ in plan.stage.fused)
     return new
 
 
@@ -320,8 +430,39 @@ def _map_boxes(chain, boxes: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Voxels below which a step-wise intensity transform runs its torch operations on one thread.
+SMALL_VOXELS = 1 << 18
+
+
+@contextlib.contextmanager
+def one_thread_if_small(voxels: int) -> Iterator[None]:
+    """Run torch on one thread inside when ``voxels`` is below :data:`SMALL_VOXELS`.
+
+    Small tensor operations finish in microseconds on one thread, but on a
+    loaded machine every operation split over two threads waits for the
+    other thread to be scheduled (``sqrt`` of 1,024 floats: 4.3 ms with two
+    threads, 1.3 µs with one).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if voxels >= SMALL_VOXELS or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def apply_intensity(cur: Sample, t: IntensityTransform) -> Sample:
-    """Apply one intensity transform to the channels it targets (label maps untouched)."""
+    """Apply one intensity transform to the channels it targets (label maps untouched; small images on one thread)."""
+    with one_thread_if_small(math.prod(cur.grid.shape)):
+        return _apply_intensity(cur, t)
+
+
+def _apply_intensity(cur: Sample, t: IntensityTransform) -> Sample:
     import torch
 
     images: dict[str, Image] = {}

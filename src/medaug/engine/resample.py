@@ -18,6 +18,7 @@ CPU or CUDA in z-slabs.  Cubic B-spline interpolation uses SciPy's
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -30,7 +31,9 @@ from ..errors import ParameterError
 from .pointwise import FusedOps, apply_ops_torch, pack_programs
 from .warp import ChainWarp
 
-__all__ = ["ResampleOptions", "Coordinates", "plan_coordinates", "resample_arrays", "numba_available"]
+__all__ = [
+    "ResampleOptions", "Coordinates", "ResampleJob", "plan_coordinates", "resample_arrays", "resample_batch", "numba_available",
+]
 
 Backend = Literal["auto", "numba", "torch"]
 _SLAB_VOXELS = 1 << 20
@@ -157,21 +160,17 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
     spacing_arr = np.asarray(grid_out.spacing[::-1], float)  # array order
     feature = chain.feature_mm
     step = np.maximum(1.0, np.floor(feature / 6.0 / spacing_arr))
-    rng = np.random.default_rng(0)
     error = np.inf
     for _ in range(6):
         step = np.minimum(step, np.maximum(np.asarray(grid_out.shape, float) - 1.0, 1.0))
-        counts = [max(int(np.ceil((s_len - 1) / st)) + 1, 2) for s_len, st in zip(grid_out.shape, step)]
-        axes = [np.arange(c) * st for c, st in zip(counts, step)]
-        nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, n)
-        # check the multilinear interpolation at random cell centres, evaluated with the nodes
-        cells = np.stack([rng.integers(0, c - 1, 512) for c in counts], -1)
-        centres = (cells + 0.5) * step
-        both = np.concatenate([nodes, centres])
+        counts = tuple(max(int(np.ceil((s_len - 1) / st)) + 1, 2) for s_len, st in zip(grid_out.shape, step))
+        # the nodes, then random cell centres where the multilinear interpolation is checked
+        both, cells = _lattice_points(counts, tuple(float(st) for st in step))
         values = exact(both) - (both @ base[:n, :n].T + base[:n, n])
-        resid = values[: len(nodes)].reshape(*counts, n)
-        interp = _multilinear(resid, centres / step)
-        error = float(np.abs(interp - values[len(nodes) :]).max())
+        nodes = len(both) - len(cells)
+        resid = values[:nodes].reshape(*counts, n)
+        interp = _multilinear(resid, cells + 0.5)
+        error = float(np.abs(interp - values[nodes:]).max())
         if error <= tolerance or np.all(step <= 1):
             break
         # the error of linear interpolation grows with the square of the step
@@ -185,20 +184,38 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
     return Coordinates(bmat, cvec, np.ascontiguousarray(resid3), step3, True, out3, in3, error, ndim=n)
 
 
+@functools.lru_cache(maxsize=64)
+def _lattice_points(counts: tuple[int, ...], step: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The lattice's nodes (output voxel indices) followed by 512 cell centres, and those cells' indices.
+
+    The cells are drawn from a fixed stream, so a lattice is checked at the
+    same places every time (cached per lattice: the arrays are read-only).
+    """
+    n = len(counts)
+    axes = [np.arange(c) * st for c, st in zip(counts, step)]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, n)
+    rng = np.random.default_rng(0)
+    cells = np.stack([rng.integers(0, c - 1, 512) for c in counts], -1)
+    both = np.concatenate([nodes, (cells + 0.5) * np.asarray(step)])
+    both.setflags(write=False)
+    cells.setflags(write=False)
+    return both, cells
+
+
 def _multilinear(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Multilinear interpolation of ``values`` (*counts, C) at fractional node positions."""
+    """Multilinear interpolation of ``values`` (*counts, C) at fractional node positions ``pos`` (N, n)."""
     n = pos.shape[1]
-    i0 = np.minimum(np.floor(pos).astype(int), np.asarray(values.shape[:n]) - 2)
+    counts = np.asarray(values.shape[:n])
+    flat = values.reshape(-1, values.shape[-1])
+    i0 = np.minimum(np.floor(pos).astype(np.int64), counts - 2)
     t = pos - i0
+    strides = np.cumprod(np.r_[counts[1:], 1][::-1])[::-1]  # C order
+    base = i0 @ strides
     out = np.zeros((pos.shape[0], values.shape[-1]))
     for corner in range(1 << n):
-        bits = [(corner >> (n - 1 - a)) & 1 for a in range(n)]
-        w = np.ones(pos.shape[0])
-        idx = []
-        for a, b in enumerate(bits):
-            w = w * (t[:, a] if b else 1 - t[:, a])
-            idx.append(i0[:, a] + b)
-        out += w[:, None] * values[tuple(idx)]
+        bits = np.array([(corner >> (n - 1 - a)) & 1 for a in range(n)])
+        w = np.prod(np.where(bits == 1, t, 1.0 - t), axis=1)
+        out += w[:, None] * flat[base + bits @ strides]
     return out
 
 
@@ -212,18 +229,11 @@ def numba_available() -> bool:
     return True
 
 
-def resample_arrays(
-    coords: Coordinates,
-    intensity: list[torch.Tensor | np.ndarray],
-    fills: list[list[float]],
-    labels: list[torch.Tensor | np.ndarray],
-    label_fill: int,
-    programs: list[FusedOps],
-    options: ResampleOptions,
-) -> tuple[list[torch.Tensor | np.ndarray], list[torch.Tensor | np.ndarray]]:
-    """Resample intensity and label arrays through ``coords``; run each channel's fused program.
+@dataclass
+class ResampleJob:
+    """What one sample brings to a fused sweep.
 
-    Parameters
+    Attributes
     ----------
     coords : Coordinates
     intensity : list of arrays
@@ -234,11 +244,33 @@ def resample_arrays(
         The fill value of each channel of each image.
     labels : list of arrays
         Label maps ``(z, y, x)`` (or ``(y, x)``), sampled from the same coordinates.
-    label_fill : int
     programs : list of FusedOps
         The point-wise operations of each channel, in the order the channels
         are listed (image by image); empty for none.
-    options : ResampleOptions
+    """
+
+    coords: Coordinates
+    intensity: list[torch.Tensor | np.ndarray]
+    fills: list[list[float]]
+    labels: list[torch.Tensor | np.ndarray]
+    programs: list[FusedOps]
+
+    def layout(self) -> tuple:
+        """What must agree between the jobs of one sweep: grids' shapes, channels, label dtypes, dimensions."""
+        return (self.coords.out_shape3, self.coords.in_shape3, self.coords.ndim,
+                tuple(int(a.shape[0]) for a in self.intensity), tuple(str(a.dtype) for a in self.labels))
+
+
+def resample_arrays(
+    coords: Coordinates,
+    intensity: list[torch.Tensor | np.ndarray],
+    fills: list[list[float]],
+    labels: list[torch.Tensor | np.ndarray],
+    label_fill: int,
+    programs: list[FusedOps],
+    options: ResampleOptions,
+) -> tuple[list[torch.Tensor | np.ndarray], list[torch.Tensor | np.ndarray]]:
+    """Resample one sample's intensity and label arrays through ``coords`` (see :class:`ResampleJob`).
 
     Returns
     -------
@@ -246,7 +278,44 @@ def resample_arrays(
         The channel-first intensity outputs and the label outputs, NumPy
         (numba backend) or torch (torch backend, same device as the input).
     """
-    on_cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in [*intensity, *labels])
+    return resample_batch([ResampleJob(coords, intensity, fills, labels, programs)], label_fill, options)[0]
+
+
+def resample_batch(
+    jobs: list[ResampleJob], label_fill: int, options: ResampleOptions
+) -> list[tuple[list[torch.Tensor | np.ndarray], list[torch.Tensor | np.ndarray]]]:
+    """Resample several samples of one layout in one sweep (one kernel launch on CPU, batched ``grid_sample`` on torch).
+
+    Every job gets exactly what :func:`resample_arrays` would give it alone:
+    the arithmetic of each output voxel does not depend on the other samples.
+
+    Parameters
+    ----------
+    jobs : list of ResampleJob
+        Samples with the same :meth:`ResampleJob.layout` (output and input
+        shapes, channel counts, label dtypes).
+    label_fill : int
+    options : ResampleOptions
+
+    Returns
+    -------
+    list of (list, list)
+        Per job, its intensity outputs and label outputs (the numba backend's
+        are views of one array for the whole batch).
+
+    Raises
+    ------
+    ParameterError
+        When the jobs' layouts differ.
+    """
+    if not jobs:
+        return []
+    first = jobs[0].layout()
+    for i, job in enumerate(jobs[1:], start=1):
+        if job.layout() != first:
+            raise ParameterError(f"sample {i} cannot share a sweep with sample 0: layout {job.layout()} vs {first}")
+    arrays = [a for job in jobs for a in (*job.intensity, *job.labels)]
+    on_cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in arrays)
     backend = options.backend
     if backend == "auto":
         backend = "numba" if (not on_cuda and numba_available()) else "torch"
@@ -255,128 +324,237 @@ def resample_arrays(
     cubic = options.interpolation == "cubic"
     argmax = options.label_interpolation == "linear_argmax"
     if backend == "numba" and not cubic and not argmax:
-        return _resample_numba(coords, intensity, fills, labels, label_fill, programs, options)
-    return _resample_torch(coords, intensity, fills, labels, label_fill, programs, options)
+        return _resample_numba(jobs, label_fill, options)
+    return _resample_torch(jobs, label_fill, options)
 
 
 def _np(a: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a)
 
 
-def _resample_numba(coords, intensity, fills, labels, label_fill, programs, options):
+def _distinct_inputs(per_job: list[list[np.ndarray]], shape: tuple[int, ...], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Stack each job's arrays as ``(N, C, *shape)`` once per distinct input; which one each job reads.
+
+    Jobs that read the same arrays (the same memory) share one entry, and a
+    single job whose one array is already contiguous in ``dtype`` is used
+    without a copy.
+    """
+    channels = sum(int(np.prod(a.shape)) for a in per_job[0]) // max(int(np.prod(shape)), 1)
+    keys: dict[tuple, int] = {}
+    slots = []
+    for arrays in per_job:
+        key = tuple((a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str) for a in arrays)
+        if key not in keys:
+            keys[key] = len(keys)
+            slots.append(arrays)
+    index = np.asarray([keys[tuple((a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str) for a in arrays)]
+                        for arrays in per_job], np.int64)
+    if len(slots) == 1 and len(slots[0]) == 1:
+        one = slots[0][0]
+        if one.dtype == dtype and one.flags.c_contiguous:
+            return one.reshape(1, channels, *shape), index
+    stack = np.empty((len(slots), channels, *shape), dtype)
+    for n, arrays in enumerate(slots):
+        g = 0
+        for a in arrays:
+            c = int(np.prod(a.shape)) // max(int(np.prod(shape)), 1)
+            stack[n, g : g + c] = a.reshape(c, *shape)
+            g += c
+    return stack, index
+
+
+def _pack_coordinates(coords: list[Coordinates]) -> tuple[np.ndarray, ...]:
+    """Each sample's base affine and residual lattice, the lattices padded to the largest node counts."""
+    lattice = np.asarray([c.resid.shape[:3] for c in coords], np.int64)
+    resid = np.zeros((len(coords), *lattice.max(0), 3), np.float32)
+    for b, c in enumerate(coords):
+        mz, my, mx = c.resid.shape[:3]
+        resid[b, :mz, :my, :mx] = c.resid
+    return (np.stack([c.bmat for c in coords]), np.stack([c.cvec for c in coords]), resid, lattice,
+            np.stack([np.asarray(c.step, float) for c in coords]), np.asarray([c.has_field for c in coords]))
+
+
+def _pack_batch_programs(jobs: list[ResampleJob], shape3: tuple[int, int, int], channels: int) -> tuple[np.ndarray, ...]:
+    """:func:`pack_programs` of every job, padded to common sizes: (B, C, K), (B, C, K, 4), (B, F, M, W), (B, F, M, D, H)."""
+    packed = [pack_programs(list(job.programs) + [FusedOps()] * (channels - len(job.programs)), shape3) for job in jobs]
+    k = max(p[0].shape[1] for p in packed)
+    f = max(p[2].shape[0] for p in packed)
+    m = max(p[2].shape[1] for p in packed)
+    n = len(jobs)
+    c = packed[0][0].shape[0]
+    codes = np.full((n, c, k), -1, np.int64)
+    params = np.zeros((n, c, k, 4), np.float64)
+    fx = np.zeros((n, f, m, shape3[2]), np.float32)
+    fq = np.zeros((n, f, m, shape3[0], shape3[1]), np.float32)
+    for b, (cb, pb, xb, qb) in enumerate(packed):
+        codes[b, :, : cb.shape[1]] = cb
+        params[b, :, : cb.shape[1]] = pb
+        fx[b, : xb.shape[0], : xb.shape[1]] = xb
+        fq[b, : qb.shape[0], : qb.shape[1]] = qb
+    return codes, params, fx, fq
+
+
+def _resample_numba(jobs: list[ResampleJob], label_fill: int, options: ResampleOptions):
     from . import _numba
 
     _numba.set_threads(torch.get_num_threads())  # follow torch: 1 inside DataLoader workers
-    two_d = coords.ndim == 2
-    d, h, w = coords.out_shape3
-    counts = [int(a.shape[0]) for a in intensity]
+    coords0 = jobs[0].coords
+    two_d = coords0.ndim == 2
+    d, h, w = coords0.out_shape3
+    in3 = coords0.in_shape3
+    nb = len(jobs)
+    counts = [int(a.shape[0]) for a in jobs[0].intensity]
     total = sum(counts)
     if total:
-        stack = np.empty((total, *coords.in_shape3), np.float32)
-        g = 0
-        for a, c in zip(intensity, counts):
-            stack[g : g + c] = _np(a).reshape(c, *coords.in_shape3)
-            g += c
+        stack, isrc = _distinct_inputs([[_np(a) for a in job.intensity] for job in jobs], in3, np.dtype(np.float32))
     else:
-        stack = np.zeros((0, 1, 1, 1), np.float32)
-    out = np.empty((total, d, h, w), np.float32)
-    fills_arr = np.asarray([f for per_image in fills for f in per_image], np.float64) if total else np.zeros(0)
-    codes, params, fx, fq = pack_programs(list(programs), (d, h, w))
-    lab_arrays = [_np(a) for a in labels]
+        stack, isrc = np.zeros((1, 0, 1, 1, 1), np.float32), np.zeros(nb, np.int64)
+    out = np.empty((nb, total, d, h, w), np.float32)
+    fills = np.asarray([[f for per_image in job.fills for f in per_image] for job in jobs], np.float64).reshape(nb, total)
+    codes, params, fx, fq = _pack_batch_programs(jobs, (d, h, w), total)
+    bmat, cvec, resid, lattice, step, has_field = _pack_coordinates([job.coords for job in jobs])
+    nearest = options.interpolation == "nearest"
+    labels = [[_np(a) for a in job.labels] for job in jobs]
     groups: dict[np.dtype, list[int]] = {}
-    for i, a in enumerate(lab_arrays):
+    for i, a in enumerate(labels[0]):
         groups.setdefault(a.dtype, []).append(i)
     results: dict[int, np.ndarray] = {}
-    intensity_done = False
-    for dtype, members in groups.items():
-        labs = np.ascontiguousarray(np.stack([lab_arrays[i].reshape(coords.in_shape3) for i in members]))
-        outl = np.empty((len(members), d, h, w), dtype)
-        src, dst = (stack, out) if not intensity_done else (np.zeros((0, 1, 1, 1), np.float32), out[:0])
-        _numba.resample(src, dst, labs, outl, coords.bmat, coords.cvec, coords.resid, coords.step, coords.has_field,
-                        options.interpolation == "nearest", fills_arr if not intensity_done else np.zeros(0),
-                        label_fill, codes, params, fx, fq)
-        intensity_done = True
+    runs = [(dtype, members) for dtype, members in groups.items()] or [(np.dtype(np.uint8), [])]
+    for r, (dtype, members) in enumerate(runs):  # one launch per label dtype; the intensity channels in the first
+        if members:
+            labs, lsrc = _distinct_inputs([[job_labels[i] for i in members] for job_labels in labels], in3, dtype)
+        else:
+            labs, lsrc = np.zeros((1, 0, 1, 1, 1), dtype), np.zeros(nb, np.int64)
+        outl = np.empty((nb, len(members), d, h, w), dtype)
+        src, dst = (stack, out) if r == 0 else (stack[:, :0], out[:, :0])
+        _numba.resample(src, isrc, dst, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest,
+                        fills[:, : dst.shape[1]], label_fill, codes[:, : dst.shape[1]], params[:, : dst.shape[1]],
+                        fx, fq)
         for j, i in enumerate(members):
-            results[i] = outl[j]
-    if not intensity_done and total:  # no label maps: one run for the intensity channels
-        _numba.resample(stack, out, np.zeros((0, 1, 1, 1), np.uint8), np.empty((0, d, h, w), np.uint8),
-                        coords.bmat, coords.cvec, coords.resid, coords.step, coords.has_field,
-                        options.interpolation == "nearest", fills_arr, label_fill, codes, params, fx, fq)
-    outs, g = [], 0
-    for c in counts:
-        block = out[g : g + c]
-        outs.append(block[:, 0] if two_d else block)
-        g += c
-    lab_out = [results[i][0] if two_d else results[i] for i in range(len(labels))]
-    return outs, lab_out
+            results[i] = outl[:, j]
+    per_job = []
+    for b in range(nb):
+        outs, g = [], 0
+        for c in counts:
+            block = out[b, g : g + c]
+            outs.append(block[:, 0] if two_d else block)
+            g += c
+        per_job.append((outs, [results[i][b, 0] if two_d else results[i][b] for i in range(len(labels[0]))]))
+    return per_job
 
 
-def _resample_torch(coords, intensity, fills, labels, label_fill, programs, options):
-    """Plain-PyTorch path: z-slabs of coordinates, ``grid_sample`` for linear, gathers for nearest."""
+#: Output voxels whose coordinates the PyTorch path holds at once (per device kind).
+_SLAB_VOXELS_CUDA = 1 << 24
+
+
+def _resample_torch(jobs: list[ResampleJob], label_fill: int, options: ResampleOptions):
+    """Plain-PyTorch path: ``grid_sample`` over several samples at once (linear), batched gathers (nearest).
+
+    The samples are taken in chunks, and a large volume in z-slabs, so that at
+    most ``_SLAB_VOXELS`` output coordinates are held at a time (more on CUDA).
+    """
     import torch.nn.functional as F
 
-    two_d = coords.ndim == 2
-    d, h, w = coords.out_shape3
-    d0, h0, w0 = coords.in_shape3
-    ref = (intensity or labels)[0]
+    coords0 = jobs[0].coords
+    two_d = coords0.ndim == 2
+    d, h, w = coords0.out_shape3
+    d0, h0, w0 = coords0.in_shape3
+    ref = (jobs[0].intensity or jobs[0].labels)[0]
     dev = ref.device if isinstance(ref, torch.Tensor) else torch.device("cpu")
-    imgs = [torch.as_tensor(a, device=dev).reshape(a.shape[0], d0, h0, w0).to(torch.float32) for a in intensity]
-    labs = [torch.as_tensor(a, device=dev).reshape(d0, h0, w0) for a in labels]
-    outs = [torch.empty((img.shape[0], d, h, w), dtype=torch.float32, device=dev) for img in imgs]
-    louts = [torch.empty((d, h, w), dtype=lab.dtype, device=dev) for lab in labs]
-    lab_values = [torch.unique(lab) for lab in labs] if options.label_interpolation == "linear_argmax" else []
-    slab = max(1, _SLAB_VOXELS // max(h * w, 1))
+    nb = len(jobs)
+    counts = [int(a.shape[0]) for a in jobs[0].intensity]
+    total = sum(counts)
+    nlab = len(jobs[0].labels)
+    imgs = torch.stack([
+        torch.cat([torch.as_tensor(a, device=dev).reshape(a.shape[0], d0, h0, w0).to(torch.float32) for a in job.intensity])
+        for job in jobs
+    ]) if total else torch.zeros((nb, 0, d0, h0, w0), device=dev)
+    fills = torch.tensor([[f for per in job.fills for f in per] for job in jobs], dtype=torch.float32,
+                         device=dev).reshape(nb, total)
+    labs = [torch.stack([torch.as_tensor(job.labels[j], device=dev).reshape(d0, h0, w0) for job in jobs])
+            for j in range(nlab)]
+    out = torch.empty((nb, total, d, h, w), dtype=torch.float32, device=dev)
+    louts = [torch.empty((nb, d, h, w), dtype=lab.dtype, device=dev) for lab in labs]
+    argmax = options.label_interpolation == "linear_argmax"
+    lab_values = [[torch.unique(lab[b]) for b in range(nb)] for lab in labs] if argmax else []
+    budget = _SLAB_VOXELS_CUDA if dev.type == "cuda" else _SLAB_VOXELS
+    per_sample = d * h * w
+    chunk = max(1, budget // max(per_sample, 1))  # samples per launch
+    slab = d if chunk > 1 else max(1, budget // max(h * w, 1))  # z-slab of one sample when one is too large
     yy = torch.arange(h, device=dev).view(1, h, 1)
     xx = torch.arange(w, device=dev).view(1, 1, w)
     sizes = torch.tensor([d0, h0, w0], device=dev, dtype=torch.float64)
-    mode = "nearest" if coords.integral else options.interpolation  # exact gathers need no interpolation
-    channels = [(i, c) for i, img in enumerate(imgs) for c in range(img.shape[0])]
-    for z0 in range(0, d, slab):
-        z1 = min(d, z0 + slab)
-        zz = torch.arange(z0, z1, device=dev).view(-1, 1, 1)
-        q = coords.evaluate(zz, yy, xx)  # (sd, h, w, 3) float64, (z, y, x)
-        nearest = torch.floor(q + 0.5).long()
-        inside = ((nearest >= 0) & (nearest < sizes.long())).all(-1)
-        flat = (nearest[..., 0].clamp(0, d0 - 1) * h0 + nearest[..., 1].clamp(0, h0 - 1)) * w0 + nearest[..., 2].clamp(0, w0 - 1)
-        if imgs and mode == "linear":
-            denom = torch.clamp(sizes - 1, min=1)
-            g = (2.0 * q / denom - 1.0).flip(-1).to(torch.float32)  # grid_sample wants (x, y, z)
-            if d0 == 1:
-                g = g[..., :2].unsqueeze(0)  # (1, sd, h, w, 2)
-                g = g.reshape(1, -1, w, 2)
-        for gi, (i, c) in enumerate(channels):
-            img, fill = imgs[i][c], fills[i][c]
-            if mode == "linear":
+    integral = all(job.coords.integral for job in jobs)
+    mode = "nearest" if integral else options.interpolation  # exact gathers need no interpolation
+    for b0 in range(0, nb, chunk):
+        b1 = min(nb, b0 + chunk)
+        part = jobs[b0:b1]
+        n = b1 - b0
+        for z0 in range(0, d, slab):
+            z1 = min(d, z0 + slab)
+            zz = torch.arange(z0, z1, device=dev).view(-1, 1, 1)
+            q = torch.stack([job.coords.evaluate(zz, yy, xx) for job in part])  # (n, sd, h, w, 3) float64, (z, y, x)
+            nearest = torch.floor(q + 0.5).long()
+            inside = ((nearest >= 0) & (nearest < sizes.long())).all(-1)  # (n, sd, h, w)
+            flat = ((nearest[..., 0].clamp(0, d0 - 1) * h0 + nearest[..., 1].clamp(0, h0 - 1)) * w0
+                    + nearest[..., 2].clamp(0, w0 - 1)).reshape(n, 1, -1)
+            src = imgs[b0:b1]
+            fill5 = fills[b0:b1].view(n, total, 1, 1, 1)
+            if total and mode == "linear":
+                g = (2.0 * q / torch.clamp(sizes - 1, min=1) - 1.0).flip(-1).to(torch.float32)  # grid_sample: (x, y, z)
                 if d0 == 1:
-                    v = F.grid_sample((img - fill)[None], g, mode="bilinear", padding_mode="zeros", align_corners=True)
-                    v = v.reshape(z1 - z0, h, w) + fill
+                    g2 = g[..., :2].reshape(n, -1, w, 2)
+                    v = F.grid_sample(src[:, :, 0] - fill5[:, :, 0], g2, mode="bilinear", padding_mode="zeros",
+                                      align_corners=True).reshape(n, total, z1 - z0, h, w) + fill5
                 else:
-                    v = F.grid_sample((img - fill)[None, None], g[None], mode="bilinear", padding_mode="zeros", align_corners=True)
-                    v = v[0, 0] + fill
-            elif mode == "nearest":
-                v = torch.where(inside, img.reshape(-1)[flat], torch.tensor(fill, dtype=torch.float32, device=dev))
+                    v = F.grid_sample(src - fill5, g, mode="bilinear", padding_mode="zeros", align_corners=True) + fill5
+            elif total and mode == "nearest":
+                picked = src.reshape(n, total, -1).gather(2, flat.expand(n, total, -1)).reshape(n, total, z1 - z0, h, w)
+                v = torch.where(inside[:, None], picked, fill5)
+            elif total:
+                v = torch.stack([_cubic(src[k], fills[b0 + k], q[k]) for k in range(n)])
             else:
-                from scipy.ndimage import map_coordinates
+                v = out[b0:b1, :, z0:z1]
+            for k, job in enumerate(part):
+                for gi, prog in enumerate(job.programs[:total]):
+                    if prog:
+                        v[k, gi] = apply_ops_torch(v[k, gi], prog, channel=gi, z0=z0, full_shape=(d, h, w))
+            out[b0:b1, :, z0:z1] = v
+            for j, lab in enumerate(labs):
+                if not argmax:
+                    fill_t = torch.tensor(label_fill, dtype=lab.dtype, device=dev)
+                    picked_l = lab[b0:b1].reshape(n, -1).gather(1, flat[:, 0]).reshape(n, z1 - z0, h, w)
+                    louts[j][b0:b1, z0:z1] = torch.where(inside, picked_l, fill_t)
+                else:
+                    for k in range(n):
+                        louts[j][b0 + k, z0:z1] = _argmax_labels(lab[b0 + k], lab_values[j][b0 + k], q[k], label_fill,
+                                                                 d0, h0, w0)
+    per_job = []
+    for b in range(nb):
+        outs, at = [], 0
+        for c in counts:
+            block = out[b, at : at + c]
+            outs.append(block[:, 0] if two_d else block)
+            at += c
+        per_job.append((outs, [lo[b, 0] if two_d else lo[b] for lo in louts]))
+    return per_job
 
-                src = img.cpu().numpy()
-                pts = q.reshape(-1, 3).T.cpu().numpy()
-                if d0 == 1:
-                    src, pts = src[0], pts[1:]
-                v = map_coordinates(src, pts, order=3, mode="constant", cval=fill, prefilter=True)
-                v = torch.from_numpy(v.astype(np.float32)).reshape(z1 - z0, h, w).to(dev)
-            if gi < len(programs) and programs[gi]:
-                v = apply_ops_torch(v, programs[gi], channel=gi, z0=z0, full_shape=(d, h, w))
-            outs[i][c, z0:z1] = v
-        for j, lab in enumerate(labs):
-            if options.label_interpolation == "nearest":
-                fill_t = torch.tensor(label_fill, dtype=lab.dtype, device=dev)
-                louts[j][z0:z1] = torch.where(inside, lab.reshape(-1)[flat], fill_t)
-            else:
-                louts[j][z0:z1] = _argmax_labels(lab, lab_values[j], q, label_fill, d0, h0, w0)
-    if two_d:
-        outs = [o[:, 0] for o in outs]
-        louts = [o[0] for o in louts]
-    return outs, louts
+
+def _cubic(src: torch.Tensor, fills: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Cubic B-spline values (SciPy, CPU) of every channel of ``src`` (C, d0, h0, w0) at ``q`` (sd, h, w, 3)."""
+    from scipy.ndimage import map_coordinates
+
+    pts = q.reshape(-1, 3).T.cpu().numpy()
+    values = []
+    for c in range(src.shape[0]):
+        img = src[c].cpu().numpy()
+        if img.shape[0] == 1:
+            img, p = img[0], pts[1:]
+        else:
+            p = pts
+        v = map_coordinates(img, p, order=3, mode="constant", cval=float(fills[c]), prefilter=True)
+        values.append(torch.from_numpy(v.astype(np.float32)).reshape(q.shape[:3]))
+    return torch.stack(values).to(src.device)
 
 
 def _argmax_labels(lab, values, q, label_fill, d0, h0, w0):

@@ -22,41 +22,82 @@ def evaluate_scipy(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
     )
 
 
-try:  # pragma: no branch
-    from numba import njit
+#: Points from which the lattice is evaluated on every thread (below it a parallel launch costs more than it saves).
+PARALLEL_POINTS = 20_000
 
-    @njit(cache=True)  # serial: the lattice is small, and a parallel launch costs more than it saves
+try:  # pragma: no branch
+    from numba import njit, prange
+
+    from ..engine._jit import cache_kernels
+
+    @njit(cache=cache_kernels(), inline="always")
+    def _weights(x):
+        """First control index and the four cubic B-spline weights at continuous control index ``x``."""
+        f = np.floor(x)
+        t = x - f
+        t2 = t * t
+        t3 = t2 * t
+        return (int(f) - 1, (1.0 - t) ** 3 / 6.0, (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0,
+                (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0, t3 / 6.0)
+
+    @njit(cache=cache_kernels())
     def _eval3(coef, u, out):
+        """3D: ``coef`` (C, kx, ky, kz), ``u`` (N, 3); no allocation per point."""
         nc, kx, ky, kz = coef.shape
         for p in range(u.shape[0]):
-            wa = np.empty((3, 4))
-            base = np.empty(3, np.int64)
-            for a in range(3):
-                f = np.floor(u[p, a])
-                t = u[p, a] - f
-                base[a] = int(f) - 1
-                t2 = t * t
-                t3 = t2 * t
-                wa[a, 0] = (1.0 - t) ** 3 / 6.0
-                wa[a, 1] = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0
-                wa[a, 2] = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0
-                wa[a, 3] = t3 / 6.0
+            b0, x0, x1, x2, x3 = _weights(u[p, 0])
+            b1, y0, y1, y2, y3 = _weights(u[p, 1])
+            b2, z0, z1, z2, z3 = _weights(u[p, 2])
+            wx = (x0, x1, x2, x3)
+            wy = (y0, y1, y2, y3)
+            wz = (z0, z1, z2, z3)
             for c in range(nc):
                 s = 0.0
                 for i in range(4):
-                    ii = base[0] + i
+                    ii = b0 + i
                     if ii < 0 or ii >= kx:
                         continue
                     for j in range(4):
-                        jj = base[1] + j
+                        jj = b1 + j
                         if jj < 0 or jj >= ky:
                             continue
-                        wij = wa[0, i] * wa[1, j]
+                        wij = wx[i] * wy[j]
                         for k in range(4):
-                            kk = base[2] + k
+                            kk = b2 + k
                             if 0 <= kk < kz:
-                                s += wij * wa[2, k] * coef[c, ii, jj, kk]
+                                s += wij * wz[k] * coef[c, ii, jj, kk]
                 out[p, c] = s
+
+    @njit(cache=cache_kernels())
+    def _eval2(coef, u, out):
+        """2D: ``coef`` (C, kx, ky), ``u`` (N, 2)."""
+        nc, kx, ky = coef.shape
+        for p in range(u.shape[0]):
+            b0, x0, x1, x2, x3 = _weights(u[p, 0])
+            b1, y0, y1, y2, y3 = _weights(u[p, 1])
+            wx = (x0, x1, x2, x3)
+            wy = (y0, y1, y2, y3)
+            for c in range(nc):
+                s = 0.0
+                for i in range(4):
+                    ii = b0 + i
+                    if ii < 0 or ii >= kx:
+                        continue
+                    for j in range(4):
+                        jj = b1 + j
+                        if 0 <= jj < ky:
+                            s += wx[i] * wy[j] * coef[c, ii, jj]
+                out[p, c] = s
+
+    @njit(cache=cache_kernels(), parallel=True)
+    def _eval3_parallel(coef, u, out):
+        """:func:`_eval3` over contiguous chunks of the points, on every thread."""
+        n = u.shape[0]
+        chunks = 64
+        for c in prange(chunks):
+            a = n * c // chunks
+            b = n * (c + 1) // chunks
+            _eval3(coef, u[a:b], out[a:b])
 
     _HAVE_NUMBA = True
 except Exception:  # pragma: no cover - numba missing
@@ -69,10 +110,11 @@ def evaluate(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
 
     if not (_HAVE_NUMBA and numba_available()):
         return evaluate_scipy(coef, u)
-    n = u.shape[1]
-    # 2D: three identical layers evaluated at the middle one have B-spline weights summing to 1
-    c3 = coef if n == 3 else np.repeat(coef[..., None], 3, axis=-1)
-    u3 = u if n == 3 else np.concatenate([u, np.ones((u.shape[0], 1))], axis=1)
     out = np.empty((u.shape[0], coef.shape[0]))
-    _eval3(np.ascontiguousarray(c3, np.float64), np.ascontiguousarray(u3, np.float64), out)
+    c = np.ascontiguousarray(coef, np.float64)
+    uu = np.ascontiguousarray(u, np.float64)
+    if u.shape[1] == 2:
+        _eval2(c, uu, out)
+    else:
+        (_eval3_parallel if u.shape[0] >= PARALLEL_POINTS else _eval3)(c, uu, out)
     return out
