@@ -9,21 +9,23 @@ from pathlib import Path
 from ._common import (
     add_anonymize_arguments,
     add_channels_argument,
+    add_output_argument,
     add_pipeline_arguments,
     one_case,
     pipeline_from_args,
     pipeline_name,
+    say,
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="image file or DICOM series folder")
-    parser.add_argument("--label", help="label map on the same grid")
+    parser.add_argument("--label", help="label map on the same grid (default: none)")
     add_pipeline_arguments(parser)
     add_channels_argument(parser)
     parser.add_argument("-n", type=int, default=4, help="number of augmented copies (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("-o", "--out", required=True, help="output folder")
+    add_output_argument(parser, "output folder: the copies and manifest.csv")
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of a DICOM input into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")
@@ -62,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         row = write_item(out, case, index, seed, outdir, dtypes, layout="medaug", identifiers=identifiers)
         rows.append(without_sources(row) if args.anonymize_ids else row)
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
-    print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
+    say(args, f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

@@ -10,12 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._common import say
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="pipeline config file (YAML or JSON)")
-    parser.add_argument("--preset", help="check a preset instead of a file")
+    parser.add_argument("--preset", help="check a preset instead of a file (default: none)")
     parser.add_argument("--modality", help="ct, mri, xray or ultrasound (default: the config's or preset's own)")
-    parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors (default: off)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{where}: {len(errors)} error(s), {len(found) - len(errors)} warning(s) for {modality.upper()}", file=sys.stderr)
         return 1
     n = len(pipeline.transforms)
-    print(f"{where}: OK for {modality.upper()} ({n} transforms, {len(found)} warning(s))")
+    say(args, f"{where}: OK for {modality.upper()} ({n} transforms, {len(found)} warning(s))")
     return 0
