@@ -115,9 +115,16 @@ def test_positional_and_option_output_are_one_way(tiny_image, tmp_path, capsys):
     assert "the output is given twice" in capsys.readouterr().err
 
 
-def test_quiet_prints_only_results(tiny_image, tmp_path, capsys):
-    assert main(["augment", str(tiny_image), "--preset", "ct-light", "-n", "1", "-o", str(tmp_path / "o"), "-q"]) == 0
-    assert capsys.readouterr().out == ""
+def test_quiet_prints_no_progress_or_status_only_the_summary(tiny_image, tmp_path, capsys):
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    medaug.save(medaug.shepp_logan_2d(24, seed=1).image, data / "images" / "case0.nii.gz")
+    assert main(["expand", str(data), "-o", str(tmp_path / "loud"), "--preset", "ct-light", "-n", "2"]) == 0
+    loud = capsys.readouterr()
+    assert "1 case(s) x 2 = 2 output case(s)" in loud.out and "2/2 items" in loud.err
+    assert main(["expand", str(data), "-o", str(tmp_path / "quiet"), "--preset", "ct-light", "-n", "2", "-q"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and len(quiet.out.splitlines()) == 1 and quiet.out.startswith("wrote 2 new case(s)")
     assert main(["info", str(tiny_image), "--quiet"]) == 0
     assert "spacing:" in capsys.readouterr().out
 

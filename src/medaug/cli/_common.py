@@ -12,7 +12,8 @@ from ..errors import ParameterError
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
     """``-q/--quiet``, which every command has (added by :func:`medaug.cli.main.build_parser`)."""
     parser.add_argument("-q", "--quiet", action="store_true",
-                        help="print no progress bars or status lines, only results, warnings and errors (default: off)")
+                        help="print no progress bars or status lines, only the closing summary, results, warnings and "
+                             "errors (default: off)")
 
 
 def say(args: argparse.Namespace, *text: Any) -> None:

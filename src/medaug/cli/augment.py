@@ -14,7 +14,6 @@ from ._common import (
     one_case,
     pipeline_from_args,
     pipeline_name,
-    say,
 )
 
 
@@ -64,5 +63,5 @@ def run(args: argparse.Namespace) -> int:
         row = write_item(out, case, index, seed, outdir, dtypes, layout="medaug", identifiers=identifiers)
         rows.append(without_sources(row) if args.anonymize_ids else row)
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
-    say(args, f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
+    print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

@@ -10,8 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import say
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="pipeline config file (YAML or JSON)")
@@ -44,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{where}: {len(errors)} error(s), {len(found) - len(errors)} warning(s) for {modality.upper()}", file=sys.stderr)
         return 1
     n = len(pipeline.transforms)
-    say(args, f"{where}: OK for {modality.upper()} ({n} transforms, {len(found)} warning(s))")
+    print(f"{where}: OK for {modality.upper()} ({n} transforms, {len(found)} warning(s))")
     return 0

@@ -61,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
                           title=f"{case.case_id}: preset '{preset_name}', {args.n} augmentations")
         say(args, f"{case.case_id:15s} {sample.reference.ndim}D {str(sample.reference.shape):16s} preset {preset_name:4s} -> {picture}")
     write_csv_atomic(out / "manifest.csv", rows)
-    say(args, f"\n{len(rows)} augmented files in {out / 'images'} (labels in {out / 'labels'}), "
+    print(f"\n{len(rows)} augmented files in {out / 'images'} (labels in {out / 'labels'}), "
           f"parameters in {out / 'manifest.csv'}, {time.perf_counter() - t0:.1f} s")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ImageWriteError, ParameterError
-from ._common import add_output_argument, say
+from ._common import add_output_argument
 
 # option destination -> methods it applies to
 _APPLIES: dict[str, tuple[str, ...]] = {
@@ -176,5 +176,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(d, indent=2))
     else:
         extra = f" (field: {args.save_field})" if field is not None and args.save_field else ""
-        say(args, f"{args.out}{extra}: {report.one_line()}")
+        print(f"{args.out}{extra}: {report.one_line()}")
     return 0

@@ -88,6 +88,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"medaug expand: error: {exc}", file=sys.stderr)
         return 1
     where = summary.get("output", args.out)  # OUTPUT/DatasetXXX_Name with --dataset-name
-    say(args, f"wrote {summary['written']} new case(s); manifest has {summary['rows']} row(s): {where}/manifest.csv "
+    print(f"wrote {summary['written']} new case(s); manifest has {summary['rows']} row(s): {where}/manifest.csv "
           f"({summary['seconds']:.1f} s)")
     return 0

@@ -201,8 +201,12 @@ def run(args: argparse.Namespace) -> int:
     say(args, f"medaug experiment: tasks {', '.join(settings.tasks)}; seeds {', '.join(map(str, settings.seeds))}; "
           f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}")
     t0 = time.perf_counter()
-    results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True))
-    say(args, f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
+    try:
+        results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True))
+    except KeyboardInterrupt:  # the files are written after every run; the experiment itself does not resume
+        raise KeyboardInterrupt(f"interrupted: the runs finished so far are in {out / 'results.csv'}; the same "
+                                "command starts the experiment again from its first run") from None
+    print(f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
           f"{paths.get('comparisons', paths['json'])}, {paths['json']}; figures: {paths['png']}"
           + (f", {paths['summary_png']}" if "summary_png" in paths else ""))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_anonymize_arguments, add_output_argument, say
+from ._common import add_anonymize_arguments, add_output_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
     except JobError as exc:
         print(f"medaug learn-deformations: error: {exc}", file=sys.stderr)
         return 1
-    say(args, f"registered {s['registered']} new pair(s); manifest has {s['rows']} field(s), {s['usable']} usable "
+    print(f"registered {s['registered']} new pair(s); manifest has {s['rows']} field(s), {s['usable']} usable "
           f"(fold-free): {args.out}/manifest.csv ({s['seconds']:.1f} s)")
     return 0

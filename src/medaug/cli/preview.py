@@ -13,7 +13,6 @@ from ._common import (
     one_case,
     pipeline_from_args,
     pipeline_name,
-    say,
 )
 
 
@@ -78,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
     with naming(case.image, pipeline_name(args)):
         outputs = [pipeline(sample, seed=case_seed(args.seed, case.case_id, i)) for i in range(args.n)]
     path = preview(sample, outputs, args.out, modality=modality, window=args.window, channel=args.channel)
-    say(args, f"wrote {path}")
+    print(f"wrote {path}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_output_argument, say
+from ._common import add_output_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
          out / f"moved{ext}")
     for name in labels:
         save(moved[name], out / f"{name}_on_fixed{ext}")
-    say(args, result.report.summary())
-    say(args, f"wrote {saved['field']}, {saved['record']}, {out / ('moved' + ext)}" + (f" and {len(labels)} label map(s)" if labels else ""))
+    print(result.report.summary())
+    print(f"wrote {saved['field']}, {saved['record']}, {out / ('moved' + ext)}" + (f" and {len(labels)} label map(s)" if labels else ""))
     return 0 if result.report.usable else 1

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..datasets.progress import count_line
 from ..errors import ParameterError
 from .data import LesionTaskConfig, TaskSplits, load_task, make_task
 from .report import compare, format_tables, machine, summarize, write_results
@@ -101,13 +102,21 @@ def run_experiment(settings: ExperimentSettings, out: str | Path,
         meta["seconds"] = round(time.perf_counter() - t0, 1)
         return write_results(out, results, meta, comparisons or [])
 
+    per_seed = sum(len(settings.strategies[t]) for t in settings.tasks)
+    per_seed += 1 if "segmentation" in settings.tasks and settings.tta_views > 1 else 0
+    total = per_seed * len(settings.seeds)
+
+    def counted() -> str:  # "[3 of 12 runs, about 4 min left]" before each run's line
+        return f"[{count_line(len(results), total, time.perf_counter() - t0, 'runs')}]"
+
     user = load_task(settings.data, size=settings.classification_task.size) if settings.data else None
     seg_tests: dict[int, TaskSplits] = {}
     for seed in settings.seeds:
         if "classification" in settings.tasks:
             splits = user if user is not None else _build(seed, settings.classification_task, "classification", log)
             for strategy in settings.strategies["classification"]:
-                results.append(_train(log, "classification", strategy, splits, seed, settings.classification))
+                results.append(_train("classification", strategy, splits, seed, settings.classification))
+                log(f"  {counted()} classification {strategy:>14s} seed {seed}: {_shown(results[-1])}")
                 save()
         if "segmentation" in settings.tasks:
             splits = _build(seed, settings.segmentation_task, "segmentation", log)
@@ -118,7 +127,8 @@ def run_experiment(settings: ExperimentSettings, out: str | Path,
                 log(f"  segmentation seed {seed}: {len(fields)} of {settings.learned_cases - 1} learned deformation "
                     f"fields kept (registration improved the match) in {time.perf_counter() - t1:.1f} s")
             for strategy in settings.strategies["segmentation"]:
-                results.append(_train(log, "segmentation", strategy, splits, seed, settings.segmentation, fields))
+                results.append(_train("segmentation", strategy, splits, seed, settings.segmentation, fields))
+                log(f"  {counted()} segmentation {strategy:>14s} seed {seed}: {_shown(results[-1])}")
                 save()
             seg_tests[seed] = splits
     pairs = [(task, s, "none") for task in settings.tasks for s in settings.strategies[task] if s != "none"]
@@ -127,7 +137,7 @@ def run_experiment(settings: ExperimentSettings, out: str | Path,
         log(f"test-time augmentation ({settings.tta_views} views) on '{best}', the best mean in-distribution Dice")
         for seed, splits in seg_tests.items():
             results.append(_tta_run(results, best, seed, splits, settings))
-            log(f"  segmentation {results[-1].strategy:>14s} seed {seed}: {_shown(results[-1])}")
+            log(f"  {counted()} segmentation {results[-1].strategy:>14s} seed {seed}: {_shown(results[-1])}")
             save()
         pairs.append(("segmentation", f"{best}+tta", best))
     for r in results:
@@ -152,11 +162,9 @@ def _build(seed: int, cfg: LesionTaskConfig, task: str, log: Callable[[str], Non
     return splits
 
 
-def _train(log: Callable[[str], None], task: str, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig,
+def _train(task: str, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig,
            fields: list[Path] | None = None) -> RunResult:
-    r = train_run(task, strategy, splits, seed, cfg, fields=fields, keep_state=task == "segmentation")  # type: ignore[arg-type]
-    log(f"  {task} {strategy:>14s} seed {seed}: {_shown(r)}")
-    return r
+    return train_run(task, strategy, splits, seed, cfg, fields=fields, keep_state=task == "segmentation")  # type: ignore[arg-type]
 
 
 def _shown(r: RunResult) -> str:
