@@ -29,7 +29,7 @@ from ..data.sample import Sample
 from ..intensity.window import CT_WINDOWS as _CT_WINDOWS
 from .windows import auto_window, window_range
 
-__all__ = ["preview", "to_lps", "window_for", "grid_pattern", "describe_history", "TILE_PIXELS", "UNITS"]
+__all__ = ["preview", "to_lps", "window_for", "describe_history", "TILE_PIXELS", "UNITS"]
 
 _LABEL_COLOURS = ["#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa", "#ff2d55"]
 #: Screen pixels of a tile's longer side: at least the image's own size, within (smallest, largest).
@@ -75,25 +75,6 @@ def window_for(image: Image, modality: str | None, window: str | tuple[float, fl
             c, w = 300.0, 2000.0
         return window_range(c, w)
     return auto_window(image.array)
-
-
-def grid_pattern(grid: Grid, spacing_mm: float | None = None) -> Image:
-    """Grid lines every ``spacing_mm`` along the in-plane (x, y) axes (default: 1/12 of the field of view).
-
-    In 3D the lines are extruded along z, so an axial plane shows a square grid.
-    """
-    n = grid.ndim
-    sp = np.asarray(grid.spacing[::-1])  # array order
-    step = spacing_mm or float(grid.extent[:2].max()) / 12.0
-    step = max(float(np.round(step / sp[-2:].min())), 2.0) * float(sp[-2:].min())
-    lines = np.zeros(grid.shape, bool)
-    for axis in (n - 2, n - 1):
-        idx = np.arange(grid.shape[axis]) * sp[axis]
-        on = (idx % step) < max(sp[axis], step / 10.0)
-        shape = [1] * n
-        shape[axis] = -1
-        lines |= on.reshape(shape)
-    return Image(lines.astype(np.float32), grid=grid)
 
 
 def describe_history(history: Sequence[dict[str, Any]]) -> str:
