@@ -115,6 +115,28 @@ def test_disagreeing_forms_use_the_sform_and_warn_naming_both(tmp_path, qcode, s
         assert read_header(path)["spacing"] == pytest.approx((1.2, 1.2, 2.5))
 
 
+@pytest.mark.parametrize(("qcode", "scode"), [(1, 1), (1, 2), (2, 2)])
+def test_a_4d_image_of_channels_gets_the_same_geometry_as_its_volumes(tmp_path, qcode, scode):
+    """A BraTS-style 4D file: ITK read its qform (or pixdim) whatever the codes; the channels must sit where nibabel puts them."""
+    img = nib.Nifti1Image(np.stack([STORED.T, STORED.T + 1, STORED.T + 2], axis=-1), None)
+    img.set_qform(QFORM, code=qcode)
+    img.set_sform(SFORM, code=scode)
+    path = tmp_path / "brats.nii.gz"
+    nib.save(img, path)
+    with pytest.warns(UserWarning, match="disagree"):
+        image = load(path)
+    assert image.channels == 3 and image.shape == STORED.shape
+    _assert_place(image, nib.load(path).affine)
+    np.testing.assert_array_equal(image.channel(2).array, STORED + 2)
+    with pytest.warns(UserWarning, match="disagree"):
+        header = read_header(path)
+    assert header["shape"] == (3, *STORED.shape) and header["spacing"][:3] == pytest.approx((1.2, 1.2, 2.5))
+    np.testing.assert_allclose(np.reshape(header["direction"], (4, 4))[:3, :3], image.direction, atol=1e-6)
+    with pytest.warns(UserWarning, match="disagree"):
+        one = load(path, volume=1)
+    assert one.origin == pytest.approx(image.origin) and one.spacing == pytest.approx(image.spacing)
+
+
 def test_a_sheared_sform_gives_way_to_the_qform_with_a_warning(tmp_path):
     sheared = SFORM.copy()
     sheared[0, 2] = 0.8

@@ -122,7 +122,16 @@ def test_segmentation_scores_by_hand():
     assert d[1] == pytest.approx(0.5) and h[1] == pytest.approx(2.0)
     diagonal = np.hypot(10, 10)
     assert d[2] == 0.0 and h[2] == pytest.approx(diagonal)
-    assert d[3] == pytest.approx(2 * 16 / (16 + 100)) and h[3] == pytest.approx(diagonal)
+    # the whole field is measured like any prediction: its surface is the field's border (brute force here)
+    from scipy.ndimage import binary_erosion
+
+    def surface(m):
+        return np.argwhere(m & ~binary_erosion(m, border_value=0)).astype(float)
+
+    sa, sb = surface(t[3].astype(bool)), surface(np.ones((10, 10), bool))
+    dist = np.sqrt(((sa[:, None] - sb[None]) ** 2).sum(-1))
+    hd95 = max(np.percentile(dist.min(1), 95), np.percentile(dist.min(0), 95))
+    assert d[3] == pytest.approx(2 * 16 / (16 + 100)) and h[3] == pytest.approx(hd95) and h[3] < diagonal
 
 
 # --------------------------------------------------------------------------- strategies

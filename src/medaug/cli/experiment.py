@@ -130,6 +130,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"torch threads for training (default {f['threads']}; --quick: {q['threads']})")
     parser.add_argument("--workers", type=int, default=1, choices=(0, 1, 2),
                         help="augmentation worker processes of the on-the-fly strategies (default 1)")
+    parser.add_argument("--stats-only", action="store_true",
+                        help="train nothing: the statistics, tables and figures of the runs --out already holds "
+                             "(e.g. of an interrupted run, on the seeds it finished; default: off)")
     parser.add_argument("--no-progress", action="store_true", help="deprecated spelling of --quiet (default: off)")
 
 
@@ -202,10 +205,11 @@ def run(args: argparse.Namespace) -> int:
           f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}")
     t0 = time.perf_counter()
     try:
-        results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True))
-    except KeyboardInterrupt:  # the files are written after every run; the experiment itself does not resume
-        raise KeyboardInterrupt(f"interrupted: the runs finished so far are in {out / 'results.csv'}; the same "
-                                "command starts the experiment again from its first run") from None
+        results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True),
+                                                     stats_only=args.stats_only)
+    except KeyboardInterrupt:  # the files are written after every run
+        raise KeyboardInterrupt(f"interrupted: the runs finished so far are kept in {out}; run the same command "
+                                "again to resume") from None
     print(f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
           f"{paths.get('comparisons', paths['json'])}, {paths['json']}; figures: {paths['png']}"
           + (f", {paths['summary_png']}" if "summary_png" in paths else ""))

@@ -27,8 +27,11 @@ def resume_line(done: int, total: int, unit: str = "items") -> str:
     return f"resuming: {done} of {total} {unit} done"
 
 
-def count_line(done: int, total: int, seconds: float, unit: str = "items") -> str:
+def count_line(done: int, total: int, seconds: float, unit: str = "items", *, earlier: int = 0) -> str:
     """``3 of 12 runs, about 4 min left``: a count with the time left at the rate so far (for jobs logged line by line).
+
+    ``earlier`` of the ``done`` items were finished before (a resumed job): the rate counts the others,
+    made in ``seconds``.
 
     Examples
     --------
@@ -36,10 +39,12 @@ def count_line(done: int, total: int, seconds: float, unit: str = "items") -> st
     '3 of 12 runs, about 4.5 min left'
     >>> count_line(12, 12, 400.0, "runs")
     '12 of 12 runs'
+    >>> count_line(6, 12, 30.0, "runs", earlier=5)
+    '6 of 12 runs, about 3.0 min left'
     """
     text = f"{done} of {total} {unit}"
-    if 0 < done < total:
-        left = seconds / done * (total - done)
+    if 0 < done - earlier and done < total:
+        left = seconds / (done - earlier) * (total - done)
         text += f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.1f} min left"
     return text
 

@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import ParameterError
 from ..metrics import jsonable
 from .stats import mcnemar, outside_noise, paired_bootstrap
 from .train import RunResult
 
-__all__ = ["PAPER", "compare", "format_tables", "machine", "plot_curves", "plot_summary", "summarize", "write_results"]
+__all__ = ["PAPER", "compare", "format_tables", "machine", "model_path", "plot_curves", "plot_summary", "read_results",
+           "summarize", "write_results"]
 
 #: the study's numbers (Namozov & Cho), in per cent
 PAPER: dict[str, dict[str, Any]] = {
@@ -250,6 +252,49 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
+def read_results(out: str | Path) -> tuple[dict[str, Any], list[RunResult]] | None:
+    """The runs that :func:`write_results` left in ``out``; None when it holds none.
+
+    Metrics and curves come from ``results.json`` (metrics rounded to 4
+    decimals, as written), the per-case values from ``cases.npz`` (exact) and
+    the weights of segmentation runs from ``models/`` when they were kept.
+
+    Raises
+    ------
+    ParameterError
+        ``results.json`` or ``cases.npz`` cannot be read, or they disagree.
+    """
+    out = Path(out)
+    path, cases_path = out / "results.json", out / "cases.npz"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        with np.load(cases_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"cannot read the previous run's results: {exc}; use another --out", path=out) from None
+    results = []
+    for run in doc.get("runs", []):
+        task, strategy, seed = run["task"], run["strategy"], int(run["seed"])
+        prefix = f"{task}__{strategy}__{seed}__"
+        cases = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        if not cases:
+            raise ParameterError(f"cases.npz lacks the per-case values of {task} {strategy} seed {seed}; "
+                                 "use another --out", path=out)
+        metrics = {k: float(v) for k, v in run.items() if k not in ("task", "strategy", "seed", "seconds", "curves")}
+        weights = model_path(out, task, strategy, seed)
+        state = torch.load(weights, weights_only=True) if weights.is_file() else None
+        results.append(RunResult(task, strategy, seed, float(run["seconds"]), metrics, cases, run.get("curves", {}),
+                                 state))
+    return doc, results
+
+
+def model_path(out: str | Path, task: str, strategy: str, seed: int) -> Path:
+    """Where :func:`write_results` keeps the weights of a run (segmentation runs, for test-time augmentation)."""
+    return Path(out) / "models" / f"{task}__{strategy}__{seed}.pt"
+
+
 def write_results(out: str | Path, results: Sequence[RunResult], meta: dict[str, Any],
                   comparisons: Sequence[dict[str, Any]] = ()) -> dict[str, Path]:
     """Write the result files to ``out`` (rewritten after every run, so partial results survive).
@@ -257,7 +302,8 @@ def write_results(out: str | Path, results: Sequence[RunResult], meta: dict[str,
     ``results.csv`` (one row per run), ``comparisons.csv`` (one row per paired
     comparison), ``results.json`` (settings, machine, summary, comparisons,
     curves), ``cases.npz`` (the per-case values behind every statistic),
-    ``curves.png`` and, with comparisons, ``summary.png``.
+    ``models/`` (the weights of the runs that kept them), ``curves.png`` and,
+    with comparisons, ``summary.png``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -271,6 +317,12 @@ def write_results(out: str | Path, results: Sequence[RunResult], meta: dict[str,
     tmp = paths["json"].with_suffix(".json.tmp")
     tmp.write_text(json.dumps(jsonable(doc), indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(paths["json"])
+    for r in results:
+        weights = model_path(out, r.task, r.strategy, r.seed)
+        if r.state is not None and not weights.is_file():
+            weights.parent.mkdir(exist_ok=True)
+            torch.save(r.state, weights.with_suffix(".tmp"))
+            weights.with_suffix(".tmp").replace(weights)
     arrays = {f"{r.task}__{r.strategy}__{r.seed}__{k}": v for r in results for k, v in r.cases.items()}
     tmp = out / "cases.tmp.npz"
     np.savez_compressed(tmp, **arrays)

@@ -11,6 +11,7 @@ every run.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,8 +23,9 @@ import numpy as np
 
 from ..datasets.progress import count_line
 from ..errors import ParameterError
+from ..metrics import jsonable
 from .data import LesionTaskConfig, TaskSplits, load_task, make_task
-from .report import compare, format_tables, machine, summarize, write_results
+from .report import compare, format_tables, machine, model_path, read_results, summarize, write_results
 from .sources import STRATEGIES, learn_fields
 from .train import RunResult, TrainConfig, load_network, predict, segmentation_scores, train_run
 from .tta import predict_tta
@@ -86,59 +88,125 @@ def _check(settings: ExperimentSettings) -> None:
         raise ParameterError("--data replaces the classification task only; add --tasks classification")
 
 
-def run_experiment(settings: ExperimentSettings, out: str | Path,
-                   log: Callable[[str], None] = print) -> tuple[list[RunResult], list[dict[str, Any]], dict[str, Path]]:
-    """Run the experiment, writing its files to ``out`` after every run; the results, comparisons and file paths."""
+#: what a resumed run may change: which runs to do, and how they are carried out (not what they compute)
+_FREE = {"tasks", "strategies", "seeds", "n_boot", "tta_views"}
+_FREE_TRAIN = {"workers", "progress"}
+
+
+def _design(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that decide what a run computes (a resumed run must keep them)."""
+    d = {k: v for k, v in settings.items() if k not in _FREE}
+    for task in ("classification", "segmentation"):
+        if isinstance(d.get(task), dict):
+            d[task] = {k: v for k, v in d[task].items() if k not in _FREE_TRAIN}
+    return json.loads(json.dumps(jsonable(d)))
+
+
+def _previous(out: Path, settings: ExperimentSettings) -> tuple[dict[str, Any], list[RunResult]]:
+    """The meta and runs a previous run with the same design left in ``out`` (nothing when it holds none)."""
+    found = read_results(out)
+    if found is None:
+        return {}, []
+    doc, results = found
+    before, now = _design(doc.get("settings", {})), _design(settings.to_dict())
+    if before != now:
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        raise ParameterError(f"holds a run with other settings ({', '.join(changed)} differ); rerun with the same "
+                             "options to resume it, or choose another --out", path=out)
+    return doc, results
+
+
+def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[[str], None] = print, *,
+                   stats_only: bool = False) -> tuple[list[RunResult], list[dict[str, Any]], dict[str, Path]]:
+    """Run the experiment, writing its files to ``out`` after every run; the results, comparisons and file paths.
+
+    A folder that holds runs of the same design (an interrupted or shorter
+    run) is resumed: the runs it holds are kept, not trained again.  With
+    ``stats_only`` nothing is trained: the statistics and files are made from
+    the runs ``out`` holds, on the seeds where both sides of a comparison exist.
+    """
     _check(settings)
     out = Path(out)
+    prior_meta, prior = _previous(out, settings)
+    if stats_only and not prior:
+        raise ParameterError("holds no finished run (results.json): nothing to compute statistics on", path=out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     meta = {**settings.meta, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(), "settings": settings.to_dict(),
             "strategies": {s: STRATEGIES[s] for names in settings.strategies.values() for s in names}}
-    results: list[RunResult] = []
+    if prior_meta:
+        meta["earlier"] = [*prior_meta.get("earlier", []),
+                           {k: prior_meta.get(k) for k in ("started", "finished", "seconds", "command", "machine")}]
+    done = {(r.task, r.strategy, r.seed): r for r in prior}
+    results: list[RunResult] = list(prior) if stats_only else []
+    wanted = [(task, s, seed) for seed in settings.seeds for task in settings.tasks for s in settings.strategies[task]]
+    if prior and not stats_only:
+        log(f"resuming: {sum(k in done for k in wanted)} of {len(wanted)} runs done in {out}")
 
     def save(comparisons: list[dict[str, Any]] | None = None) -> dict[str, Path]:
         meta["seconds"] = round(time.perf_counter() - t0, 1)
         return write_results(out, results, meta, comparisons or [])
 
-    per_seed = sum(len(settings.strategies[t]) for t in settings.tasks)
-    per_seed += 1 if "segmentation" in settings.tasks and settings.tta_views > 1 else 0
-    total = per_seed * len(settings.seeds)
+    def needed(task: str, seed: int) -> bool:
+        return any((task, s, seed) not in done for s in settings.strategies[task])
 
-    def counted() -> str:  # "[3 of 12 runs, about 4 min left]" before each run's line
-        return f"[{count_line(len(results), total, time.perf_counter() - t0, 'runs')}]"
+    total = len(wanted) + (len(settings.seeds) if "segmentation" in settings.tasks and settings.tta_views > 1 else 0)
+    kept = [0]  # runs taken from the folder: the time left is estimated from the runs trained now
+
+    def counted() -> str:  # "[3 of 12 runs, about 4 min left]" before each trained run's line
+        return f"[{count_line(len(results), total, time.perf_counter() - t0, 'runs', earlier=kept[0])}]"
+
+    def run_or_keep(key: tuple[str, str, int], train: Callable[..., RunResult], *args: Any) -> None:
+        """The run the folder holds, or ``train(*args)`` logged with the count."""
+        if key in done:
+            results.append(done[key])
+            kept[0] += 1
+            return
+        results.append(train(*args))
+        log(f"  {counted()} {key[0]} {key[1]:>14s} seed {key[2]}: {_shown(results[-1])}")
 
     user = load_task(settings.data, size=settings.classification_task.size) if settings.data else None
-    seg_tests: dict[int, TaskSplits] = {}
-    for seed in settings.seeds:
+    seg_tests: dict[int, TaskSplits | None] = {}
+    for seed in [] if stats_only else settings.seeds:
         if "classification" in settings.tasks:
-            splits = user if user is not None else _build(seed, settings.classification_task, "classification", log)
+            splits = None
+            if needed("classification", seed):
+                splits = user if user is not None else _build(seed, settings.classification_task, "classification", log)
             for strategy in settings.strategies["classification"]:
-                results.append(_train("classification", strategy, splits, seed, settings.classification))
-                log(f"  {counted()} classification {strategy:>14s} seed {seed}: {_shown(results[-1])}")
+                run_or_keep(("classification", strategy, seed), _train, "classification", strategy, splits, seed,
+                            settings.classification)
                 save()
         if "segmentation" in settings.tasks:
-            splits = _build(seed, settings.segmentation_task, "segmentation", log)
+            splits = None
+            tta_done = any(r.task == "segmentation" and r.strategy.endswith("+tta") and r.seed == seed for r in prior)
+            if needed("segmentation", seed) or not tta_done:
+                splits = _build(seed, settings.segmentation_task, "segmentation", log)
             fields = None
-            if "learned" in settings.strategies["segmentation"]:
+            if "learned" in settings.strategies["segmentation"] and ("segmentation", "learned", seed) not in done:
+                assert splits is not None
                 t1 = time.perf_counter()
                 fields = learn_fields(splits.train, out / "learned" / f"seed{seed}", cases=settings.learned_cases)
                 log(f"  segmentation seed {seed}: {len(fields)} of {settings.learned_cases - 1} learned deformation "
                     f"fields kept (registration improved the match) in {time.perf_counter() - t1:.1f} s")
             for strategy in settings.strategies["segmentation"]:
-                results.append(_train("segmentation", strategy, splits, seed, settings.segmentation, fields))
-                log(f"  {counted()} segmentation {strategy:>14s} seed {seed}: {_shown(results[-1])}")
+                run_or_keep(("segmentation", strategy, seed), _train, "segmentation", strategy, splits, seed,
+                            settings.segmentation, fields)
                 save()
             seg_tests[seed] = splits
     pairs = [(task, s, "none") for task in settings.tasks for s in settings.strategies[task] if s != "none"]
+    tta_runs = [r for r in results if r.strategy.endswith("+tta")]
     if seg_tests and settings.tta_views > 1:
         best = _best_segmenter(results)
         log(f"test-time augmentation ({settings.tta_views} views) on '{best}', the best mean in-distribution Dice")
-        for seed, splits in seg_tests.items():
-            results.append(_tta_run(results, best, seed, splits, settings))
-            log(f"  {counted()} segmentation {results[-1].strategy:>14s} seed {seed}: {_shown(results[-1])}")
+        for seed, seg_splits in seg_tests.items():
+            if seg_splits is None and ("segmentation", f"{best}+tta", seed) not in done:
+                seg_splits = _build(seed, settings.segmentation_task, "segmentation", log)
+            run_or_keep(("segmentation", f"{best}+tta", seed), _tta_run, results, best, seed, seg_splits, settings, out)
             save()
+        pairs.append(("segmentation", f"{best}+tta", best))
+    elif tta_runs:  # statistics only: the TTA runs the folder holds
+        best = tta_runs[0].strategy[: -len("+tta")]
         pairs.append(("segmentation", f"{best}+tta", best))
     for r in results:
         r.state = None
@@ -176,14 +244,19 @@ def _shown(r: RunResult) -> str:
 def _best_segmenter(results: list[RunResult]) -> str:
     means: dict[str, list[float]] = {}
     for r in results:
-        if r.task == "segmentation" and r.state is not None:
+        if r.task == "segmentation" and not r.strategy.endswith("+tta"):
             means.setdefault(r.strategy, []).append(r.metrics["test_dice"])
     return max(means, key=lambda s: float(np.mean(means[s])))
 
 
-def _tta_run(results: list[RunResult], best: str, seed: int, splits: TaskSplits, settings: ExperimentSettings) -> RunResult:
+def _tta_run(results: list[RunResult], best: str, seed: int, splits: TaskSplits, settings: ExperimentSettings,
+             out: Path) -> RunResult:
     t1 = time.perf_counter()
     run = next(r for r in results if r.task == "segmentation" and r.strategy == best and r.seed == seed)
+    if run.state is None:
+        raise ParameterError(f"the weights of segmentation {best} seed {seed} were not kept "
+                             f"({model_path(out, 'segmentation', best, seed)} is missing): test-time augmentation "
+                             "needs them; rerun in an empty --out", path=out)
     model = load_network(run, splits.train.images.shape[-1], settings.segmentation)
     metrics: dict[str, float] = {}
     cases: dict[str, np.ndarray] = {}

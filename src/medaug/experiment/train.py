@@ -135,10 +135,10 @@ def accuracy(pred: np.ndarray, targets: np.ndarray) -> float:
 def segmentation_scores(truth: np.ndarray, prob: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Per-case Dice and HD95 (mm) of the maps ``prob > 0.5`` against ``truth``, by medaug's metrics.
 
-    A case whose prediction is empty, or covers the whole field (then it has
-    no contour inside the field, which ``segmentation_metrics`` cannot measure
-    yet), has no surface distance; its HD95 is counted as the field's diagonal
-    (the largest distance possible in it).
+    A case whose prediction is empty has no surface distance; its HD95 is
+    counted as the field's diagonal (the largest distance possible in it).  A
+    prediction that covers the whole field is measured as any other (its
+    surface is the field's border).
 
     Examples
     --------
@@ -147,7 +147,7 @@ def segmentation_scores(truth: np.ndarray, prob: np.ndarray, spacing: Sequence[f
     >>> float(d[0]), float(h[0])
     (1.0, 0.0)
     """
-    from ..metrics import dice, segmentation_metrics
+    from ..metrics import segmentation_metrics
 
     truth = np.asarray(truth)
     pred = (np.asarray(prob) > 0.5).astype(np.uint8)
@@ -156,9 +156,6 @@ def segmentation_scores(truth: np.ndarray, prob: np.ndarray, spacing: Sequence[f
     hd95 = np.empty(truth.shape[0])
     sp = [float(s) for s in spacing]
     for i in range(truth.shape[0]):
-        if pred[i].all():  # no contour inside the field
-            dices[i], hd95[i] = dice(truth[i], pred[i]), cap
-            continue
         m = segmentation_metrics(truth[i], pred[i], labels=[1], spacing=sp)[1]
         dices[i] = m["dice"]
         hd95[i] = m["hd95_mm"] if np.isfinite(m["hd95_mm"]) else cap

@@ -1,14 +1,10 @@
-"""Test-time augmentation for the segmentation experiment: predict on augmented views, map back, average.
+"""Test-time augmentation for the segmentation experiment, by :func:`medaug.tta`.
 
-This is the experiment's one TTA step, written against :func:`medaug.inverse_of`
-for invertible (flip and affine) pipelines; when ``medaug.tta`` is available it
-is the place to switch to it.
-
-View 0 is the image itself; each further view is a random draw of
-:func:`tta_pipeline`.  The probability map predicted on a view is carried back
-onto the original grid by the inverse of the view's recorded spatial
-transforms (linear interpolation, 0 outside the view), and the maps of all
-views are averaged.
+Each test image is predicted on ``views`` random draws of :func:`tta_pipeline`;
+:func:`medaug.tta` carries every probability map back onto the original grid by
+the inverse of the view's recorded spatial transforms and averages the maps,
+each voxel weighted by how much of it the view covered.  The experiment uses
+the library's TTA as a user would; there is no second implementation here.
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from ..data.image import Image
 from ..data.sample import Sample
@@ -42,7 +39,7 @@ def predict_tta(
     seed: int = 0,
     pipeline: Compose | None = None,
 ) -> np.ndarray:
-    """Mean over ``views`` of the predictions mapped back onto the original grid.
+    """The coverage-weighted mean over ``views`` augmented views, mapped back onto each image's grid.
 
     Parameters
     ----------
@@ -51,18 +48,18 @@ def predict_tta(
     images : ndarray
         The test images, ``(n, h, w)``.
     spacing : (float, float)
-        Pixel spacing in mm.
+        Pixel spacing in mm, (x, y) order.
     views : int
-        Number of views including the unaugmented one (1: no TTA).
+        Number of augmented views per image (1 to 1000).
     seed : int
-        Seed of the views (view ``k`` of image ``i`` uses the stream ``(seed, k, i)``).
+        Seed of the views: image ``i`` drives :func:`medaug.tta` with the stream ``(seed, 0, i)``.
     pipeline : Compose, optional
         An invertible pipeline (default :func:`tta_pipeline`).
 
     Returns
     -------
     ndarray
-        The averaged probability maps, ``(n, h, w)`` float32.
+        The averaged probability maps, ``(n, h, w)`` float32 (0 where no view covered a pixel).
 
     Examples
     --------
@@ -72,17 +69,17 @@ def predict_tta(
     True
     """
     from ..datasets.torch_dataset import item_seed
-    from ..engine.record import inverse_of
+    from ..inference import tta
 
     pipeline = pipeline or tta_pipeline()
-    total = np.asarray(predict(images), np.float64)
-    for k in range(1, views):
-        with single_thread():
-            outs = [pipeline(Sample(image=Image(img, spacing=spacing)), seed=item_seed(seed, k, i))
-                    for i, img in enumerate(images)]
-        probs = np.asarray(predict(np.stack([o["image"].array.astype(np.float32) for o in outs])))
-        with single_thread():
-            for i, (o, p) in enumerate(zip(outs, probs)):
-                back = inverse_of(o.history)(Sample(image=Image(p.astype(np.float32), grid=o["image"].grid)))
-                total[i] += back["image"].array
-    return (total / views).astype(np.float32)
+    out = np.empty(images.shape, np.float32)
+
+    def one(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return np.asarray(predict(np.asarray(x, np.float32)[None]))[0]
+
+    with single_thread():  # one small image at a time: a second thread only waits (see single_thread)
+        for i, img in enumerate(images):
+            sample = Sample(image=Image(np.asarray(img, np.float32), spacing=spacing))
+            out[i] = tta(one, sample, pipeline, n=views, seed=item_seed(seed, 0, i)).mean
+    return out

@@ -311,15 +311,26 @@ def _nifti_geometry(hdr: _NiftiHeader, where: str) -> tuple[np.ndarray, np.ndarr
 
 
 def _apply_geometry(itk: sitk.Image, hdr: _NiftiHeader, where: str) -> sitk.Image:
-    """Give a 3D image read by ITK the geometry its NIfTI header means (:func:`_nifti_geometry`)."""
+    """Give an image read by ITK the geometry its NIfTI header means (:func:`_nifti_geometry`).
+
+    A 3D image, or a 4D one whose fourth axis holds channels: the three
+    spatial axes get the header's origin, spacing and direction; the fourth
+    axis keeps what ITK read.
+    """
+    dim = itk.GetDimension()
     chosen = _nifti_geometry(hdr, where)
-    if chosen is None or itk.GetDimension() != 3:
+    if chosen is None or dim not in (3, 4):
         return itk
-    current = (np.array(itk.GetOrigin()), np.array(itk.GetSpacing()), np.array(itk.GetDirection()).reshape(3, 3))
+    direction = np.array(itk.GetDirection()).reshape(dim, dim)
+    current = (np.array(itk.GetOrigin()[:3]), np.array(itk.GetSpacing()[:3]), direction[:3, :3])
     if not _same_place(current, chosen):
-        itk.SetOrigin(tuple(float(v) for v in chosen[0]))
-        itk.SetSpacing(tuple(float(v) for v in chosen[1]))
-        itk.SetDirection(tuple(float(v) for v in chosen[2].ravel()))
+        full = np.eye(dim)
+        full[:3, :3] = chosen[2]
+        if dim == 4:
+            full[3, 3] = direction[3, 3]
+        itk.SetOrigin(tuple(float(v) for v in chosen[0]) + tuple(itk.GetOrigin()[3:]))
+        itk.SetSpacing(tuple(float(v) for v in chosen[1]) + tuple(itk.GetSpacing()[3:]))
+        itk.SetDirection(tuple(float(v) for v in full.ravel()))
     return itk
 
 

@@ -145,10 +145,17 @@ def read_header(path: PathType) -> dict[str, Any]:
         reader = _info_reader(p, fmt, where)
         shape = tuple(reversed(reader.GetSize()))
     place: tuple[tuple[float, ...], ...] = (reader.GetOrigin(), reader.GetSpacing(), reader.GetDirection())
-    header = _nifti_header(p) if fmt == "NIfTI" and reader.GetDimension() == 3 else None
+    header = _nifti_header(p) if fmt == "NIfTI" and reader.GetDimension() in (3, 4) else None
     chosen = _nifti_geometry(header, where) if header is not None else None
-    if chosen is not None:  # as load() gives it
-        place = tuple(tuple(float(v) for v in np.ravel(part)) for part in chosen)
+    if chosen is not None:  # as load() gives it (the spatial axes; a 4th axis of channels keeps ITK's values)
+        dim = reader.GetDimension()
+        direction = np.eye(dim)
+        direction[:3, :3] = chosen[2]
+        if dim == 4:
+            direction[3, 3] = reader.GetDirection()[15]
+        place = (tuple(float(v) for v in chosen[0]) + tuple(reader.GetOrigin()[3:]),
+                 tuple(float(v) for v in chosen[1]) + tuple(reader.GetSpacing()[3:]),
+                 tuple(float(v) for v in direction.ravel()))
     return {
         "format": fmt,
         "shape": shape,

@@ -24,7 +24,10 @@ column), the number of slices, the markers, the value range, the unit (HU for
 CT) and the window presets (:func:`medaug.preview.windows.window_presets`).
 
 Images with channels (``Image.channels > 1``, array (C, z, y, x)) are served
-one channel at a time; channel 0 by default.
+one channel at a time; channel 0 by default.  An nnU-Net case stored as one
+file per channel (``CASE_0000``, ``CASE_0001``, ...) is one image of channels,
+and the channel names come from the dataset's ``dataset.json`` when it has one
+(MSD ``modality`` or nnU-Net ``channel_names``).
 
 Every request resolves the file's path again and refuses it (403) when it no
 longer resolves to the path found at start, e.g. a symlink swapped in.
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import sys
 import threading
 from collections import OrderedDict
@@ -180,6 +184,26 @@ def _unchanged(path: Path) -> Path:
     return path
 
 
+def _dataset_channel_names(path: Path) -> list[str]:
+    """The channel names the ``dataset.json`` of the image's dataset (``DATASET/imagesTr/file``) gives; [] when none."""
+    from ...datasets.nnunet import read_dataset_json
+
+    try:
+        info = read_dataset_json(path.parent.parent)
+    except MedaugError:
+        return []
+    return list(info.channel_names.values()) if info is not None else []
+
+
+def _channel_files(path: Path) -> list[Path]:
+    """The files of an nnU-Net case's channels, given its channel-0 file; ``[path]`` for any other image."""
+    m = re.match(r"^(.+)_0000(\..+)$", path.name)
+    names = _dataset_channel_names(path) if m else []
+    if m is None or len(names) < 2:
+        return [path]
+    return [path.with_name(f"{m[1]}_{k:04d}{m[2]}") for k in range(len(names))]
+
+
 class ImageSource:
     """Loads images (cached), and cuts and describes their planes for the page.
 
@@ -200,12 +224,21 @@ class ImageSource:
 
     # ------------------------------------------------------------ loading
     def load(self, path: Path, *, label: bool = False, what: str = "image"):
-        """The image at ``path`` (checked at every call, loaded once); 404 naming ``what``, not the file."""
+        """The image at ``path`` (checked at every call, loaded once); 404 naming ``what``, not the file.
+
+        The channel-0 file of an nnU-Net case (``CASE_0000.nii.gz`` in a
+        dataset whose ``dataset.json`` names several channels) loads with its
+        sibling channel files as one image of channels.
+        """
+        from ...data.image import Image
         from ...data.io import load
 
-        _unchanged(path)
+        files = [path] if label else _channel_files(path)
+        for f in files:
+            _unchanged(f)
         try:
-            img = self.images.get((path, label), lambda: load(path, label=label))
+            img = self.images.get((path, label), lambda: (
+                load(path, label=label) if len(files) == 1 else Image.stack([load(f) for f in files])))
         except MedaugError as exc:  # the reason (with the path) for the terminal; the page gets no path
             print(f"medaug review: {exc}", file=sys.stderr)
             raise HttpError(404, f"{what} cannot be read") from None
@@ -252,8 +285,10 @@ class ImageSource:
             values = np.unique(self._oriented(label_path, 0, label=True, what=what).array)
             labels = [int(v) for v in values if v != 0]
         channels = img.array.shape[0] if img.array.ndim == img.grid.ndim + 1 else 1
+        names = _dataset_channel_names(ref.image)
         return {
             "ndim": arr.ndim, "channels": int(channels), "channel": channel, "dtype": _encoding(arr),
+            "channel_names": names if len(names) == channels else [f"channel {c}" for c in range(channels)],
             "modality": self.modality, "unit": _UNITS.get(self.modality or "", ""), "range": [lo, hi],
             "windows": [{"name": n, "level": round(c, 3), "width": round(w, 3)} for n, c, w in window_presets(self.modality, arr)],
             "planes": planes, "labels": labels, "label_dtype": "int16",

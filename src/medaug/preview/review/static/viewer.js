@@ -478,10 +478,12 @@ class Viewer {
   }
 
   buildChannels() {
-    const n = this.volumes[0].meta.channels;
+    const meta = this.volumes[0].meta;
+    const n = meta.channels;
     this.ui.channel.textContent = "";
     for (let c = 0; c < n; c++) {
-      const o = el("option", null, `channel ${c}`);
+      const name = (meta.channel_names || [])[c];
+      const o = el("option", null, name && name !== `channel ${c}` ? `${c}: ${name}` : `channel ${c}`);
       o.value = String(c);
       this.ui.channel.append(o);
     }
