@@ -22,6 +22,7 @@ __all__ = [
     "UnsafePipelineError",
     "NotInvertibleError",
     "JobError",
+    "DegreesWarning",
     "did_you_mean",
 ]
 
@@ -73,6 +74,10 @@ class NotInvertibleError(ParameterError):
 
 class JobError(MedaugError):
     """A batch job could not finish every case."""
+
+
+class DegreesWarning(UserWarning):
+    """An angle that looks like radians where medaug takes degrees (e.g. ``rotation: 0.5``)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

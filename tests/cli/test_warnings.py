@@ -159,7 +159,22 @@ def _identifying_ids(folder: Path):
             lambda: run_expand(ExpandJob(str(data), str(folder / "api"), None, grid=[{}]), progress=False))
 
 
+def _radians(command: str):
+    def setup(folder: Path):
+        img = _nifti(folder)
+        cfg = _config(folder, "modality: ct\ntransforms:\n- RandomAffine: {rotation: [-0.3, 0.3]}\n")
+        argv = {"augment": ["augment", str(img), "--config", str(cfg), "-n", "2", "-o", str(folder / "out")],
+                "check": ["check", str(cfg)]}[command]
+        return argv, lambda: medaug.pipeline_from_config(cfg)
+
+    return setup
+
+
 CASES = {
+    "rotation_in_radians_augment": WarningCase(("engine/ranges.py", 1), _radians("augment"),
+                                               "'rotation' is in degrees: [-0.3, 0.3] turns by at most 0.3°", "augment"),
+    "rotation_in_radians_check": WarningCase(("engine/ranges.py", 1), _radians("check"),
+                                             "if you meant radians (as in MONAI), write 17.2", "check"),
     "elastic_may_fold": WarningCase(("spatial/elastic.py", 1), _elastic, "the deformation may fold", "expand"),
     "pipeline_constraint": WarningCase(("presets/constraints.py", 1), _constraint, "RandomGamma", "augment"),
     "dicom_mixed_series": WarningCase(("data/io/_dicom.py", 1), _mixed_series, "the folder holds 2 DICOM series",

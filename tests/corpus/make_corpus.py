@@ -440,7 +440,7 @@ def _config_cases(c: _Corpus) -> None:
                 "must be a list of {TransformName: {params}} items")
     config_case("config_json_object_not_list", '{"RandomAffine": {"rotation": 10}}', ParameterError,
                 "must be a list of", suffix=".json")
-    config_case("config_invalid_yaml", "- RandomAffine: {rotation: [10\n", ParameterError, "not valid YAML/JSON")
+    config_case("config_invalid_yaml", "- RandomAffine: {rotation: [10\n", ParameterError, "not valid YAML: expected ',' or ']'")
     config_case("config_not_utf8", b"- RandomAffine: {rotation: 10}  # \xff\xfe\n", ParameterError, "not UTF-8")
     levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)

@@ -512,3 +512,35 @@ def test_a_failed_write_prints_nothing_of_its_own_and_names_the_final_file(tmp_p
     for name, line in zip(names, lines):
         assert line.startswith(f"{name}: cannot be written: ") and ".tmp" not in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left either
+
+
+def _png(path: Path, rows: np.ndarray, colour: int, depth: int) -> Path:
+    """A PNG written byte by byte (filter 0 on every row): ``rows`` is (y, x * samples) in the file's sample type."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    samples = 2 if colour == 4 else 1
+    header = struct.pack(">IIBBBBB", rows.shape[1] // samples, rows.shape[0], depth, colour, 0, 0, 0)
+    raw = b"".join(b"\x00" + row.astype(">u2" if depth == 16 else "u1").tobytes() for row in rows)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) +
+                     chunk(b"IEND", b""))
+    return path
+
+
+def test_a_grey_alpha_png_is_read_as_grey(tmp_path: Path) -> None:
+    grey = RNG.integers(0, 256, (7, 9)).astype(np.uint8)
+    alpha = RNG.integers(0, 256, (7, 9)).astype(np.uint8)
+    rows = np.stack([grey, alpha], -1).reshape(7, 18)
+    img = load(_png(tmp_path / "la.png", rows, colour=4, depth=8))
+    assert img.channels == 1 and img.spacing == (1.0, 1.0) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img.array, grey)
+    plain = load(_png(tmp_path / "l.png", grey, colour=0, depth=8))  # the same grid as a grey PNG
+    assert plain.grid.same_as(img.grid)
+
+
+def test_a_16_bit_grey_alpha_png_is_named_not_called_corrupt(tmp_path: Path) -> None:
+    rows = RNG.integers(0, 65535, (4, 10)).astype(np.uint16)
+    with pytest.raises(ImageReadError, match="is a 16-bit grey \\+ alpha PNG, which medaug cannot read without losing"):
+        load(_png(tmp_path / "la16.png", rows, colour=4, depth=16))

@@ -83,3 +83,73 @@ def test_oneof_and_someof_from_config():
     assert all(len(n) == 2 for n in names)
     assert sum(n[0] == "Noise" for n in names) > sum(n[0] == "Gamma" for n in names)
     assert yaml.safe_load(yaml.safe_dump(p.to_config())) == p.to_config()
+
+
+def test_a_tab_indent_names_the_line_column_and_cause(tmp_path):
+    path = tmp_path / "tab.yaml"
+    path.write_text("- RandomAffine:\n\trotation: 10\n", encoding="utf-8")
+    with pytest.raises(ParameterError) as info:
+        medaug.pipeline_from_config(path)
+    assert str(info.value) == f"{path}: line 2, column 1: a tab character cannot indent YAML; use spaces"
+
+
+def test_yaml_and_json_syntax_errors_keep_line_column_and_cause(tmp_path):
+    (tmp_path / "open.yaml").write_text("- RandomAffine: {rotation: [10\n", encoding="utf-8")
+    (tmp_path / "comma.json").write_text('[\n  {"RandomAffine": {"rotation": 10,}}\n]', encoding="utf-8")
+    with pytest.raises(ParameterError, match=r"open.yaml: line 2, column 1: not valid YAML: expected ',' or ']'.*"
+                       r"flow sequence started at line 1, column 28"):
+        medaug.pipeline_from_config(tmp_path / "open.yaml")
+    with pytest.raises(ParameterError, match=r"comma.json: line 2, column 36: not valid JSON: Expecting property name"):
+        medaug.pipeline_from_config(tmp_path / "comma.json")
+
+
+def test_every_problem_of_a_config_is_reported_with_its_item_and_line(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        "transforms:\n"
+        "  - RandomAfine: {rotation: 10}\n"  # line 2
+        "  - RandomFlip: {axes: [LR], p: 2}\n"
+        "  - RandomAffine:\n"
+        "      rotaton: 3\n"  # line 5
+        "      scale: [1.2, 0.8]\n"
+        "  - OneOf:\n"
+        "      transforms:\n"
+        "        - RandomGamma: {log_gamma: 0.1}\n"
+        "        - RandomNoize: {}\n",  # line 10
+        encoding="utf-8",
+    )
+    with pytest.raises(ParameterError) as info:
+        medaug.pipeline_from_config(path)
+    first, *lines = str(info.value).split("\n")
+    assert first == f"{path}: 5 problems in the config:"
+    assert [ln.split(":")[0].strip() for ln in lines] == ["line 2", "line 3", "line 5", "line 6", "line 10"]
+    assert "item 1: unknown transform 'RandomAfine'" in lines[0]
+    assert "item 2 (RandomFlip): 'p' must be a probability" in lines[1]
+    assert "item 3 (RandomAffine): unknown parameter 'rotaton'" in lines[2]
+    assert "item 3 (RandomAffine): 'scale': range [1.2, 0.8] has min > max" in lines[3]
+    assert "item 4.2: unknown transform 'RandomNoize' (did you mean 'RandomNoise'?)" in lines[4]
+
+
+def test_problems_of_a_python_config_name_their_item():
+    with pytest.raises(ParameterError) as info:
+        medaug.pipeline_from_config([{"RandomGamma": {"p": 3}}, "RandomFlip", {"Xyzzy": {}}])
+    assert str(info.value).split("\n")[1:] == [
+        "  item 1 (RandomGamma): 'p' must be a probability in [0, 1], got 3",
+        "  item 3: unknown transform 'Xyzzy'; run 'medaug transforms' for the list",
+    ]
+
+
+@pytest.mark.parametrize("rotation", [0.5, [-0.3, 0.3], [0, 0, 0.2], [[0.0, 0.1], 0, 0]])
+def test_a_small_float_rotation_warns_that_rotations_are_in_degrees(rotation):
+    with pytest.warns(medaug.errors.DegreesWarning, match=r"'rotation' is in degrees.*if you meant radians"):
+        medaug.pipeline_from_config([{"RandomAffine": {"rotation": rotation}}])
+
+
+@pytest.mark.parametrize("rotation", [0, 0.0, 10, 5, [-3, 3], 10.0, [0, 0, 15.5]])
+def test_integer_zero_or_large_rotations_do_not_warn(rotation):
+    medaug.pipeline_from_config([{"RandomAffine": {"rotation": rotation}}])  # warnings are errors in the tests
+
+
+def test_motion_degrees_warn_too():
+    with pytest.warns(medaug.errors.DegreesWarning, match="RandomMotion 'degrees'"):
+        medaug.pipeline_from_config([{"RandomMotion": {"degrees": [0.1, 0.3]}}])

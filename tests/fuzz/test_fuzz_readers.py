@@ -31,6 +31,7 @@ import gzip
 import io
 import json
 import os
+import re
 import resource
 import shutil
 import tempfile
@@ -174,6 +175,15 @@ def _c_level_stderr() -> Iterator[list[str]]:
             out.append(tmp.read().decode("utf-8", "replace"))
 
 
+def assert_one_line_per_problem(message: str) -> None:
+    """One line, or a config's list of problems: ``N problems in the config:`` then one indented line each."""
+    first, *rest = message.split("\n")
+    if rest:
+        assert re.search(r"\d+ problems in the config:$", first), f"multi-line message: {message!r}"
+        assert len(rest) == int(first.rsplit(" problems", 1)[0].split()[-1]), f"one line per problem: {message!r}"
+        assert all(line.startswith("  ") and line.strip() for line in rest), f"multi-line message: {message!r}"
+
+
 def read_outcome(read: Callable[[], Any], path: Path, check: Callable[[Any], None] = check_image,
                  record: bool = True) -> str:
     """Run ``read``; return the outcome's name, failing on anything but a result or a MedaugError."""
@@ -184,7 +194,7 @@ def read_outcome(read: Callable[[], Any], path: Path, check: Callable[[Any], Non
                 result = read()
             except MedaugError as exc:
                 assert exc.path is not None and str(path) in str(exc), f"message does not name the file: {exc}"
-                assert "\n" not in str(exc), f"multi-line message: {exc!r}"
+                assert_one_line_per_problem(str(exc))
                 outcome = type(exc).__name__
             else:
                 check(result)

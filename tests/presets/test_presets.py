@@ -76,3 +76,13 @@ def test_preset_config_names_modality_and_fill():
     assert cfg["modality"] == "ct" and cfg["fill"] == -1000.0
     with pytest.raises(medaug.ParameterError, match="did you mean 'mri'"):
         preset_config("mrj")
+
+
+def test_the_preset_name_type_and_docstring_list_every_preset():
+    from typing import get_args
+
+    from medaug.presets import PRESETS, PresetName, preset
+
+    assert set(get_args(PresetName)) == set(PRESETS)
+    for name in PRESETS:
+        assert f"* ``{name}``:" in (preset.__doc__ or "")

@@ -9,6 +9,7 @@ from pathlib import Path
 from ._common import (
     add_anonymize_arguments,
     add_channels_argument,
+    add_output_argument,
     add_pipeline_arguments,
     one_case,
     pipeline_from_args,
@@ -18,12 +19,12 @@ from ._common import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="image file or DICOM series folder")
-    parser.add_argument("--label", help="label map on the same grid")
+    parser.add_argument("--label", help="label map on the same grid (default: none)")
     add_pipeline_arguments(parser)
     add_channels_argument(parser)
     parser.add_argument("-n", type=int, default=4, help="number of augmented copies (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("-o", "--out", required=True, help="output folder")
+    add_output_argument(parser, "output folder: the copies and manifest.csv")
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of a DICOM input into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")

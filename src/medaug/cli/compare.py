@@ -22,11 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("a", metavar="A", help="reference image (or label map with --labels)")
     p.add_argument("b", metavar="B", help="image to compare with A, on the same grid")
-    p.add_argument("--labels", action="store_true", help="A and B are label maps: Dice, IoU, Hausdorff, HD95, ASD per label")
+    p.add_argument("--labels", action="store_true", help="A and B are label maps: Dice, IoU, Hausdorff, HD95, ASD (mm) per label (default: off)")
     p.add_argument("--label", type=int, action="append", dest="only", metavar="VALUE",
-                   help="with --labels: evaluate only this label value (repeatable)")
-    p.add_argument("--data-range", type=float, help="data range R for PSNR and SSIM (default: A's max - min)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON (non-finite numbers as \"inf\"/\"nan\")")
+                   help="with --labels: evaluate only this label value, repeatable (default: every label)")
+    p.add_argument("--data-range", type=float, help="data range R for PSNR and SSIM, in image units (default: A's max - min)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON, non-finite numbers as \"inf\"/\"nan\" (default: off)")
 
 
 def _fmt(v: float, digits: int = 4) -> str:

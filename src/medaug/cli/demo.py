@@ -12,11 +12,13 @@ import argparse
 import time
 from pathlib import Path
 
+from ._common import add_output_argument, say
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="medaug-demo", help="output folder (default ./medaug-demo)")
+    add_output_argument(parser, "output folder", default="medaug-demo")
     parser.add_argument("-n", type=int, default=4, help="augmented copies per case (default 4)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             rows.append(write_item(result, case, index, seed, out, dtypes, layout="medaug"))
         picture = preview(sample, outputs, out / f"preview_{case.case_id}.png", modality=preset_name,
                           title=f"{case.case_id}: preset '{preset_name}', {args.n} augmentations")
-        print(f"{case.case_id:15s} {sample.reference.ndim}D {str(sample.reference.shape):16s} preset {preset_name:4s} -> {picture}")
+        say(args, f"{case.case_id:15s} {sample.reference.ndim}D {str(sample.reference.shape):16s} preset {preset_name:4s} -> {picture}")
     write_csv_atomic(out / "manifest.csv", rows)
     print(f"\n{len(rows)} augmented files in {out / 'images'} (labels in {out / 'labels'}), "
           f"parameters in {out / 'manifest.csv'}, {time.perf_counter() - t0:.1f} s")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ImageWriteError, ParameterError
+from ._common import add_output_argument
 
 # option destination -> methods it applies to
 _APPLIES: dict[str, tuple[str, ...]] = {
@@ -53,26 +54,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "methods:\n" + "\n".join(f"  {k:<8} {v}" for k, v in METHODS.items()) + (
         "\n\nexamples:\n"
-        "  medaug enhance ct.dcm ct_clahe.nii.gz --method clahe --clip-limit 0.02 --lo -160 --hi 240\n"
-        "  medaug enhance t1.nii.gz t1_n4.nii.gz --method n4 --shrink 4 --save-field field.nii.gz\n"
-        "  medaug enhance xray.png xray_dn.png --method denoise --denoiser nlm"
+        "  medaug enhance ct.dcm -o ct_clahe.nii.gz --method clahe --clip-limit 0.02 --lo -160 --hi 240\n"
+        "  medaug enhance t1.nii.gz -o t1_n4.nii.gz --method n4 --shrink 4 --save-field field.nii.gz\n"
+        "  medaug enhance xray.png -o xray_dn.png --method denoise --denoiser nlm"
     )
     p.add_argument("input", metavar="IN", help="image file (NIfTI, MetaImage, NRRD, DICOM file or folder, PNG ...)")
-    p.add_argument("output", metavar="OUT", help="output file; the format follows the extension")
-    p.add_argument("--method", required=True, choices=list(METHODS), help="what to do")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_output_argument(p, "output file; the format follows the extension", kind="file", positional="OUT")
+    p.add_argument("--method", required=True, choices=list(METHODS), help="what to do, see the methods below (required)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (default: off)")
     p.add_argument("--float32", action="store_true", help="write float32 (default: integer images keep their dtype)")
     g = p.add_argument_group("clahe")
     g.add_argument("--clip-limit", type=float, help="clip limit in (0, 1] (default 0.01)")
     g.add_argument("--tiles", help="tiles per axis: N or N,N[,N] in array order (default 8)")
-    g.add_argument("--lo", type=float, help="lower end of the intensity range to equalise (default: image min)")
-    g.add_argument("--hi", type=float, help="upper end of the intensity range to equalise (default: image max)")
+    g.add_argument("--lo", type=float, help="lower end of the intensity range to equalise, in image units (default: image min)")
+    g.add_argument("--hi", type=float, help="upper end of the intensity range to equalise, in image units (default: image max)")
     g = p.add_argument_group("n4")
     g.add_argument("--shrink", type=int, help="shrink factor for the fit (default 4)")
     g.add_argument("--iterations", help="n4: iterations per level, e.g. 50,50,50,50; denoise curvature: N (default 5)")
     g.add_argument("--control-points", type=int, help="control points of the coarsest mesh (default 4)")
-    g.add_argument("--no-mask", action="store_true", help="fit everywhere instead of inside Otsu's foreground")
-    g.add_argument("--save-field", metavar="FIELD", help="also write the estimated bias field (e.g. field.nii.gz)")
+    g.add_argument("--no-mask", action="store_true", help="fit everywhere instead of inside Otsu's foreground (default: off)")
+    g.add_argument("--save-field", metavar="FIELD", help="also write the estimated bias field, e.g. field.nii.gz (default: none)")
     g = p.add_argument_group("denoise")
     g.add_argument("--denoiser", choices=list(DENOISERS), help="curvature (default), bilateral or nlm")
     g.add_argument("--time-step", type=float, help="curvature: time step (default 0.0625)")
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, dest) is not None and args.denoiser != denoiser:
                 flag = "--" + dest.replace("_", "-")
                 raise ParameterError(f"{flag} applies to --denoiser {denoiser}, not {args.denoiser}")
-    _check_output(args.output, "the output")
+    _check_output(args.out, "the output")
     if args.save_field:
         _check_output(args.save_field, "the field")
     image = load(args.input)
@@ -165,15 +166,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         kw = {k: getattr(args, k) for k in ("sigma_mm", "amount", "threshold") if getattr(args, k) is not None}
         out, report = unsharp_mask(image, keep_dtype=keep, **kw)
-    save(out, args.output)
+    save(out, args.out)
     if field is not None and args.save_field:
         save(field, args.save_field)
     if args.json:
-        d = {"input": str(args.input), "output": str(args.output), **report.to_dict()}
+        d = {"input": str(args.input), "output": str(args.out), **report.to_dict()}
         if field is not None and args.save_field:
             d["field"] = str(args.save_field)
         print(json.dumps(d, indent=2))
     else:
         extra = f" (field: {args.save_field})" if field is not None and args.save_field else ""
-        print(f"{args.output}{extra}: {report.one_line()}")
+        print(f"{args.out}{extra}: {report.one_line()}")
     return 0

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from ._common import add_output_argument, say
+
 TASKS = "classification,segmentation"
 CLASSIFICATION = "none,offline4x,onthefly,offline_random"
 SEGMENTATION = "none,offline_random,onthefly,learned"
@@ -89,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q, f = QUICK, FULL
     parser.add_argument("--quick", action="store_true",
                         help=f"small run: {q['size']}x{q['size']}, seed {q['seeds']}, {q['epochs']}/{q['seg_epochs']} "
-                             "epochs (a few minutes on 2 cores)")
+                             "epochs, a few minutes on 2 cores (default: off, the full study)")
     parser.add_argument("--tasks", type=_task_list, default=None, help=f"comma-separated tasks (default {TASKS})")
     parser.add_argument("--strategies", type=_strategy_list, default=None,
                         help=f"classification strategies, including none (default {CLASSIFICATION})")
@@ -97,14 +99,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"segmentation strategies, including none (default {SEGMENTATION})")
     parser.add_argument("--seeds", type=_int_list, default=None,
                         help=f"comma-separated seeds (default {f['seeds']}; --quick: {q['seeds']})")
-    parser.add_argument("--out", default="medaug-experiment", help="output folder (default ./medaug-experiment)")
+    add_output_argument(parser, "output folder", default="medaug-experiment")
     parser.add_argument("--data", default=None, metavar="CSV_or_FOLDER",
                         help="your labelled data instead of the built-in classification task: a CSV with columns "
-                             "image,target (target 0/1; an optional split column train/test, else 20 %% is held out)")
+                             "image,target (target 0/1; an optional split column train/test, else 20 %% is held out; default: none)")
     parser.add_argument("--train-source", choices=("t1", "epi"), default="t1",
                         help="the MRI source the networks train on; the other one is the scanner shift (default t1)")
     parser.add_argument("--size", type=_size, default=None,
-                        help=f"image height and width, a multiple of 8 (default {f['size']}; --quick: {q['size']})")
+                        help=f"image height and width in pixels, a multiple of 8 (default {f['size']}; --quick: {q['size']})")
     parser.add_argument("--epochs", type=_positive, default=None,
                         help=f"classification epochs of N images (default {f['epochs']}; --quick: {q['epochs']})")
     parser.add_argument("--seg-epochs", type=_positive, default=None,
@@ -118,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seg-batch-size", type=_positive, default=8, help="segmentation batch size (default 8)")
     parser.add_argument("--lr", type=_rate, default=2e-4, help="classification learning rate (default 2e-4)")
     parser.add_argument("--seg-lr", type=_rate, default=1e-3, help="segmentation learning rate (default 1e-3)")
-    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimizer (default adam)")
     parser.add_argument("--preset", default="mri", help="preset of the random strategies (default mri)")
     parser.add_argument("--copies", type=_positive, default=3, help="random copies per image for offline_random (default 3: 4N)")
     parser.add_argument("--tta-views", type=_positive, default=None,
@@ -130,8 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="augmentation worker processes of the on-the-fly strategies (default 1)")
     parser.add_argument("--stats-only", action="store_true",
                         help="train nothing: the statistics, tables and figures of the runs --out already holds "
-                             "(e.g. of an interrupted run, on the seeds it finished)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+                             "(e.g. of an interrupted run, on the seeds it finished; default: off)")
+    parser.add_argument("--no-progress", action="store_true", help="deprecated spelling of --quiet (default: off)")
 
 
 class Resolved(NamedTuple):
@@ -180,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(v.threads)
     preset_config(args.preset)  # unknown preset: a clear error before any work
     common = {"optimizer": args.optimizer, "preset": args.preset, "copies": args.copies, "workers": args.workers,
-              "progress": not args.no_progress}
+              "progress": not (args.quiet or args.no_progress)}
     settings = ExperimentSettings(
         tasks=v.tasks,
         strategies={"classification": v.classification, "segmentation": v.segmentation},
@@ -199,11 +201,15 @@ def run(args: argparse.Namespace) -> int:
               if sys.argv[1:2] == ["experiment"] else "medaug experiment", "quick": bool(args.quick)},
     )
     out = Path(args.out)
-    print(f"medaug experiment: tasks {', '.join(settings.tasks)}; seeds {', '.join(map(str, settings.seeds))}; "
-          f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}", flush=True)
+    say(args, f"medaug experiment: tasks {', '.join(settings.tasks)}; seeds {', '.join(map(str, settings.seeds))}; "
+          f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}")
     t0 = time.perf_counter()
-    results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True),
-                                                 stats_only=args.stats_only)
+    try:
+        results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True),
+                                                     stats_only=args.stats_only)
+    except KeyboardInterrupt:  # the files are written after every run
+        raise KeyboardInterrupt(f"interrupted: the runs finished so far are kept in {out}; run the same command "
+                                "again to resume") from None
     print(f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
           f"{paths.get('comparisons', paths['json'])}, {paths['json']}; figures: {paths['png']}"
           + (f", {paths['summary_png']}" if "summary_png" in paths else ""))

@@ -13,11 +13,11 @@ from ._common import add_channels_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="image file, or a folder holding a DICOM series")
-    parser.add_argument("--label", action="store_true", help="read as a label map (lists the label values)")
+    parser.add_argument("--label", action="store_true", help="read as a label map and list its label values (default: off)")
     parser.add_argument("--volume", type=int, default=None, help="volume index of a 4D image (default: every volume, "
                         "as channels)")
     add_channels_argument(parser)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text (default: off)")
 
 
 def describe(image) -> dict:

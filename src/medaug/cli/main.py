@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preview": ("medaug.cli.preview", "draw the original and augmented samples in one picture"),
     "enhance": ("medaug.cli.enhance", "enhance or restore an image (CLAHE, N4, denoising, unsharp mask)"),
     "compare": ("medaug.cli.compare", "image-quality or segmentation metrics between two images"),
-    "experiment": ("medaug.cli.experiment", "train a small CNN with and without augmentation and compare (issue 9)"),
+    "experiment": ("medaug.cli.experiment", "train a small CNN with and without augmentation and compare"),
     "review": ("medaug.cli.review", "serve a local page where a radiologist judges augmented samples"),
     "register": ("medaug.cli.register", "register MOVING onto FIXED (affine + deformable); carry label maps across"),
     "learn-deformations": ("medaug.cli.learn", "register the cases of a dataset and store their deformation fields"),
@@ -51,25 +51,42 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, str | None]:
+def build_parser(argv: Sequence[str], *, every: bool = False) -> tuple[argparse.ArgumentParser, str | None]:
+    """The ``medaug`` parser; only the chosen command's options are added (``every``: all, e.g. for a test)."""
+    parser, _, chosen = _parsers(argv, every=every)
+    return parser, chosen
+
+
+def _parsers(argv: Sequence[str], *, every: bool = False
+             ) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser], str | None]:
+    from ._common import add_quiet_argument
+
     commands = _available()
     parser = _Parser(prog="medaug", description="Physically correct data augmentation for medical images.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    subparsers = {}
     for name, (module, text) in commands.items():
         p = sub.add_parser(name, help=text, description=text)
-        if name == chosen:  # import only the module that runs: --help stays fast
+        subparsers[name] = p
+        if name == chosen or every:  # import only the module that runs: --help stays fast
             importlib.import_module(module).add_arguments(p)
-    return parser, chosen if chosen in commands else None
+            add_quiet_argument(p)
+    return parser, subparsers, chosen if chosen in commands else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..errors import MedaugError
+    from ._common import check_output, resolve_output
 
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser, chosen = build_parser(args_list)
-    args = parser.parse_args(args_list)
+    parser, subparsers, chosen = _parsers(args_list)
+    args, unknown = parser.parse_known_args(args_list)
+    if unknown:  # the usage of the command they were given to, not the top-level one
+        (subparsers[chosen] if chosen else parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if chosen is not None:
+        resolve_output(args, subparsers[chosen])
     if args.version:
         from .. import __version__
 
@@ -83,7 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         if program:  # a warning is one line, like an error
             warnings.showwarning = lambda message, *_a, **_k: print(f"medaug {chosen}: warning: {message}", file=sys.stderr)
+        if getattr(args, "quiet", False):
+            os.environ["MEDAUG_QUIET"] = "1"  # the kernels' compile note too, in this process and its workers
         try:
+            check_output(args)
             code = int(module.run(args) or 0)
             sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
             return code
@@ -100,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
             print(f"medaug {chosen}: {exc if str(exc) else 'interrupted'}", file=sys.stderr)
             return 128 + signum
+        except OSError as exc:  # the file system refused (read-only, full, no permission): not a bug in medaug
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"medaug {chosen}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+            return 2
         except MemoryError:
             print(f"medaug {chosen}: error: out of memory; use smaller images or a machine with more memory", file=sys.stderr)
             return 2

@@ -7,7 +7,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="one preset (default: all)")
-    parser.add_argument("--yaml", action="store_true", help="print the preset as a config file")
+    parser.add_argument("--yaml", action="store_true", help="print the preset as a YAML config file (default: off)")
 
 
 def _fmt(params: dict) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from ._common import (
     add_anonymize_arguments,
     add_channels_argument,
+    add_output_argument,
     add_pipeline_arguments,
     one_case,
     pipeline_from_args,
@@ -18,7 +19,7 @@ from ._common import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="image file or DICOM series folder, or a dataset (CSV, folder, Decathlon or "
                         "nnU-Net) with --case")
-    parser.add_argument("--label", help="label map on the same grid (drawn as contours)")
+    parser.add_argument("--label", help="label map on the same grid, drawn as contours (default: none)")
     parser.add_argument("--case", help="with a dataset: the case to draw (default: the first)")
     parser.add_argument("--channel", type=int, default=None,
                         help="with a multi-channel image: draw the planes of this channel (default: one column per "
@@ -26,10 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pipeline_arguments(parser)
     add_channels_argument(parser)
     parser.add_argument("-n", type=int, default=8, help="augmented samples to draw (default 8)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--window", help="named CT window: brain, soft_tissue, lung, bone (default by modality)")
     parser.add_argument("--modality", help="ct, mri, xray or ultrasound (default: the preset's)")
-    parser.add_argument("-o", "--out", required=True, help="output PNG")
+    add_output_argument(parser, "output PNG file", kind="file")
     add_anonymize_arguments(parser, "OUT")
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("fixed", help="the image whose grid the result is on")
     parser.add_argument("moving", help="the image that is deformed onto FIXED")
-    parser.add_argument("--out", required=True, help="output folder: deformable.nii.gz, registration.json, moved image")
+    add_output_argument(parser, "output folder: deformable.nii.gz, registration.json, the moved image")
     parser.add_argument("--apply", nargs="*", default=[], metavar="LABEL",
-                        help="label maps in MOVING's space to carry onto FIXED (nearest neighbour), e.g. an atlas")
-    parser.add_argument("--metric", choices=("auto", "correlation", "meansquares", "mattes"), default="auto")
-    parser.add_argument("--deformable", choices=("auto", "demons", "bspline", "none"), default="auto")
+                        help="label maps in MOVING's space to carry onto FIXED (nearest neighbour), e.g. an atlas "
+                        "(default: none)")
+    parser.add_argument("--metric", choices=("auto", "correlation", "meansquares", "mattes"), default="auto",
+                        help="similarity metric (default auto: normalised correlation)")
+    parser.add_argument("--deformable", choices=("auto", "demons", "bspline", "none"), default="auto",
+                        help="deformable stage after the affine one (default auto: demons, or bspline with mattes)")
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds (default 300)")
 
 

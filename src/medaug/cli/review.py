@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import say
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="output folder of 'medaug expand' (holds manifest.csv)")
@@ -12,19 +14,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="blind (default): judge each augmented image alone, the original and the transforms shown "
                         "after the verdict; open: original beside it, transforms shown; turing: visual Turing test, "
                         "originals and augmented images mixed and unlabelled, each answered real or augmented")
-    parser.add_argument("--reviewer", help="reviewer's (reader's) name stored with the answers; needed for --mode turing")
+    parser.add_argument("--reviewer", help="reviewer's (reader's) name stored with the answers; needed for --mode "
+                        "turing (default: none)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; "
                         "another address needs --allow-remote)")
     parser.add_argument("--allow-remote", action="store_true", help="allow a --host reachable from other machines "
-                        "(the page then serves patient images to the network)")
+                        "(the page then serves patient images to the network; default: off)")
     parser.add_argument("--modality", help="ct, mri, xray, ...: window presets and units (default: the job's, else "
                         "guessed from the first image)")
     parser.add_argument("--summary", action="store_true", help="print the share judged realistic (verdicts) and "
-                        "judged real (Turing test) per transform and parameter range, with 95%% intervals, and exit")
-    parser.add_argument("--json", action="store_true", help="with --summary: print it as JSON")
+                        "judged real (Turing test) per transform and parameter range, with 95%% intervals, and exit "
+                        "(default: off)")
+    parser.add_argument("--json", action="store_true", help="with --summary: print it as JSON (default: off)")
     parser.add_argument("--suggest-limits", type=float, metavar="RATE", help="with --summary: list the parameter "
-                        "ranges where readers spotted augmentation in more than RATE (0-1) of the readings")
+                        "ranges where readers spotted augmentation in more than RATE (0-1) of the readings "
+                        "(default: none)")
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -95,13 +100,13 @@ def run(args: argparse.Namespace) -> int:
         if app.missing:
             print(f"medaug review: warning: the original image of {len(app.missing)} case(s) is missing and left out of "
                   f"the test: {', '.join(app.missing[:5])}{' ...' if len(app.missing) > 5 else ''}", file=sys.stderr)
-        print(f"medaug review: visual Turing test for reader {app.reviewer}: {len(app.tokens)} image(s), originals and "
+        say(args, f"medaug review: visual Turing test for reader {app.reviewer}: {len(app.tokens)} image(s), originals and "
               f"augmented mixed; answers in {app.store.path}")
     else:
-        print(f"medaug review: {len(app.samples)} sample(s), {args.mode} mode; verdicts in {app.store.path}")
+        say(args, f"medaug review: {len(app.samples)} sample(s), {args.mode} mode; verdicts in {app.store.path}")
     print(f"open {server.url} in a browser (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("\nmedaug review: stopped; answers are saved")
+        say(args, "\nmedaug review: stopped; answers are saved")
     return 0

@@ -53,6 +53,7 @@ from .jobs import (
     read_rows,
     write_json_atomic,
 )
+from .progress import ItemProgress
 from .workers import JobInterrupted, dask_stop_requested, reissue_warnings, run_task, stop_on_signals, worker_pool
 from .writing import LAYOUTS, MANIFEST_COLUMNS, write_csv_atomic, write_item
 
@@ -161,17 +162,18 @@ class ExpandJob:
 
 
 # ---------------------------------------------------------------- one case (runs in a worker)
-def process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
+def process_case(job: dict[str, Any], case: Case, on_item: Callable[[], None] | None = None) -> dict[str, Any]:
     """Write every missing augmentation of one case; return ``{"case_id", "done", "error", "warnings"}``.
 
     A full disk (or exhausted quota) adds ``"disk_full": <the file that could not be written>``:
     the job stops on it instead of skipping the case (every following case would fail too).
     The warnings issued meanwhile travel back to the job's process (:func:`~.workers.run_task`).
+    ``on_item`` is called after each item is committed (in this process only: a progress count).
     """
-    return run_task(_process_case, job, case)
+    return run_task(_process_case, job, case, on_item)
 
 
-def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
+def _process_case(job: dict[str, Any], case: Case, on_item: Callable[[], None] | None = None) -> dict[str, Any]:
     from ..engine.compose import Compose
     from ..engine.config import pipeline_from_config
 
@@ -221,6 +223,8 @@ def _process_case(job: dict[str, Any], case: Case) -> dict[str, Any]:
                         (out / rel).unlink(missing_ok=True)
                 raise
             done += 1
+            if on_item is not None:
+                on_item()
         return {"case_id": case.case_id, "done": done, "error": None}
     except Exception as exc:  # noqa: BLE001 - a bad case, a bug or an OS error: report it with the case, keep going
         error = str(exc) if isinstance(exc, MedaugError) else f"{type(exc).__name__}: {exc}"
@@ -377,7 +381,7 @@ def run_expand(
     with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug expand"):
         claim_job(out, job_identity(job.identity(), inp, pseudonyms),
                   dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "expansion")
-        read_rows(meta / "rows")  # a damaged row stops the job here, before any work
+        finished = len(read_rows(meta / "rows"))  # a damaged row stops the job here, before any work
         removed = _clean_partial_files(out)
         if removed:
             log.info("removed %d temporary file(s) of an interrupted run", removed)
@@ -388,9 +392,12 @@ def run_expand(
         results: list[dict[str, Any]] = []
         interrupted = None
         try:
-            results.extend(_dispatch(spec, cases, workers, scheduler, progress, on_result))
+            bar = ItemProgress(len(cases) * job.items_per_case(), finished, prog="medaug expand", enabled=progress)
+            results.extend(_dispatch(spec, cases, workers, scheduler, bar, on_result))
         except JobInterrupted as exc:  # the workers are gone: keep what is finished, as after a full disk
             interrupted = exc
+        finally:
+            bar.close()
         disk_full = next((r["disk_full"] for r in results if r.get("disk_full")), None)
         failed = [r for r in results if r["error"] and not r.get("disk_full")]
         rows = read_rows(meta / "rows")
@@ -429,12 +436,12 @@ def run_expand(
     return summary
 
 
-def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, on_result) -> Iterable[dict[str, Any]]:
-    from tqdm import tqdm
-
+def _dispatch(spec, cases: list[Case], workers: int, scheduler, bar: ItemProgress, on_result) -> Iterable[dict[str, Any]]:
+    """The results of every case, as they come; ``bar`` counts the items written (each at once, in this process)."""
     shown: set[str] = set()
-    bar = tqdm(total=len(cases), unit="case", disable=not progress, dynamic_ncols=True, desc="expand")
-    results = _results(spec, cases, workers, scheduler)
+    start = bar.count
+    written = 0
+    results = _results(spec, cases, workers, scheduler, bar.advance)
     try:
         for result in results:
             reissue_warnings(result, shown)
@@ -443,22 +450,22 @@ def _dispatch(spec, cases: list[Case], workers: int, scheduler, progress: bool, 
                 bar.write(f"error: case {result['case_id']}: {result['error']}")
             if on_result:
                 on_result(result)
-            bar.update(1)
+            written += result["done"]
+            bar.set(start + written)  # from workers: the items of a case at once
             yield result
             if result.get("disk_full"):
                 break  # stop: no further case can be written (cases not started are cancelled)
     finally:
         results.close()  # type: ignore[attr-defined]
-        bar.close()
 
 
-def _results(spec, cases: list[Case], workers: int, scheduler) -> Iterable[dict[str, Any]]:
+def _results(spec, cases: list[Case], workers: int, scheduler, on_item: Callable[[], None]) -> Iterable[dict[str, Any]]:
     if scheduler is not None:
         yield from _dask_results(spec, cases, scheduler)
         return
     if workers <= 1:
         for case in cases:
-            yield process_case(spec, case)
+            yield process_case(spec, case, on_item)
         return
     from concurrent.futures import as_completed
 

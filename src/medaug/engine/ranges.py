@@ -46,17 +46,18 @@ ParameterError: 'std' must be a finite number, got nan
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import DegreesWarning, ParameterError
 
 __all__ = [
     "BIG", "INTENSITY", "Mode", "Range", "number", "count", "numbers", "for_axes", "flag", "text", "is_number",
-    "RangeLike", "PerAxisRange", "Numbers",
+    "RangeLike", "PerAxisRange", "Numbers", "warn_if_radians",
 ]
 
 #: The default bound of a parameter without a natural one (|value| <= 1e6).
@@ -76,6 +77,41 @@ Numbers = float | Sequence[float]
 def is_number(value: Any) -> bool:
     """True for an int or float (NumPy's too), False for bool and everything else."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def warn_if_radians(value: Any, name: str, owner: str) -> None:
+    """Warn (:class:`~medaug.errors.DegreesWarning`) when an angle range looks like radians.
+
+    MONAI takes radians; medaug takes degrees.  A range whose non-zero values
+    are all floats (``0.5``, ``[-0.3, 0.3]``, ``[0, 0, 0.2]``) and whose largest
+    magnitude is below 2π is most likely radians.  Integers (``10``) and 0
+    never warn.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_radians(0.5, "rotation", "RandomAffine")
+    ...     warn_if_radians(10, "rotation", "RandomAffine")
+    >>> len(caught), caught[0].category.__name__
+    (1, 'DegreesWarning')
+    """
+    flat, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple, np.ndarray)):
+            stack.extend(item)
+        elif is_number(item) and item != 0:
+            flat.append(item)
+    if not flat or not all(isinstance(v, (float, np.floating)) for v in flat):
+        return
+    largest = max(abs(float(v)) for v in flat)
+    if largest < 2 * math.pi:
+        warnings.warn(
+            f"{owner} '{name}' is in degrees: {value!r} turns by at most {_fmt(largest)}°; if you meant radians "
+            f"(as in MONAI), write {_fmt(round(math.degrees(largest), 1))}",
+            DegreesWarning, stacklevel=4)
 
 
 def _fmt(v: float) -> str:

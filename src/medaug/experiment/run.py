@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..datasets.progress import count_line
 from ..errors import ParameterError
 from ..metrics import jsonable
 from .data import LesionTaskConfig, TaskSplits, load_task, make_task
@@ -150,6 +151,21 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
     def needed(task: str, seed: int) -> bool:
         return any((task, s, seed) not in done for s in settings.strategies[task])
 
+    total = len(wanted) + (len(settings.seeds) if "segmentation" in settings.tasks and settings.tta_views > 1 else 0)
+    kept = [0]  # runs taken from the folder: the time left is estimated from the runs trained now
+
+    def counted() -> str:  # "[3 of 12 runs, about 4 min left]" before each trained run's line
+        return f"[{count_line(len(results), total, time.perf_counter() - t0, 'runs', earlier=kept[0])}]"
+
+    def run_or_keep(key: tuple[str, str, int], train: Callable[..., RunResult], *args: Any) -> None:
+        """The run the folder holds, or ``train(*args)`` logged with the count."""
+        if key in done:
+            results.append(done[key])
+            kept[0] += 1
+            return
+        results.append(train(*args))
+        log(f"  {counted()} {key[0]} {key[1]:>14s} seed {key[2]}: {_shown(results[-1])}")
+
     user = load_task(settings.data, size=settings.classification_task.size) if settings.data else None
     seg_tests: dict[int, TaskSplits | None] = {}
     for seed in [] if stats_only else settings.seeds:
@@ -158,9 +174,8 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
             if needed("classification", seed):
                 splits = user if user is not None else _build(seed, settings.classification_task, "classification", log)
             for strategy in settings.strategies["classification"]:
-                key = ("classification", strategy, seed)
-                results.append(done[key] if key in done else _train(log, *key[:2], splits, seed,  # type: ignore[arg-type]
-                                                                    settings.classification))
+                run_or_keep(("classification", strategy, seed), _train, "classification", strategy, splits, seed,
+                            settings.classification)
                 save()
         if "segmentation" in settings.tasks:
             splits = None
@@ -175,9 +190,8 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
                 log(f"  segmentation seed {seed}: {len(fields)} of {settings.learned_cases - 1} learned deformation "
                     f"fields kept (registration improved the match) in {time.perf_counter() - t1:.1f} s")
             for strategy in settings.strategies["segmentation"]:
-                key = ("segmentation", strategy, seed)
-                results.append(done[key] if key in done else _train(log, "segmentation", strategy, splits,  # type: ignore[arg-type]
-                                                                    seed, settings.segmentation, fields))
+                run_or_keep(("segmentation", strategy, seed), _train, "segmentation", strategy, splits, seed,
+                            settings.segmentation, fields)
                 save()
             seg_tests[seed] = splits
     pairs = [(task, s, "none") for task in settings.tasks for s in settings.strategies[task] if s != "none"]
@@ -186,14 +200,9 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
         best = _best_segmenter(results)
         log(f"test-time augmentation ({settings.tta_views} views) on '{best}', the best mean in-distribution Dice")
         for seed, seg_splits in seg_tests.items():
-            key = ("segmentation", f"{best}+tta", seed)
-            if key in done:
-                results.append(done[key])
-                continue
-            if seg_splits is None:
+            if seg_splits is None and ("segmentation", f"{best}+tta", seed) not in done:
                 seg_splits = _build(seed, settings.segmentation_task, "segmentation", log)
-            results.append(_tta_run(results, best, seed, seg_splits, settings, out))
-            log(f"  segmentation {results[-1].strategy:>14s} seed {seed}: {_shown(results[-1])}")
+            run_or_keep(("segmentation", f"{best}+tta", seed), _tta_run, results, best, seed, seg_splits, settings, out)
             save()
         pairs.append(("segmentation", f"{best}+tta", best))
     elif tta_runs:  # statistics only: the TTA runs the folder holds
@@ -221,11 +230,9 @@ def _build(seed: int, cfg: LesionTaskConfig, task: str, log: Callable[[str], Non
     return splits
 
 
-def _train(log: Callable[[str], None], task: str, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig,
+def _train(task: str, strategy: str, splits: TaskSplits, seed: int, cfg: TrainConfig,
            fields: list[Path] | None = None) -> RunResult:
-    r = train_run(task, strategy, splits, seed, cfg, fields=fields, keep_state=task == "segmentation")  # type: ignore[arg-type]
-    log(f"  {task} {strategy:>14s} seed {seed}: {_shown(r)}")
-    return r
+    return train_run(task, strategy, splits, seed, cfg, fields=fields, keep_state=task == "segmentation")  # type: ignore[arg-type]
 
 
 def _shown(r: RunResult) -> str:

@@ -18,7 +18,7 @@ import torch
 from ..data.axes import array_axis, axis_choices, index_axis, pick_axis
 from ..data.grid import Grid
 from ..data.image import Image
-from ..engine.ranges import Range, RangeLike, count, number, numbers
+from ..engine.ranges import Range, RangeLike, count, number, numbers, warn_if_radians
 from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform
 from ..errors import ParameterError
 from .lowres import AxisChoice
@@ -177,6 +177,7 @@ class RandomMotion(RandomIntensityTransform):
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)
         self._deg = DEGREES.parse(self.degrees, "degrees")
+        warn_if_radians(self.degrees, "degrees", type(self).__name__)
         self._tr = TRANSLATION.parse(self.translation, "translation")
         self._n = Range("exact", bounds=NUM_TRANSFORMS).ints(self.num_transforms, "num_transforms")
         self._axes = axis_choices(self.axis)

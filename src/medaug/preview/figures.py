@@ -3,10 +3,16 @@
 3D samples show the three median planes (sagittal, coronal, axial) in
 radiological orientation (patient's right on the image's left, anterior up in
 axial, superior up otherwise), with pixel aspect from the spacing so anatomy is
-not squashed.  Label maps are drawn as coloured contours.  One window/level is
-used for every tile (a named CT window in HU, percentiles for MRI) so that
-intensity changes are visible.  A last column shows a grid pattern warped by
-the same spatial transforms: the deformation itself.
+not squashed, and letters at the edges of the first row (R/L, A/P, S/I) read
+from the grid's direction.  Tiles are drawn at least at the image's native
+size (one screen pixel per voxel), small images enlarged to a readable size,
+large ones reduced to a limit (:data:`TILE_PIXELS`).  Label maps are drawn as
+contours, one colour per label value, named in a legend.  One window/level is
+used for every tile (a named CT window in HU, percentiles of the foreground
+for MRI), shown by a colour bar in the image's units, so that intensity
+changes are visible.  A last column shows the deformation: lines every few
+millimetres of the original grid, drawn where the same spatial transforms move
+them (contours of the mapped coordinates, so they stay sharp on small images).
 """
 
 from __future__ import annotations
@@ -23,9 +29,17 @@ from ..data.sample import Sample
 from ..intensity.window import CT_WINDOWS as _CT_WINDOWS
 from .windows import auto_window, window_range
 
-__all__ = ["preview", "to_lps", "window_for", "grid_pattern", "describe_history"]
+__all__ = ["preview", "to_lps", "window_for", "describe_history", "TILE_PIXELS", "UNITS"]
 
 _LABEL_COLOURS = ["#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa", "#ff2d55"]
+#: Screen pixels of a tile's longer side: at least the image's own size, within (smallest, largest).
+TILE_PIXELS = (192, 512)
+#: The colour bar's label per modality.
+UNITS = {"ct": "HU", "mri": "signal (arbitrary units)", "xray": "intensity (detector units)",
+         "ultrasound": "echo amplitude (arbitrary units)"}
+_DPI = 100
+#: Letters at the (left, right, top, bottom) edges of each plane as drawn (radiological orientation).
+_EDGES = {"sagittal": ("A", "P", "S", "I"), "coronal": ("R", "L", "S", "I"), "axial": ("R", "L", "A", "P")}
 
 
 def to_lps(array: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -63,25 +77,6 @@ def window_for(image: Image, modality: str | None, window: str | tuple[float, fl
     return auto_window(image.array)
 
 
-def grid_pattern(grid: Grid, spacing_mm: float | None = None) -> Image:
-    """Grid lines every ``spacing_mm`` along the in-plane (x, y) axes (default: 1/12 of the field of view).
-
-    In 3D the lines are extruded along z, so an axial plane shows a square grid.
-    """
-    n = grid.ndim
-    sp = np.asarray(grid.spacing[::-1])  # array order
-    step = spacing_mm or float(grid.extent[:2].max()) / 12.0
-    step = max(float(np.round(step / sp[-2:].min())), 2.0) * float(sp[-2:].min())
-    lines = np.zeros(grid.shape, bool)
-    for axis in (n - 2, n - 1):
-        idx = np.arange(grid.shape[axis]) * sp[axis]
-        on = (idx % step) < max(sp[axis], step / 10.0)
-        shape = [1] * n
-        shape[axis] = -1
-        lines |= on.reshape(shape)
-    return Image(lines.astype(np.float32), grid=grid)
-
-
 def describe_history(history: Sequence[dict[str, Any]]) -> str:
     """Short form of the applied transforms, e.g. ``rot 3.2°, scale 1.05, γ 0.90``."""
     from ..engine.record import applied
@@ -115,6 +110,63 @@ def _slices(image: Image) -> list[tuple[str, np.ndarray, float]]:
     return _planes(arr, spacing)
 
 
+def _edges(grid: Grid, plane: str, modality: str | None) -> tuple[str, str, str, str] | None:
+    """The orientation letters of a drawn plane, when the direction is (near) a permutation of the LPS axes.
+
+    A 3D plane's letters follow from its name; a 2D image is taken as an axial slice only for CT and MRI
+    (a radiograph's vertical axis is superior-inferior, which a 2D grid does not record).
+    """
+    d = grid.direction
+    axes = [int(np.argmax(np.abs(d[:, a]))) for a in range(grid.ndim)]
+    if sorted(axes) != list(range(grid.ndim)):
+        return None
+    if grid.ndim == 2:
+        return _EDGES["axial"] if modality in ("ct", "mri") else None
+    return _EDGES.get(plane)
+
+
+def _scale(tiles: list[tuple[str, np.ndarray, float]]) -> float:
+    """Screen pixels per voxel: native size, enlarged or reduced so the longest tile side is within TILE_PIXELS."""
+    longest = max(max(sl.shape[0] * aspect, sl.shape[1]) for _, sl, aspect in tiles)
+    lo, hi = TILE_PIXELS
+    return min(max(1.0, lo / longest), hi / longest) if longest > hi else max(1.0, lo / longest)
+
+
+def _coordinate_sample(grid: Grid) -> Sample:
+    """Each voxel's physical x and y (mm) and a channel of ones (the inside), as a 3-channel image."""
+    index = np.indices(grid.shape, dtype=np.float64).reshape(grid.ndim, -1)[::-1]  # (x, y[, z]) ITK order
+    points = grid.index_to_physical(index.T)
+    channels = [points[:, 0], points[:, 1], np.ones(len(points))]
+    data = np.stack([c.reshape(grid.shape) for c in channels]).astype(np.float32)
+    return Sample(image=Image(data, grid=grid, channel_axis=True))
+
+
+def _draw_deformation(ax: Any, coords: Sample, history: Sequence[dict[str, Any]], step: float) -> str:
+    """Draw lines every ``step`` mm of the original x and y where the sample's spatial transforms put them."""
+    from ..engine.record import applied, replay
+    from ..engine.registry import transform_class
+    from ..engine.transform import SpatialTransform
+
+    spatial = [h for h in applied(history) if issubclass(transform_class(h["name"]) or object, SpatialTransform)]
+    moved = replay(spatial, fill=0.0, interpolation="linear")(coords) if spatial else coords
+    image = moved["image"]
+    planes = [_slices(image.channel(k))[-1] for k in range(3)]
+    plane, inside, aspect = planes[2]
+    # near the edge the interpolation mixes in the fill (0): dividing by the inside weight gives the coordinate back
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x, y = (np.where(inside > 0.5, sl / inside, np.nan) for _, sl, _ in planes[:2])
+    ax.imshow(np.where(inside > 0.5, 1.0, 0.82), cmap="gray", vmin=0, vmax=1, aspect=aspect, interpolation="nearest")
+    h, w = inside.shape
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+    for values in (x, y):
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            levels = np.arange(np.floor(finite.min() / step), np.ceil(finite.max() / step) + 1) * step
+            ax.contour(values, levels=levels, colors="black", linewidths=0.8, linestyles="solid", extent=extent,
+                       origin="upper")
+    return plane
+
+
 def preview(
     original: Sample,
     augmented: Sequence[Sample],
@@ -133,28 +185,36 @@ def preview(
     original : Sample
         The input sample.
     augmented : sequence of Sample
-        Outputs of a pipeline; their histories title the tiles.
+        Outputs of a pipeline; their histories title the rows.
     path : str or Path
         Where to write the PNG.
     modality : str, optional
-        Chooses the window: ``ct`` uses a named HU window, others percentiles.
+        Chooses the window (``ct``: a named HU window; others: foreground
+        percentiles), the colour bar's unit (:data:`UNITS`) and, for a 2D
+        image, whether the edges are lettered (CT and MRI slices only).
     window : str or (vmin, vmax), optional
         A named CT window (``brain``, ``soft_tissue``, ``lung``, ``bone``) or a range.
     deformation : bool
-        Add a column with a grid pattern warped by each sample's spatial transforms.
+        Add a column with the original grid's lines moved by each sample's spatial transforms.
     channel : int, optional
         For a multi-channel image: draw this channel's planes.  By default every
         channel gets a column (its middle axial slice, or the 2D image), each
-        with its own window, titled with the channel's name.
+        with its own window, titled with the channel's name (no colour bar).
+
+    Examples
+    --------
+    >>> import medaug, tempfile, pathlib
+    >>> s = medaug.shepp_logan_2d(32)
+    >>> out = medaug.preset("ct-light")(s, seed=0)
+    >>> png = preview(s, [out], pathlib.Path(tempfile.mkdtemp()) / "p.png", modality="ct")
+    >>> png.suffix
+    '.png'
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..engine.record import applied, replay
-    from ..engine.registry import transform_class
-    from ..engine.transform import SpatialTransform
+    from matplotlib.lines import Line2D
 
     modality = modality or original.metadata.get("modality")
     ref = original.reference
@@ -168,49 +228,90 @@ def preview(
     windows = [window_for(ref.channel(k), modality, window) for k in shown]
     samples = [original, *augmented]
     label_name = next(iter(original.label_maps), None)
-    ncols = (len(shown) if per_channel else len(_slices(ref.channel(shown[0])))) + (1 if deformation else 0)
-    nrows = len(samples)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows + 0.4), squeeze=False)
-    pattern = Sample(image=grid_pattern(ref.grid))
+    label_values = [int(v) for v in np.unique(original[label_name].array) if v != 0] if label_name else []
+    colour = {v: _LABEL_COLOURS[i % len(_LABEL_COLOURS)] for i, v in enumerate(label_values)}
     names = ref.channel_names or [f"channel {k}" for k in range(ref.channels)]
-    for r, s in enumerate(samples):
+
+    def tiles_of(s: Sample) -> tuple[list[tuple[str, np.ndarray, float]], list[Any]]:
         if per_channel:  # one column per channel: its middle axial slice
             tiles = [(names[k], *_slices(s[ref_name].channel(k))[-1][1:]) for k in shown]
-            lab_tiles = _slices(s[label_name])[-1:] * len(shown) if label_name and label_name in s else [None] * len(shown)
+            labels = _slices(s[label_name])[-1:] * len(shown) if label_name and label_name in s else [None] * len(shown)
         else:
             tiles = _slices(s[ref_name].channel(shown[0]))
-            lab_tiles = _slices(s[label_name]) if label_name and label_name in s else [None] * len(tiles)
-        for c, ((plane, sl, aspect), lab) in enumerate(zip(tiles, lab_tiles)):
-            ax = axes[r, c]
-            vmin, vmax = windows[c if per_channel else 0]
-            ax.imshow(sl, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect, interpolation="nearest")
-            if lab is not None:
-                values = [v for v in np.unique(lab[1]) if v != 0]
-                for i, v in enumerate(values):
-                    ax.contour(lab[1] == v, levels=[0.5], colors=_LABEL_COLOURS[i % len(_LABEL_COLOURS)], linewidths=0.8)
-            if r == 0 and plane:
-                ax.set_title(plane, fontsize=9)
-        if deformation:
-            ax = axes[r, ncols - 1]
-            spatial = [h for h in applied(s.history) if issubclass(transform_class(h["name"]) or object, SpatialTransform)]
-            warped = replay(spatial, fill=0.0)(pattern) if spatial else pattern
-            plane, sl, aspect = _slices(warped["image"])[-1]
-            ax.imshow(sl, cmap="gray_r", vmin=0, vmax=1, aspect=aspect, interpolation="bilinear")
-            if r == 0:
-                ax.set_title("deformation" + (f" ({plane})" if plane else ""), fontsize=9)
-        label = "original" if r == 0 else f"#{r}: " + describe_history(s.history)
-        axes[r, 0].set_ylabel(_wrap(label, 34), fontsize=7, rotation=0, ha="right", va="center", labelpad=4)
-        for ax in axes[r]:
+            labels = _slices(s[label_name]) if label_name and label_name in s else [None] * len(tiles)
+        return tiles, labels
+
+    first, _ = tiles_of(original)
+    scale = _scale(first)
+    sizes = [(sl.shape[1] * scale, sl.shape[0] * aspect * scale) for _, sl, aspect in first]  # (w, h) pixels
+    if deformation:
+        sizes.append(sizes[-1])
+    gap, left, top, right, bottom = 12, 230, 64, 170, 16
+    row_h = max(h for _, h in sizes)
+    width = left + sum(w for w, _ in sizes) + gap * (len(sizes) - 1) + right
+    height = top + len(samples) * row_h + gap * (len(samples) - 1) + bottom
+    fig = plt.figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+
+    def box(x: float, y: float, w: float, h: float) -> list[float]:  # pixels from the top left -> figure fraction
+        return [x / width, 1 - (y + h) / height, w / width, h / height]
+
+    coords = _coordinate_sample(ref.grid) if deformation else None
+    lines = int(np.clip(max(sizes[-1]) / 16, 4, 12))  # a line every 16 screen pixels or more, 4 to 12 across
+    step = float(ref.grid.extent[:2].max()) / lines
+    image_axes = None
+    for r, s in enumerate(samples):
+        tiles, labels = tiles_of(s)
+        y0 = top + r * (row_h + gap)
+        x0 = left
+        for c, (w, h) in enumerate(sizes):
+            ax = fig.add_axes(box(x0, y0 + (row_h - h) / 2, w, h))
+            x0 += w + gap
             ax.set_xticks([])
             ax.set_yticks([])
+            if c == len(tiles):  # the deformation column
+                plane = _draw_deformation(ax, coords, s.history, step)  # type: ignore[arg-type]
+                if r == 0:
+                    ax.set_title("deformation" + (f" ({plane})" if plane else ""), fontsize=9)
+                continue
+            plane, sl, aspect = tiles[c]
+            vmin, vmax = windows[c if per_channel else 0]
+            shown_image = ax.imshow(sl, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect, interpolation="nearest")
+            image_axes = image_axes or shown_image
+            lab = labels[c]
+            if lab is not None:
+                for v in np.unique(lab[1]):
+                    if v != 0:
+                        ax.contour(lab[1] == v, levels=[0.5], colors=colour.get(int(v), "white"), linewidths=1.0)
+            if r == 0:
+                if plane:
+                    ax.set_title(plane, fontsize=9)
+                letters = None if per_channel else _edges(ref.grid, plane, modality)
+                for text, (px, py, ha, va) in zip(letters or (), [(0.02, 0.5, "left", "center"),
+                                                                  (0.98, 0.5, "right", "center"),
+                                                                  (0.5, 0.98, "center", "top"),
+                                                                  (0.5, 0.02, "center", "bottom")]):
+                    ax.text(px, py, text, transform=ax.transAxes, ha=ha, va=va, color="#ffd60a", fontsize=9,
+                            fontweight="bold")
+        label = "original" if r == 0 else f"#{r}: " + describe_history(s.history)
+        fig.text((left - 10) / width, 1 - (y0 + row_h / 2) / height, _wrap(label, 34), fontsize=8, ha="right",
+                 va="center")
+    x_right = (width - right + 24) / width
+    if not per_channel and image_axes is not None:
+        bar = fig.add_axes(box(width - right + 24, top, 16, min(row_h, 320)))
+        fig.colorbar(image_axes, cax=bar).set_label(UNITS.get(modality or "", "intensity"), fontsize=8)
+        bar.tick_params(labelsize=7)
+    if label_values:
+        handles = [Line2D([], [], color=colour[v], linewidth=2, label=f"label {v}") for v in label_values]
+        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(x_right - 0.01, bottom / height), fontsize=8,
+                   title=label_name, title_fontsize=8, frameon=False)
     vmin, vmax = windows[0]
     window_text = ("windows per channel" if per_channel else f"window [{vmin:.0f}, {vmax:.0f}]"
                    + (" HU" if modality == "ct" else ""))
-    fig.suptitle(title or f"{original.metadata.get('case_id', '')}  {window_text}".strip(), fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(title or f"{original.metadata.get('case_id', '')}  {window_text}".strip(), fontsize=10,
+                 y=1 - 12 / height, va="top")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    fig.savefig(out, dpi=_DPI)
     plt.close(fig)
     return out
 

@@ -21,7 +21,10 @@ __all__ = ["VIEWER_CT_WINDOWS", "auto_window", "window_presets", "window_range"]
 
 #: The CT windows a reader can pick, the default first.
 VIEWER_CT_WINDOWS = ("abdomen", "brain", "subdural", "lung", "bone")
-_AUTO_PERCENTILES = (0.5, 99.5)
+#: Lower and upper percentile of the foreground.  The upper one is 99.9: at 99.5 the bright white matter of
+#: nibabel's T1 head (anatomical.nii) sits at 91 % grey, nearly white; at 99.9 at 81 %, and only scalp fat and
+#: vessels reach white (tests/test_preview.py).
+_AUTO_PERCENTILES = (0.5, 99.9)
 _FOREGROUND_FRACTION = 0.05
 
 
@@ -31,7 +34,7 @@ def window_range(level: float, width: float) -> tuple[float, float]:
 
 
 def auto_window(array: np.ndarray) -> tuple[float, float]:
-    """The 0.5th and 99.5th percentiles of the foreground voxels of ``array`` (any shape), in image units.
+    """The 0.5th and 99.9th percentiles of the foreground voxels of ``array`` (any shape), in image units.
 
     Foreground: voxels above ``p0.1 + 0.05 * (p99.9 - p0.1)``; when fewer than 1 % of the voxels
     are foreground (a nearly empty image) every voxel counts.

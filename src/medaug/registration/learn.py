@@ -34,6 +34,7 @@ import numpy as np
 from ..data.sample import Sample
 from ..datasets.cases import Case, load_case
 from ..datasets.discover import read_cases
+from ..datasets.progress import ItemProgress
 from ..datasets.workers import (
     JobInterrupted,
     native_callbacks,
@@ -229,18 +230,22 @@ def run_learn(
     with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug learn-deformations"):
         claim_job(out, job_identity({"reference": reference, **job.identity()}, inp, pseudonyms),
                   dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "learn-deformations")
-        read_rows(meta / "rows")  # a damaged row stops the job here, before any work
+        names = {_pair_name(a, b) for a, b in todo}
+        finished = sum(r.get("pair") in names for r in read_rows(meta / "rows"))  # a damaged row stops the job here
         _remove_partial_fields(out)
         spec = asdict(job)
         spec["output"] = str(out)
         t0 = time.perf_counter()
         results: list[dict[str, Any]] = []
         interrupted = None
+        bar = ItemProgress(len(todo), finished, unit="fields", prog="medaug learn-deformations", enabled=progress)
         try:
-            results.extend(_dispatch(spec, [(by_id[a], by_id[b]) for a, b in todo], workers, progress, on_result))
+            results.extend(_dispatch(spec, [(by_id[a], by_id[b]) for a, b in todo], workers, bar, on_result))
         except JobInterrupted as exc:  # the workers are gone: keep what is finished
             interrupted = exc
             _remove_partial_fields(out)
+        finally:
+            bar.close()
         failed = [r for r in results if r["error"]]
         rows_dir = meta / "rows"
         rows = read_rows(rows_dir)
@@ -268,26 +273,20 @@ def _remove_partial_fields(out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _dispatch(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int, progress: bool,
+def _dispatch(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int, bar: ItemProgress,
               on_result: Callable[[dict[str, Any]], None] | None) -> Iterable[dict[str, Any]]:
-    from tqdm import tqdm
-
     shown: set[str] = set()
-    bar = tqdm(total=len(pairs), unit="pair", disable=not progress, dynamic_ncols=True, desc="register")
-    try:
-        for result in _results(spec, pairs, workers):
-            reissue_warnings(result, shown)
-            if result["error"]:
-                log.error("pair %s failed: %s", result["pair"], result["error"])
-                bar.write(f"error: pair {result['pair']}: {result['error']}")
-            elif result.get("summary"):
-                bar.write(f"{result['pair']}: {result['summary']}")
-            if on_result:
-                on_result(result)
-            bar.update(1)
-            yield result
-    finally:
-        bar.close()
+    for result in _results(spec, pairs, workers):
+        reissue_warnings(result, shown)
+        if result["error"]:
+            log.error("pair %s failed: %s", result["pair"], result["error"])
+            bar.write(f"error: pair {result['pair']}: {result['error']}")
+        elif result.get("summary"):
+            bar.write(f"{result['pair']}: {result['summary']}")
+        if on_result:
+            on_result(result)
+        bar.advance(result["done"])
+        yield result
 
 
 def _results(spec: dict[str, Any], pairs: list[tuple[Case, Case]], workers: int) -> Iterable[dict[str, Any]]:

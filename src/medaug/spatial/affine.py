@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.grid import Grid
-from ..engine.ranges import BIG, Numbers, PerAxisRange, Range, flag, for_axes, numbers
+from ..engine.ranges import BIG, Numbers, PerAxisRange, Range, flag, for_axes, numbers, warn_if_radians
 from ..engine.transform import Context, RandomTransform, SpatialTransform
 from ..engine.warp import AffineWarp
 from ..errors import ParameterError
@@ -233,6 +233,7 @@ class RandomAffine(RandomTransform):
         self.p = self.check_p(self.p)
         # validated now for every dimensionality a value fits (3 rotation ranges fit 3D only)
         ROTATION.check_axes(self.rotation, "rotation", (1, 3))
+        warn_if_radians(self.rotation, "rotation", type(self).__name__)
         SCALE.check_axes(self.scale, "scale", (2, 3))
         SHEAR.check_axes(self.shear, "shear", (2, 6))
         TRANSLATION.check_axes(self.translation, "translation", (2, 3))

@@ -13,7 +13,7 @@ from ._formats import _SUPPORTED_TEXT, _extension, _is_dicom_file, _itk_dtype, _
 from ._headers import check_data_files, check_metaimage_size
 from ._native import _HEADER_ROOM, _check_memory, _native_read
 from ._nifti import _nifti_version
-from ._raster import check_tiff
+from ._raster import GREY_ALPHA, check_tiff, png_colour, read_grey_alpha_png
 
 #: The one ITK reader for each format: never left to ITK's guess from the content or name.
 _IMAGE_IO = {
@@ -65,6 +65,9 @@ def _unreadable(fmt: str, err: RuntimeError, where: str, p: Path | None = None) 
             "nibabel.save(nibabel.Nifti1Image.from_image(nibabel.load(path)), 'image.nii.gz')",
             path=where,
         )
+    if fmt == "PNG" and p is not None and (png_colour(p) or (None,))[0] == GREY_ALPHA:
+        return ImageReadError("is a grey + alpha PNG, whose header SimpleITK cannot read (load() reads the image as "
+                              "grey); save it as greyscale without alpha", path=where)
     if fmt == "DICOM" and p is not None and p.is_file():
         if not _is_dicom_file(p):
             return ImageReadError(
@@ -88,6 +91,10 @@ def _unreadable(fmt: str, err: RuntimeError, where: str, p: Path | None = None) 
 
 def _read_file(p: Path, fmt: str) -> sitk.Image:
     where = str(p)
+    if fmt == "PNG":
+        grey = read_grey_alpha_png(p)  # SimpleITK refuses grey + alpha
+        if grey is not None:
+            return sitk.GetImageFromArray(grey)
     reader = _info_reader(p, fmt, where)
     size = reader.GetSize()
     nbytes = math.prod(size) * reader.GetNumberOfComponents() * _itk_dtype(reader.GetPixelID()).itemsize
