@@ -153,3 +153,14 @@ def test_integer_zero_or_large_rotations_do_not_warn(rotation):
 def test_motion_degrees_warn_too():
     with pytest.warns(medaug.errors.DegreesWarning, match="RandomMotion 'degrees'"):
         medaug.pipeline_from_config([{"RandomMotion": {"degrees": [0.1, 0.3]}}])
+
+
+def test_yaml_numbers_with_an_exponent_and_no_dot_are_numbers(tmp_path):
+    """PyYAML (YAML 1.1) read 5e-3 as the string '5e-3'; JSON and YAML 1.2 read a number, and so does medaug."""
+    from medaug.engine.config import load_config_file, pipeline_from_config
+
+    path = tmp_path / "sci.yaml"
+    path.write_text("- RandomNoise: {std: [0, 5e-3]}\n- RandomAffine: {rotation: 1E1, scale: [9e-1, 11e-1]}\n")
+    steps = load_config_file(path)
+    pipeline_from_config(path)  # accepted
+    assert steps == [{"RandomNoise": {"std": [0, 0.005]}}, {"RandomAffine": {"rotation": 10.0, "scale": [0.9, 1.1]}}]
