@@ -78,3 +78,13 @@ def test_the_readme_starts_with_augment_replay_and_invert() -> None:
     for call in ("medaug.preset(", "medaug.replay(", "medaug.inverse_of("):
         assert call in first
     assert (ROOT / "docs" / "tta_uncertainty.png").stat().st_size > 10_000  # the picture docs/tta.md shows
+
+
+@pytest.mark.parametrize("path", [*DOCUMENTS, *TUTORIALS], ids=lambda p: p.name)
+def test_code_fences_pair_up(path):
+    """A stray fence (a closing ``` right after a closing one) turned the README's next sections into code."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    fences = [i for i, line in enumerate(lines) if line.startswith("```")]
+    assert len(fences) % 2 == 0, f"{path.name}: an unclosed code block"
+    for opening, closing in zip(fences[::2], fences[1::2]):
+        assert closing > opening + 1, f"{path.name}: line {opening + 1}: an empty code block (a stray fence?)"
