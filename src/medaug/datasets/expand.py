@@ -446,8 +446,7 @@ def _dispatch(spec, cases: list[Case], workers: int, scheduler, bar: ItemProgres
         for result in results:
             reissue_warnings(result, shown)
             if result["error"]:
-                log.error("case %s failed: %s", result["case_id"], result["error"])
-                bar.write(f"error: case {result['case_id']}: {result['error']}")
+                bar.write(f"error: case {result['case_id']}: {result['error']}")  # live; the summary lists it again
             if on_result:
                 on_result(result)
             written += result["done"]

@@ -85,6 +85,7 @@ class ItemProgress:
 
         self.total, self.count = int(total), int(done)
         stream = file if file is not None else sys.stderr
+        self.enabled, self._stream = enabled, stream
         if enabled and done:
             print(f"{prog}: {resume_line(done, total, unit)}", file=stream, flush=True)
         shape = f"{{desc}}: {{n_fmt}}/{{total_fmt}} {unit} {{percentage:3.0f}}%|{{bar}}| [{{elapsed}}<{{remaining}}, {{rate_fmt}}]"
@@ -102,8 +103,9 @@ class ItemProgress:
             self.count = count
 
     def write(self, text: str) -> None:
-        """Print a line above the bar."""
-        self._bar.write(text)
+        """Print a line above the bar, on the bar's stream (standard error); nothing when the bar is off."""
+        if self.enabled:
+            self._bar.write(text, file=self._stream)
 
     def close(self) -> None:
         self._bar.close()
