@@ -45,8 +45,11 @@ def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen, dict]]:
 
     Yields the process and a dict that holds ``out``, ``err`` and ``code`` once the block is left.
     """
+    # Ctrl-C as in a terminal, also when the suite itself runs in the background (nohup, '&'), whose children
+    # inherit an ignored SIGINT and so never see the KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "medaug.cli.main", "review", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8")
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     result: dict = {}
     try:
         yield proc, result
