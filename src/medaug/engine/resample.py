@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -432,15 +433,7 @@ def _resample_numba(jobs: list[ResampleJob], label_fill: int, options: ResampleO
                         fx, fq)
         for j, i in enumerate(members):
             results[i] = outl[:, j]
-    per_job = []
-    for b in range(nb):
-        outs, g = [], 0
-        for c in counts:
-            block = out[b, g : g + c]
-            outs.append(block[:, 0] if two_d else block)
-            g += c
-        per_job.append((outs, [results[i][b, 0] if two_d else results[i][b] for i in range(len(labels[0]))]))
-    return per_job
+    return _per_job(out, counts, [results[i] for i in range(len(labels[0]))], two_d)
 
 
 #: Output voxels whose coordinates the PyTorch path holds at once (per device kind).
@@ -529,14 +522,20 @@ def _resample_torch(jobs: list[ResampleJob], label_fill: int, options: ResampleO
                     for k in range(n):
                         louts[j][b0 + k, z0:z1] = _argmax_labels(lab[b0 + k], lab_values[j][b0 + k], q[k], label_fill,
                                                                  d0, h0, w0)
+    return _per_job(out, counts, louts, two_d)
+
+
+def _per_job(out: Any, counts: Sequence[int], label_outs: Sequence[Any], two_d: bool) -> list[tuple[list[Any], list[Any]]]:
+    """Split a batch's outputs per job: ``out`` (B, channels of every image, ...) into each job's images
+    (``counts`` channels each) and each label output (B, ...) into the job's label maps; 2D drops the z axis."""
     per_job = []
-    for b in range(nb):
+    for b in range(out.shape[0]):
         outs, at = [], 0
         for c in counts:
             block = out[b, at : at + c]
             outs.append(block[:, 0] if two_d else block)
             at += c
-        per_job.append((outs, [lo[b, 0] if two_d else lo[b] for lo in louts]))
+        per_job.append((outs, [lo[b, 0] if two_d else lo[b] for lo in label_outs]))
     return per_job
 
 
