@@ -15,6 +15,7 @@ import pytest
 
 import medaug
 from medaug.cli.main import main
+from medaug.data.io import read_header
 from medaug.datasets.cases import Case, case_id_key, case_id_problem
 from medaug.datasets.discover import read_cases
 from medaug.datasets.jobs import output_path
@@ -159,3 +160,43 @@ def test_a_seed_beyond_32_bits_is_refused_not_wrapped(tmp_path, capsys, seed):
                  "--quiet"]) == 2
     assert "the seed must be an integer in 0..4294967295" in capsys.readouterr().err
     assert not (tmp_path / "out" / "images").exists()
+
+
+_MHD = "ObjectType = Image\nNDims = 3\nDimSize = 8 8 1\nElementType = MET_UCHAR\n"
+_NHDR = "NRRD0004\ntype: uint8\ndimension: 2\nsizes: 8 8\nencoding: raw\n"
+_PADDING = "".join(f"Comment{i} = padding line {i:07d} of a header that hides its data file\n" for i in range(20_000))
+
+
+_HIDDEN = [
+    ("colon.mhd", _MHD + "ElementDataFile: ../secret.bin\n", {}),  # MetaIO takes ':' as '='
+    ("nul_in_name.mhd", _MHD + "ElementDataFile\x00x = ../secret.bin\n", {}),  # MetaIO compares C strings
+    ("extra_separators.mhd", _MHD + "ElementDataFile = := ../secret.bin\n", {}),  # MetaIO skips every = and :
+    ("list_prefix.mhd", _MHD + "ElementDataFile = LISTED\n../secret.bin\n", {}),  # any 'LIST...' is a list
+    ("lower_case_decoy.mhd", _MHD + "elementdatafile = good.raw\nElementDataFile = ../secret.bin\n", {}),
+    ("long_header.mhd", _MHD + _PADDING + "ElementDataFile = ../secret.bin\n", {}),  # past a 1 MiB read
+    ("value_next_line.mhd", _MHD + "ElementDataFile\nx = ../secret.bin\n", {}),  # MetaIO looks for '=' on
+    ("pattern_defaults.mhd", _MHD + "ElementDataFile = ..%csecret.bin 47\n", {}),  # %c of 47 is '/'
+    ("gz_fallback.mhd", _MHD + "ElementDataFile = data.raw\n", {"data.raw.gz": "../secret.bin"}),  # tried next
+    ("z_fallback.mhd", _MHD + "ElementDataFile = data.raw\n", {"data.raw.Z": "../secret.bin"}),
+    ("carriage_returns.nhdr", _NHDR.replace("\n", "\r") + "data file: ../secret.bin\r\r", {}),  # teem: \r ends lines
+    ("stdin.nhdr", _NHDR + "data file: -\n\n", {}),  # teem reads standard input
+    ("long_header.nhdr", _NHDR + _PADDING.replace("Comment", "# comment") + "data file: ../secret.bin\n\n", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "header", "links"), _HIDDEN, ids=[case[0] for case in _HIDDEN])
+def test_a_header_cannot_hide_a_data_file_from_the_check(tmp_path, name, header, links):
+    """Each header below made SimpleITK read ../secret.bin (or standard input) although the check had let it pass:
+    the check read the header otherwise than MetaIO / teem do.  It must now read it as they do, or refuse it."""
+    (tmp_path / "secret.bin").write_bytes(SECRET)
+    folder = tmp_path / "case"
+    folder.mkdir()
+    (folder / "good.raw").write_bytes(bytes(64))
+    for link, target in links.items():
+        (folder / link).symlink_to(target)
+    path = folder / name
+    path.write_bytes(header.encode("latin-1"))
+    for read in (medaug.load, read_header):
+        with pytest.raises(medaug.errors.ImageReadError) as info:
+            read(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
