@@ -200,3 +200,49 @@ def test_a_header_cannot_hide_a_data_file_from_the_check(tmp_path, name, header,
         with pytest.raises(medaug.errors.ImageReadError) as info:
             read(path)
         assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_short_bmp_is_refused_not_read_from_uninitialised_memory(tmp_path):
+    """A BMP cut short loaded with whatever the heap held where the rows were missing (values changed run to run)."""
+    from PIL import Image as PILImage
+
+    full = tmp_path / "full.bmp"
+    PILImage.fromarray(np.arange(64 * 64, dtype=np.uint32).reshape(64, 64).astype(np.uint8)).save(full)
+    cut = tmp_path / "cut.bmp"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(medaug.errors.ImageReadError, match="is truncated"):
+        medaug.load(cut)
+    assert np.array_equal(np.asarray(medaug.load(full).array), np.asarray(PILImage.open(full)))
+
+
+def test_a_run_length_encoded_bmp_is_refused(tmp_path):
+    """ITK's BMP reader leaves the pixels an RLE bitmap skips (end of line, delta) as uninitialised memory."""
+    import struct
+
+    palette = b"".join(struct.pack("<4B", i, i, i, 0) for i in range(256))
+    data = b"\x02\x07\x00\x00\x00\x01"  # two pixels of 7, end of line, end of bitmap
+    offset = 14 + 40 + len(palette)
+    dib = struct.pack("<IiiHHIIiiII", 40, 64, 64, 1, 8, 1, len(data), 2835, 2835, 256, 0)
+    path = tmp_path / "rle.bmp"
+    path.write_bytes(struct.pack("<2sIHHI", b"BM", offset + len(data), 0, 0, offset) + dib + palette + data)
+    with pytest.raises(medaug.errors.ImageReadError, match="run-length"):
+        medaug.load(path, channels="rgb")
+
+
+def test_a_cut_jpeg_is_refused_and_libjpeg_prints_nothing(tmp_path, capfd):
+    """A cut JPEG loaded with its missing rows grey, and libjpeg printed 'Premature end of JPEG file' on stdout (in
+    the middle of `medaug info`'s output); a JPEG with stray bytes between segments printed 'Corrupt JPEG data'."""
+    from PIL import Image as PILImage
+
+    full = tmp_path / "full.jpg"
+    PILImage.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(full, quality=95)
+    raw = full.read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(medaug.errors.ImageReadError, match="is truncated"):
+        medaug.load(tmp_path / "cut.jpg")
+    app0_end = 4 + int.from_bytes(raw[4:6], "big")  # SOI, then APP0 (JFIF) with its length
+    (tmp_path / "stray.jpg").write_bytes(raw[:app0_end] + b"abc" + raw[app0_end:])
+    capfd.readouterr()
+    assert medaug.load(tmp_path / "stray.jpg").shape == (64, 64)
+    assert medaug.load(full).shape == (64, 64)
+    assert capfd.readouterr() == ("", "")

@@ -13,7 +13,7 @@ from ._formats import _SUPPORTED_TEXT, _extension, _is_dicom_file, _itk_dtype, _
 from ._headers import check_data_files, check_metaimage_size
 from ._native import _HEADER_ROOM, _check_memory, _native_read
 from ._nifti import _nifti_version
-from ._raster import GREY_ALPHA, check_tiff, png_colour, read_grey_alpha_png
+from ._raster import GREY_ALPHA, check_bmp, check_jpeg, check_tiff, png_colour, read_grey_alpha_png
 
 #: The one ITK reader for each format: never left to ITK's guess from the content or name.
 _IMAGE_IO = {
@@ -25,13 +25,18 @@ _IMAGE_IO = {
 def _info_reader(p: Path, fmt: str, where: str) -> sitk.ImageFileReader:
     """A reader pinned to ``fmt``'s ITK reader, with the header read (no voxels).
 
-    The gate of every single-file read: headers naming other data files and
-    multi-page TIFFs are checked here, before ITK opens anything.
+    The gate of every single-file read: headers naming other data files,
+    multi-page TIFFs, short or compressed BMPs and cut JPEGs are checked here,
+    before ITK opens anything.
     """
     if fmt in ("MetaImage", "NRRD"):
         check_data_files(p, fmt)
     elif fmt == "TIFF":
         check_tiff(p)
+    elif fmt == "BMP":
+        check_bmp(p)
+    elif fmt == "JPEG":
+        check_jpeg(p)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(p))
     reader.SetImageIO(_IMAGE_IO[fmt])

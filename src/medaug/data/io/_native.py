@@ -101,10 +101,11 @@ _log = logging.getLogger("medaug.io")
 
 @contextlib.contextmanager
 def _native_stderr_to_log() -> Iterator[None]:
-    """Send what C/C++ code writes to file descriptor 2 meanwhile to the ``medaug.io`` debug log.
+    """Send what C/C++ code writes to file descriptors 1 and 2 meanwhile to the ``medaug.io`` debug log.
 
     niftilib, libpng, GDCM and VNL print their own complaints about a broken
-    file straight to stderr; medaug reports the problem itself, in one line.
+    file straight to stderr, libjpeg to stdout; medaug reports the problem
+    itself, in one line.
     Nested and concurrent uses share one redirection (reference counted).
 
     Python warnings issued meanwhile (e.g. a folder holding two DICOM series)
@@ -113,13 +114,17 @@ def _native_stderr_to_log() -> Iterator[None]:
     """
     with _NATIVE_STDERR_LOCK:
         if _NATIVE_STDERR["depth"] == 0:
+            saved: list[tuple[int, int]] = []
             try:
-                sys.stderr.flush()
                 tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the last user leaves
-                saved = os.dup(2)
-                os.dup2(tmp.fileno(), 2)
+                for fd, stream in ((1, sys.stdout), (2, sys.stderr)):  # libjpeg's warnings come on stdout
+                    with contextlib.suppress(OSError, ValueError, AttributeError):
+                        stream.flush()
+                        copy = os.dup(fd)
+                        os.dup2(tmp.fileno(), fd)
+                        saved.append((fd, copy))
                 _NATIVE_STDERR.update(saved=saved, file=tmp)
-            except (OSError, ValueError, AttributeError):
+            except OSError:
                 _NATIVE_STDERR.update(saved=None, file=None)
             held: list[tuple[Any, ...]] = []
             _NATIVE_STDERR.update(show=warnings.showwarning, held=held)
@@ -135,11 +140,12 @@ def _native_stderr_to_log() -> Iterator[None]:
 
 
 def _restore_stderr() -> None:
-    """Put file descriptor 2 back, log what native code wrote, then show the warnings held back."""
+    """Put file descriptors 1 and 2 back, log what native code wrote, then show the warnings held back."""
     saved, tmp, show, held = (_NATIVE_STDERR[k] for k in ("saved", "file", "show", "held"))
     if saved is not None and tmp is not None:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
         tmp.seek(0)
         text = tmp.read().decode("utf-8", "replace").strip()
         tmp.close()
