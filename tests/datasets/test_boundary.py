@@ -229,6 +229,21 @@ def test_a_run_length_encoded_bmp_is_refused(tmp_path):
         medaug.load(path, channels="rgb")
 
 
+def test_a_nii_without_the_single_file_magic_is_refused(tmp_path):
+    """A .nii whose magic is not 'n+1' (a pair header 'ni1', or none: ANALYZE) skipped every NIfTI check; cut short,
+    it loaded with the missing voxels as zeros."""
+    import nibabel
+
+    nibabel.save(nibabel.Nifti1Image(np.full((16, 16, 8), 7, np.int16), np.eye(4)), tmp_path / "full.nii")
+    raw = bytearray((tmp_path / "full.nii").read_bytes())
+    for magic in (b"ni1\x00", b"\x00\x00\x00\x00"):
+        raw[344:348] = magic
+        path = tmp_path / "odd.nii"
+        path.write_bytes(bytes(raw[: 352 + 512]))
+        with pytest.raises(medaug.errors.ImageReadError, match="magic"):
+            medaug.load(path)
+
+
 def test_a_cut_jpeg_is_refused_and_libjpeg_prints_nothing(tmp_path, capfd):
     """A cut JPEG loaded with its missing rows grey, and libjpeg printed 'Premature end of JPEG file' on stdout (in
     the middle of `medaug info`'s output); a JPEG with stray bytes between segments printed 'Corrupt JPEG data'."""

@@ -52,7 +52,7 @@ def _opener(p: Path) -> Any:
 
 
 def _nifti_header(p: Path) -> _NiftiHeader | None:
-    """Parse a NIfTI-1/2 header; None for a header without data in the same file."""
+    """Parse a NIfTI-1/2 header (refused unless its magic says the voxels follow in the same file)."""
     where = str(p)
     try:
         with _opener(p)(p, "rb") as f:
@@ -98,8 +98,13 @@ def _nifti_header(p: Path) -> _NiftiHeader | None:
     shape = dims[1 : ndim + 1]
     if any(d <= 0 for d in shape):
         raise InvalidImageError(f"is empty: the header gives size {tuple(shape)}; re-export the image", path=where)
-    if magic not in (b"n+1", b"n+2"):
-        return None
+    if magic not in (b"n+1", b"n+2"):  # niftilib reads on without its checks and fills missing voxels with 0
+        raise ImageReadError(
+            f"has the magic {bytes(magic)!r} where a single-file NIfTI has 'n+{version}' (a header of a .hdr/.img pair, "
+            "'ni1', or an ANALYZE 7.5 header), which medaug does not read as .nii; convert it to NIfTI, e.g. "
+            "nibabel.save(nibabel.load(path), 'image.nii.gz')",
+            path=where,
+        )
     dtype = np.dtype(e + _NIFTI_DTYPES[datatype]) if datatype in _NIFTI_DTYPES else None
     transforms = (("qform (quatern_b/c/d, qoffset_x/y/z, pixdim[0])", qcode, (*quatern, pixdim[0])),
                   ("sform (srow_x/y/z)", scode, srow))
