@@ -107,7 +107,12 @@ def test_a_complete_list_of_slices_reads(tmp_path, data_file):
 
 
 @pytest.mark.parametrize("bad", ["../../evil", "/abs/x", "a/b", "x/../x", "a\x00b", "a\nb", "a\x1bb", ".", "..",
-                                 ".hidden", "trailing.", " lead", "NUL", "com1.txt", "x" * 129, ""])
+                                 ".hidden", "trailing.", " lead", "NUL", "com1.txt", "x" * 129, "",
+                                 # a line separator (one line of an error became two), a right-to-left override
+                                 # (gpj.exe shows as exe.jpg), zero-width and byte-order marks, a lone surrogate
+                                 # (UnicodeEncodeError), Windows' other device names
+                                 "a\u2028b", "a\u2029b", "case\u202egpj", "a\u200bb", "\ufeffcase", "a\ud800b",
+                                 "CONIN$", "conout$.x", "COM\u00b9", "LPT0"])
 def test_unsafe_case_ids_are_named(bad):
     assert case_id_problem(bad) is not None
     with pytest.raises(ParameterError, match="case id"):
@@ -261,3 +266,4 @@ def test_a_cut_jpeg_is_refused_and_libjpeg_prints_nothing(tmp_path, capfd):
     assert medaug.load(tmp_path / "stray.jpg").shape == (64, 64)
     assert medaug.load(full).shape == (64, 64)
     assert capfd.readouterr() == ("", "")
+

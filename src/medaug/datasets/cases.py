@@ -70,7 +70,11 @@ class Case:
 
 #: Characters a case id may not hold: controls (NUL, newline, ...), path separators, and what Windows forbids.
 _UNSAFE_ID = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]')
-_RESERVED_IDS = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+#: Unicode categories a case id may not hold: controls, invisible formatting (right-to-left overrides, zero-width
+#: spaces, byte-order marks), line and paragraph separators, surrogates, private use, unassigned.
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+_RESERVED_IDS = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+                 *(f"{dev}{i}" for dev in ("COM", "LPT") for i in (*"0123456789", "\u00b9", "\u00b2", "\u00b3"))}
 #: Longest case id in UTF-8 bytes: output names add suffixes (``_aug000_0000.nii.gz``) within 255 bytes.
 MAX_CASE_ID_BYTES = 128
 
@@ -79,17 +83,21 @@ def case_id_problem(case_id: str) -> str | None:
     """Why ``case_id`` cannot name output files, or None when it can.
 
     A case id becomes part of output file names, so it must be one portable
-    file name: no path separator, control character (NUL, newline, tab ...) or
-    ``: * ? " < > |``; not empty, ``.`` or ``..``, not starting with a dot or
-    space, not ending with a dot or space, not a reserved device name (``CON``,
-    ``NUL``, ``COM1`` ...), at most 128 bytes in UTF-8.
+    file name: no path separator, control character (NUL, newline, tab ...),
+    invisible formatting character (right-to-left override, zero-width space,
+    line separator ...) or ``: * ? " < > |``; not empty, ``.`` or ``..``, not
+    starting with a dot or space, not ending with a dot or space, not a reserved
+    device name (``CON``, ``NUL``, ``COM1``, ``CONIN$`` ...), at most 128 bytes
+    in UTF-8.
     """
     if not isinstance(case_id, str) or not case_id:
         return "is empty"
     bad = _UNSAFE_ID.search(case_id)
-    if bad:
-        return (f"holds {bad.group()!r}, which cannot be part of a file name (allowed: letters, digits, spaces "
-                "inside, and punctuation such as - _ . + ( ) but no path separator or control character)")
+    invisible = next((c for c in case_id if unicodedata.category(c) in _UNSAFE_CATEGORIES), None)
+    if bad or invisible:
+        return (f"holds {bad.group() if bad else invisible!r}, which cannot be part of a file name (allowed: "
+                "letters, digits, spaces inside, and punctuation such as - _ . + ( ) but no path separator, control "
+                "or invisible formatting character)")
     if case_id[0] in ". " or case_id[-1] in ". ":
         return "starts or ends with a dot or a space, which would make a hidden or ambiguous file name"
     if case_id.split(".")[0].upper() in _RESERVED_IDS:
