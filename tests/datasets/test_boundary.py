@@ -267,3 +267,16 @@ def test_a_cut_jpeg_is_refused_and_libjpeg_prints_nothing(tmp_path, capfd):
     assert medaug.load(full).shape == (64, 64)
     assert capfd.readouterr() == ("", "")
 
+
+def test_learn_deformations_refuses_ids_that_would_share_a_field_name(tmp_path, capsys):
+    """Fields are named MOVING__to__FIXED: with cases x, z, x__to__y and y__to__z, the pairs (x__to__y onto z) and
+    (x onto y__to__z) both wrote x__to__y__to__z; the second was skipped as done and the job exited 0."""
+    (tmp_path / "in" / "images").mkdir(parents=True)
+    for i, name in enumerate(["x", "z", "x__to__y", "y__to__z"]):
+        s = medaug.shepp_logan_2d(16, seed=i)
+        medaug.save(s["image"].with_data(np.asarray(s["image"].array, np.float32)),
+                    tmp_path / "in" / "images" / f"{name}.nii.gz")
+    code = main(["learn-deformations", str(tmp_path / "in"), "-o", str(tmp_path / "fields"), "--pairs", "12", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "the case id 'x__to__y' holds '__to__'" in err[0], err
+    assert not (tmp_path / "fields" / "fields").exists()

@@ -104,6 +104,12 @@ def plan_pairs(cases: list[Case], reference: str | None, pairs: int | None, seed
     ids = [c.case_id for c in cases]
     if len(ids) < 2:
         raise ParameterError("learning deformations needs at least two cases")
+    for c in ids:
+        if _PAIR_SEPARATOR in c:  # x__to__y onto z and x onto y__to__z would both be x__to__y__to__z
+            raise ParameterError(
+                f"the case id {c!r} holds {_PAIR_SEPARATOR!r}, which separates the two case ids in the name of a "
+                "learned field, so two pairs could get one name; rename the case (or use --anonymize-ids)"
+            )
     rng = np.random.default_rng(seed)
     if reference is not None:
         ref = _reference_id(cases, reference)
@@ -136,8 +142,11 @@ def _reference_id(cases: list[Case], reference: str) -> str:
     )
 
 
+_PAIR_SEPARATOR = "__to__"
+
+
 def _pair_name(fixed: str, moving: str) -> str:
-    return f"{moving}__to__{fixed}"
+    return f"{moving}{_PAIR_SEPARATOR}{fixed}"
 
 
 # ---------------------------------------------------------------- one pair (runs in a worker)
