@@ -147,3 +147,41 @@ def test_pseudonyms_depend_on_the_salt_only():
     a, b = Pseudonyms(b"k" * 32), Pseudonyms(b"q" * 32)
     assert a("DOE_JOHN") == Pseudonyms(b"k" * 32)("DOE_JOHN") != b("DOE_JOHN")
     assert a.check() != b.check() and b"k" * 4 not in a.check().encode()
+
+
+@pytest.mark.parametrize("originals", [False, True])
+def test_the_review_page_opens_an_anonymized_expansion(dataset, tmp_path, originals, capsys):
+    """`medaug review` and `--summary` refused every --anonymize-ids expansion ('line 2: source_image is empty'): the
+    manifest lists no source.  The page shows the pseudonyms; the original is the --include-originals copy, or none."""
+    import json
+    import urllib.request
+
+    from medaug.preview.review import ReviewServer
+
+    out = tmp_path / "out"
+    assert main(["expand", str(dataset), str(out), "--preset", "ct-light", "-n", "1", "--anonymize-ids", "--quiet",
+                 *(["--include-originals"] if originals else [])]) == 0
+    assert main(["review", str(out), "--summary"]) == 0
+    assert not any(n in capsys.readouterr().out for n in NAMES)
+    for mode in ("open", "turing"):
+        srv = ReviewServer(out, port=0, mode=mode, reviewer="reader").start()
+        try:
+            route = "/api/samples" if mode == "open" else "/api/turing/deck"
+            body = urllib.request.urlopen(srv.url.rstrip("/") + route).read()
+            assert not any(n.encode() in body for n in NAMES)
+            if mode == "open":
+                samples = json.loads(body)["samples"]
+                assert len(samples) == (4 if originals else 2)  # the original copies are samples too
+                assert all(PSEUDONYM.fullmatch(s["case_id"]) for s in samples)
+                assert all(s["original"] is originals for s in samples)
+                url = f"{srv.url.rstrip('/')}/api/meta?sample={samples[0]['id']}&which=original"
+                if originals:
+                    assert urllib.request.urlopen(url).status == 200
+                else:
+                    with pytest.raises(urllib.error.HTTPError) as info:
+                        urllib.request.urlopen(url)
+                    assert info.value.code == 404 and b"--include-originals" in info.value.read()
+            else:
+                assert json.loads(body)["total"] == (4 if originals else 2)  # augmented copies + originals, if any
+        finally:
+            srv.stop()

@@ -127,7 +127,7 @@ class VerdictApp(_App):
 
     # ------------------------------------------------------------ samples and verdicts
     def describe(self, s: ReviewSample, verdict: dict[str, Any] | None) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": s.id, "case_id": s.case_id, "index": s.index,
+        item: dict[str, Any] = {"id": s.id, "case_id": s.case_id, "index": s.index, "original": s.original is not None,
                                 "verdict": verdict["verdict"] if verdict else None,
                                 "comment": verdict["comment"] if verdict else ""}
         if self.mode == "open" or verdict:
@@ -172,9 +172,15 @@ class VerdictApp(_App):
         which = query_one(query, "which", "augmented")
         if which not in ("original", "augmented"):
             raise HttpError(400, "which must be 'original' or 'augmented'")
+        if which == "original" and s.original is None:
+            raise HttpError(404, "this expansion lists no original (--anonymize-ids leaves the sources out of the "
+                                 "manifest); expand with --include-originals to see each original beside its copies")
         if which == "original" and self.mode == "blind" and s.id not in self.store.of_reviewer(self.reviewer):
             raise HttpError(403, "blind review: the original is shown once you have given your verdict on the sample")
-        ref = ImageRef(s.original, s.original_label) if which == "original" else ImageRef(s.augmented, s.augmented_label)
+        if which == "original" and s.original is not None:
+            ref = ImageRef(s.original, s.original_label)
+        else:
+            ref = ImageRef(s.augmented, s.augmented_label)
         return ref, f"the {which} image of sample {s.id}"
 
     def meta(self, query: Query) -> Response:

@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ class ReviewSample:
     id: str  # "{case_id}:{index}"
     case_id: str
     index: int
-    original: Path  # source image (may lie outside DIR: the input dataset); listed in the manifest
+    original: Path | None  # source image (may lie outside DIR: the input dataset) as the manifest lists it, else the
+    # --include-originals copy inside DIR; None when neither (an --anonymize-ids expansion lists no source)
     augmented: Path  # output image, always inside DIR
     history: list[dict[str, Any]] = field(default_factory=list)
     original_label: Path | None = None  # source label map, as listed in the manifest
@@ -67,7 +68,9 @@ def read_samples(directory: str | Path) -> dict[str, ReviewSample]:
     """Read ``DIR/manifest.csv`` into ``{sample id: ReviewSample}`` (manifest order).
 
     An output path that leaves ``DIR`` (a tampered manifest) is an error: the
-    server serves augmented files from ``DIR`` only.
+    server serves augmented files from ``DIR`` only.  A row without a source (an
+    ``--anonymize-ids`` expansion) has the ``--include-originals`` copy of its
+    case as original, or none.
     """
     root = Path(directory).resolve()
     manifest = root / "manifest.csv"
@@ -95,12 +98,17 @@ def read_samples(directory: str | Path) -> dict[str, ReviewSample]:
                 outputs[column] = (root / row[column]).resolve() if row.get(column) else None
                 if outputs[column] is not None and not outputs[column].is_relative_to(root):
                     raise ParameterError(f"line {line}: {column} {row[column]!r} lies outside the folder", path=manifest)
+            if outputs["output_image"] is None:
+                raise ParameterError(f"line {line}: output_image is empty", path=manifest)
             sources = {c: _source(root, row.get(c) or "") for c in ("source_image", "source_label")}
-            if sources["source_image"] is None:
-                raise ParameterError(f"line {line}: source_image is empty", path=manifest)
             sid = f"{row['case_id']}:{index}"
             samples[sid] = ReviewSample(sid, row["case_id"], index, sources["source_image"], outputs["output_image"],
                                         history, sources["source_label"], outputs["output_label"])
+    copies = {s.case_id: s for s in samples.values() if s.index < 0}  # --include-originals: the original, in DIR
+    for sid, s in samples.items():
+        if s.original is None and s.case_id in copies:
+            samples[sid] = replace(s, original=copies[s.case_id].augmented,
+                                   original_label=copies[s.case_id].augmented_label)
     return samples
 
 

@@ -46,7 +46,7 @@ class TuringItem:
 def turing_items(samples: dict[str, ReviewSample]) -> tuple[dict[str, TuringItem], list[str]]:
     """The test's items by key, and the case ids whose original image is missing (left out)."""
     items: dict[str, TuringItem] = {}
-    originals: dict[str, Path] = {}
+    originals: dict[str, Path | None] = {}
     for s in samples.values():
         if s.index < 0:  # the --include-originals copy: the original, inside the folder
             originals[s.case_id] = s.augmented
@@ -55,7 +55,7 @@ def turing_items(samples: dict[str, ReviewSample]) -> tuple[dict[str, TuringItem
             originals.setdefault(s.case_id, s.original)
     missing = []
     for case_id, path in originals.items():
-        if path.exists():
+        if path is not None and path.exists():
             items[f"original:{case_id}"] = TuringItem(f"original:{case_id}", "original", case_id, path, None)
         else:
             missing.append(case_id)

@@ -15,9 +15,10 @@ function current() {
   return state.samples[state.pos];
 }
 
-// blind mode shows the original (and the transforms) only once the verdict is given
+// blind mode shows the original (and the transforms) only once the verdict is given; an --anonymize-ids expansion
+// without --include-originals has none to show
 function originalShown(s) {
-  return state.mode === "open" || Boolean(s.verdict);
+  return (state.mode === "open" || Boolean(s.verdict)) && s.original !== false;
 }
 
 function setProgress(p) {
