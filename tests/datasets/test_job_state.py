@@ -127,3 +127,29 @@ def test_the_cli_prints_a_damaged_state_as_one_line(data, tmp_path, capsys):
 def _pipe(tmp_path) -> str:
     (tmp_path / "pipe.json").write_text(json.dumps(PIPE))
     return str(tmp_path / "pipe.json")
+
+
+@pytest.mark.parametrize("name", ["lock", "job.json", "rows"])
+def test_a_fifo_in_the_state_folder_is_named_not_read_forever(data, tmp_path, monkeypatch, name):
+    """A FIFO as the lock, job.json or a row (an output folder from elsewhere) blocked the job forever on its read."""
+    import signal
+
+    monkeypatch.setattr(jobs, "LOCK_SETTLE", 0.05)
+    out = tmp_path / "out"
+    _expand(data, out)
+    path = sorted((out / ".medaug" / "rows").glob("*.json"))[0] if name == "rows" else out / ".medaug" / name
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+    def hung(*_):
+        raise TimeoutError(f"reading {path} blocked")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(JobError) as info:
+            _expand(data, out)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert info.value.path == str(path) and "is a FIFO, not a file medaug wrote" in str(info.value)

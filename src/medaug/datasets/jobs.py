@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -124,6 +125,22 @@ class OutputLock:
 LOCK_SETTLE = 2.0
 
 
+class _NotAFile(OSError):
+    """A state file that is a FIFO, a device or a socket: not one medaug wrote, and reading it could block forever."""
+
+
+def _read_text(path: Path, errors: str = "strict") -> str:
+    """The text of a state file, opened without blocking and refused unless it is a regular file (:class:`_NotAFile`)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            from ..data.io._paths import file_kind
+
+            raise _NotAFile(f"is {file_kind(mode)}, not a file medaug wrote")
+        return fh.read().decode("utf-8", errors)
+
+
 def _read_holder(path: Path) -> dict[str, Any] | None:
     """The lock's ``{pid, host}`` (None when the lock is gone); waits for a lock just created.
 
@@ -139,13 +156,16 @@ def _read_holder(path: Path) -> dict[str, Any] | None:
     while True:
         text = ""
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = _read_text(path, errors="replace")
             holder = json.loads(text)
             pid = holder.get("pid") if isinstance(holder, dict) else None
             if type(pid) is int and 0 < pid < 2**31 and isinstance(holder.get("host"), str):
                 return holder
         except FileNotFoundError:
             return None
+        except _NotAFile as exc:
+            raise JobError(f"the lock file {exc}; if no medaug process is writing in {path.parent.parent}, remove "
+                           "the lock file and run the command again", path=path) from None
         except (OSError, ValueError):
             pass
         if time.monotonic() > deadline:
@@ -167,9 +187,11 @@ def read_state(path: Path, what: str, recovery: str) -> Any:
         with ``what`` it is and the ``recovery`` step.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except FileNotFoundError:
         return None
+    except _NotAFile as exc:
+        raise JobError(f"{what} {exc}; {recovery}", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise JobError(f"{what} cannot be read ({exc}); {recovery}", path=path) from None
     try:
@@ -271,7 +293,7 @@ def claim_job(out: Path, identity: dict[str, Any], fingerprint: dict[str, list[A
         raise JobError(f"output folder holds a {kind} job of an older medaug, which did not record the content of "
                        "its dataset, so a resume cannot be checked; use a new output folder", path=out)
     try:
-        before = json.loads(data_file.read_text(encoding="utf-8"))
+        before = json.loads(_read_text(data_file))
     except (OSError, ValueError):
         before = {}
     raise JobError(f"the input dataset changed since this {kind} job started ({_changes(before, fingerprint)}), so "
