@@ -153,3 +153,24 @@ def test_deep_json_is_a_clear_400(server, body):
 def test_json_within_limits_still_works(server):
     status, _, raw = call(server, "/api/verdict", b'{"sample": "vol:0", "verdict": "realistic", "comment": "[[{\\"a\\": 1}]]"}')
     assert status == 200, raw
+
+
+def test_a_fifo_as_the_job_description_does_not_block_the_start(folder):
+    """The page reads the job's modality from .medaug/job.json: a FIFO there blocked the server's start forever."""
+    import signal
+
+    job = folder / ".medaug" / "job.json"
+    job.unlink()
+    os.mkfifo(job)
+
+    def hung(*_):
+        raise TimeoutError("the server's start blocked on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        srv = ReviewServer(folder, port=0).start()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    srv.stop()

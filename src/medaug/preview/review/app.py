@@ -55,8 +55,11 @@ def _json(obj: Any) -> Response:
 
 def _modality_of_job(directory: Path) -> str | None:
     """The pipeline's modality from ``DIR/.medaug/job.json`` (``None`` when unknown)."""
+    path = directory / ".medaug" / "job.json"
+    if not path.is_file():  # missing, or a FIFO that would block the read
+        return None
     try:
-        job = json.loads((directory / ".medaug" / "job.json").read_text(encoding="utf-8"))
+        job = json.loads(path.read_text(encoding="utf-8"))
         pipe = job.get("pipeline")
         if isinstance(pipe, dict):
             if pipe.get("modality"):
