@@ -280,3 +280,33 @@ def test_learn_deformations_refuses_ids_that_would_share_a_field_name(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "the case id 'x__to__y' holds '__to__'" in err[0], err
     assert not (tmp_path / "fields" / "fields").exists()
+
+
+@pytest.mark.parametrize("command", ["expand", "learn-deformations"])
+def test_a_state_folder_linked_out_of_the_output_is_refused(tmp_path, capsys, command):
+    """OUTPUT/.medaug as a link to another folder: job.json, dataset.json, the rows and the lock were written there,
+    outside OUTPUT, and the job ran on."""
+    data = _dataset(tmp_path / "in")
+    elsewhere, out = tmp_path / "elsewhere", tmp_path / "out"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / ".medaug").symlink_to(elsewhere)
+    extra = ["--preset", "xray", "-n", "1"] if command == "expand" else []
+    code = main([command, str(data), "-o", str(out), *extra, "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "outside the output folder" in err[0], err
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_temporary_files_are_cleaned_only_inside_the_output(tmp_path):
+    """The clean-up of an interrupted run's temporary files followed OUTPUT/images when it linked elsewhere."""
+    from medaug.datasets.expand import _clean_partial_files
+
+    elsewhere, out = tmp_path / "elsewhere", tmp_path / "out"
+    elsewhere.mkdir()
+    out.mkdir()
+    (elsewhere / ".keep.tmp").write_text("not medaug's")
+    (out / "images").symlink_to(elsewhere)
+    (out / ".left.tmp").write_text("medaug's")
+    assert _clean_partial_files(out) == 1
+    assert (elsewhere / ".keep.tmp").exists() and not (out / ".left.tmp").exists()

@@ -43,14 +43,17 @@ from .anonymize import anonymize_cases, warn_if_identifying, without_sources
 from .cases import Case, case_seed, check_seed, load_case
 from .discover import read_cases
 from .jobs import (
+    STATE_DIR,
     OutputLock,
     check_writable,
     claim_job,
     dataset_fingerprint,
+    inside_output,
     job_identity,
     naming,
     output_path,
     read_rows,
+    state_dir,
     write_json_atomic,
 )
 from .progress import ItemProgress
@@ -178,11 +181,10 @@ def _process_case(job: dict[str, Any], case: Case, on_item: Callable[[], None] |
     from ..engine.config import pipeline_from_config
 
     out = Path(job["output"])
-    rows_dir = out / ".medaug" / "rows"
     indices = list(range(len(job["grid"]) or job["n"]))
     if job["include_originals"]:
         indices = [-1, *indices]
-    todo = [i for i in indices if not output_path(rows_dir, _row_name(case.case_id, i)).exists()]
+    todo = [i for i in indices if not output_path(out, STATE_DIR, "rows", _row_name(case.case_id, i)).exists()]
     if not todo:
         return {"case_id": case.case_id, "done": 0, "error": None}
     done, index = 0, None
@@ -216,7 +218,7 @@ def _process_case(job: dict[str, Any], case: Case, on_item: Callable[[], None] |
             if job.get("anonymize_ids"):
                 row = without_sources(row)
             try:
-                write_json_atomic(output_path(rows_dir, _row_name(case.case_id, index)), row)
+                write_json_atomic(output_path(out, STATE_DIR, "rows", _row_name(case.case_id, index)), row)
             except BaseException:  # not committed: leave no file of the item behind
                 for rel in [row.get("output_image"), row.get("output_label"), *(row.get("output_channels") or [])]:
                     if rel:
@@ -275,8 +277,9 @@ def _row_name(case_id: str, index: int) -> str:
 def _clean_partial_files(out: Path) -> int:
     """Remove temporary files left by an interrupted run (never a finished file)."""
     removed = 0
-    for folder in (out / "images", out / "labels", out / "imagesTr", out / "labelsTr", out / "imagesTs", out / ".medaug" / "rows", out):
-        if not folder.is_dir():
+    for folder in (out / "images", out / "labels", out / "imagesTr", out / "labelsTr", out / "imagesTs",
+                   out / STATE_DIR / "rows", out):
+        if not folder.is_dir() or not inside_output(out, folder):  # a link out of OUTPUT: not ours to clean
             continue
         for p in folder.iterdir():
             if p.name.startswith(".") and ".tmp" in p.name and p.is_file():
@@ -357,7 +360,7 @@ def run_expand(
     if job.anonymize_ids:  # before any name is made: output files, rows, the layout's identifiers
         cases, pseudonyms = anonymize_cases(cases, out, salt=job.id_salt, id_map=job.id_map,
                                             dataset=inp if inp.is_dir() else inp.parent,
-                                            resuming=(out / ".medaug" / "job.json").exists())
+                                            resuming=(out / STATE_DIR / "job.json").exists())
     else:
         warn_if_identifying(cases, inp if inp.is_dir() else inp.parent)
     layout = output_layout(job.layout, inp)
@@ -377,7 +380,7 @@ def run_expand(
             pipeline_from_config(job.pipeline)
     if job.keep_identifiers:
         warnings.warn(KEEP_IDENTIFIERS_WARNING, stacklevel=2)
-    meta = out / ".medaug"
+    meta = state_dir(out)
     with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug expand"):
         claim_job(out, job_identity(job.identity(), inp, pseudonyms),
                   dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "expansion")

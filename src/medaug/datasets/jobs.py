@@ -27,8 +27,8 @@ from ..errors import JobError, MedaugError
 if TYPE_CHECKING:
     from .cases import Case
 
-__all__ = ["OutputLock", "check_writable", "claim_job", "dataset_fingerprint", "job_identity", "naming", "output_path",
-           "read_rows", "read_state", "write_json_atomic"]
+__all__ = ["OutputLock", "STATE_DIR", "check_writable", "claim_job", "dataset_fingerprint", "inside_output",
+           "job_identity", "naming", "output_path", "read_rows", "read_state", "state_dir", "write_json_atomic"]
 
 
 def output_path(out: Path, *parts: str) -> Path:
@@ -48,6 +48,20 @@ def output_path(out: Path, *parts: str) -> Path:
     if resolved == root or not resolved.is_relative_to(root) or any(p in ("", ".", "..") for p in parts):
         raise JobError(f"refusing to write {path}: it resolves to {resolved}, outside the output folder", path=out)
     return path
+
+
+#: The folder of OUTPUT where a job keeps its state (job.json, dataset.json, rows/, lock).
+STATE_DIR = ".medaug"
+
+
+def state_dir(out: Path) -> Path:
+    """``OUTPUT/.medaug``, refused (:class:`JobError`) when a link makes it lead out of the output folder."""
+    return output_path(out, STATE_DIR)
+
+
+def inside_output(out: Path, folder: Path) -> bool:
+    """Whether ``folder`` (a folder of OUTPUT) resolves inside OUTPUT: a job cleans up only there."""
+    return folder.resolve().is_relative_to(out.resolve())
 
 
 @contextlib.contextmanager
@@ -268,7 +282,7 @@ def claim_job(out: Path, identity: dict[str, Any], fingerprint: dict[str, list[A
         Naming what differs (the options, or the cases and files that changed),
         or a damaged ``job.json``.
     """
-    meta = out / ".medaug"
+    meta = state_dir(out)
     job_file, data_file = meta / "job.json", meta / "dataset.json"
     ident = json.loads(json.dumps({**identity, "dataset": _digest(json.dumps(fingerprint, sort_keys=True))}))
     previous = read_state(job_file, "the job description", f"if you are running again the command that created "
@@ -349,7 +363,7 @@ def check_writable(out: Path) -> None:
     permission bits forbid writing, and a read-only mount or a full disk shows
     only when a file is really written.  Runs before any work.
     """
-    probe = out / ".medaug" / f".probe-{os.getpid()}-{secrets.token_hex(3)}.tmp"
+    probe = output_path(out, STATE_DIR, f".probe-{os.getpid()}-{secrets.token_hex(3)}.tmp")  # .medaug no link out
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe.parent.mkdir(exist_ok=True)

@@ -209,7 +209,15 @@ def run_learn(
 ) -> dict[str, Any]:
     """Run (or resume) a learn-deformations job; return a summary. Raises :class:`JobError` when pairs failed."""
     from ..datasets.anonymize import anonymize_cases, warn_if_identifying
-    from ..datasets.jobs import OutputLock, check_writable, claim_job, dataset_fingerprint, job_identity, read_rows
+    from ..datasets.jobs import (
+        OutputLock,
+        check_writable,
+        claim_job,
+        dataset_fingerprint,
+        job_identity,
+        read_rows,
+        state_dir,
+    )
     from ..datasets.writing import write_csv_atomic
 
     inp, out = Path(job.input).resolve(), Path(job.output).resolve()
@@ -235,7 +243,7 @@ def run_learn(
 
     with naming(inp):
         todo = plan_pairs(cases, reference, job.pairs, job.seed)
-    meta = out / ".medaug"
+    meta = state_dir(out)
     with OutputLock(meta / "lock"), stop_on_signals(meta / "lock", "medaug learn-deformations"):
         claim_job(out, job_identity({"reference": reference, **job.identity()}, inp, pseudonyms),
                   dataset_fingerprint(cases, pseudonyms.digest if pseudonyms else None), "learn-deformations")
@@ -278,7 +286,10 @@ def run_learn(
 
 def _remove_partial_fields(out: Path) -> None:
     """Remove fields half-written by an interrupted run (temporary names; never a finished field)."""
-    for tmp in list((out / "fields").glob(".*tmp*")) if (out / "fields").is_dir() else []:
+    from ..datasets.jobs import inside_output
+
+    fields = out / "fields"
+    for tmp in list(fields.glob(".*tmp*")) if fields.is_dir() and inside_output(out, fields) else []:
         tmp.unlink(missing_ok=True)
 
 
