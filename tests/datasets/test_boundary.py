@@ -79,6 +79,7 @@ _HEAD3 = "ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_SHOR
     ("LIST\ns0.raw\n", "names 1 data file(s) in its list"),
     ("LIST 1D\ns0.raw\ns1.raw\ns2.raw\ns3.raw\n", "with 1D files needs 16"),
     ("LIST 7D\ns0.raw\n", "gives '7D' as the dimension of its data files"),
+    ("LIST 3D\ns0.raw\n", "gives '3D' as the dimension of its data files"),  # found by fuzzing: uninitialised memory
     ("s%d.raw 0 1 1\n", "names 2 data file(s) in its pattern"),
     ("s%d.raw 0 3 1 2\n", "numbered pattern with a file dimension"),
     ("LIST\ns0.raw\ns1.raw\nshort.raw\ns3.raw\n", "its data file 'short.raw' holds 10 bytes"),

@@ -167,9 +167,10 @@ def _check_file_list(p: Path, value: str, files: list[str], dims: list[int], cha
     per_file = len(dims) - 1
     if listed and len(tokens) > 1:
         m = re.fullmatch(r"(\d+)(?:D)?", tokens[1], flags=re.IGNORECASE)
-        if m is None or not 1 <= int(m[1]) <= len(dims):
+        if m is None or not 1 <= int(m[1]) < len(dims):  # MetaIO sizes NDims-D files wrong: uninitialised memory
             raise ImageReadError(f"gives {tokens[1]!r} as the dimension of its data files; expected 1D to "
-                                 f"{len(dims)}D; the header is corrupt", path=where)
+                                 f"{len(dims) - 1}D (one file of the whole image is 'ElementDataFile = NAME'); the "
+                                 "header is corrupt", path=where)
         per_file = int(m[1])
     needed = math.prod(dims[per_file:])
     if len(files) != needed:
