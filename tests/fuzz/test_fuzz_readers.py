@@ -381,3 +381,71 @@ _CONFIG_TEXTS = [yaml.safe_dump(preset_config(name), sort_keys=False).encode() f
 def test_fuzz_config_text(data: bytes, fmt: str) -> None:
     path = _write(data, "fuzz_text" + fmt)
     read_outcome(lambda: pipeline_from_config(path), path, check=_check_pipeline)
+
+
+# ---------------------------------------------------------------- headers naming data files (MetaImage, NRRD)
+#: A folder of headers whose data files are zeros, beside a secret outside it: bytes 0xA5 (165), a value no zero file
+#: and no ASCII header text can give.  ``link.raw`` inside the folder leads to the secret.
+HEADERS = WORK / "headers"
+(HEADERS / "case").mkdir(parents=True)
+(HEADERS / "secret.bin").write_bytes(b"\xa5" * 4096)
+for _name in ["data.raw", "data.raw.gz", *(f"s{k}.raw" for k in range(12))]:
+    (HEADERS / "case" / _name).write_bytes(bytes(64))
+(HEADERS / "case" / "list.raw").write_bytes(bytes(16))
+(HEADERS / "case" / "link.raw").symlink_to("../secret.bin")
+_TOKENS = ["ElementDataFile", "elementdatafile", "ElementDataFile ", " = ", "=", ":", ": ", " ", "\r", "\n", "\r\n",
+           "\x00", "\t", "LIST", "LISTX", "LOCAL", "Local", "local", "%d", "%c", "%s", "%%", " 1", " 47", " 0 1 1", " 2",
+           "../secret.bin", "../../secret.bin", "/", "..", "link.raw", "data.raw", "s%d.raw", "list.raw", "data file",
+           "datafile", "DATA FILE", "-", "#", "..%c", "secret.bin", ".gz", "HeaderSize = -1", "NDims = 3"]
+_MHD_HEAD = "ObjectType = Image\nNDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\n"
+_NHDR_HEAD = "NRRD0004\ntype: uint8\ndimension: 2\nsizes: 8 8\nencoding: raw\n"
+
+
+#: Data-file lines that read (the zeros beside the header); the fuzzer edits them with the tokens above.
+_READABLE = {
+    "MetaImage": ["ElementDataFile = data.raw", "ElementDataFile = LIST\ns0.raw\ns1.raw\ns2.raw\ns3.raw\ns4.raw\n"
+                  "s5.raw\ns6.raw\ns7.raw", "ElementDataFile = s%d.raw", "ElementDataFile = s%d.raw 0",
+                  "ElementDataFile = s%d.raw 1 8 1", "ElementDataFile = LIST 2D\nlist.raw\nlist.raw\nlist.raw\n"
+                  "list.raw\nlist.raw\nlist.raw\nlist.raw\nlist.raw"],
+    "NRRD": ["data file: data.raw", "data file: s%d.raw 0 7 1 2", "data file: LIST 2\ns0.raw\ns1.raw\ns2.raw\n"
+             "s3.raw\ns4.raw\ns5.raw\ns6.raw\ns7.raw"],
+}
+
+
+@st.composite
+def _data_file_header(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A MetaImage or NRRD header whose data-file line is edited with the tokens its readers take specially."""
+    suffix = draw(st.sampled_from([".mhd", ".mha", ".nhdr", ".nrrd"]))
+    fmt = "MetaImage" if suffix in (".mhd", ".mha") else "NRRD"
+    line = draw(st.sampled_from(_READABLE[fmt]))
+    edits = draw(st.integers(1, 4)) if draw(st.booleans()) else 0  # half the headers read as they are
+    for _ in range(edits):  # insert, replace or delete a token somewhere
+        at = draw(st.integers(0, len(line)))
+        cut = draw(st.integers(0, min(4, len(line) - at)))
+        line = line[:at] + draw(st.sampled_from([*_TOKENS, ""])) + line[at + cut:]
+    head = _MHD_HEAD if fmt == "MetaImage" else _NHDR_HEAD
+    if fmt == "MetaImage" and ("LIST" in line or "%" in line):
+        head = head.replace("NDims = 2\nDimSize = 8 8", "NDims = 3\nDimSize = 4 4 8")
+    elif fmt == "NRRD" and ("LIST" in line or "%" in line):
+        head = head.replace("dimension: 2\nsizes: 8 8", "dimension: 3\nsizes: 4 4 8")
+    return suffix, (head + line + "\n").encode("latin-1")
+
+
+@FUZZ
+@given(header=_data_file_header())
+def test_fuzz_header_data_files(header: tuple[str, bytes]) -> None:
+    """No header makes medaug read outside its folder (no voxel of 165) or give uninitialised memory (two reads
+    differ): the data files it may read hold zeros."""
+    suffix, data = header
+    path = HEADERS / "case" / f"fuzz{suffix}"
+    path.write_bytes(data)
+    images: list[np.ndarray] = []
+
+    def check(image: Any) -> None:
+        check_image(image)
+        images.append(np.asarray(image.array))
+        assert not (images[-1] == 0xA5).any(), f"the secret outside the header's folder was read: {data!r}"
+
+    if read_outcome(lambda: load(path), path, check=check) == "ok":
+        read_outcome(lambda: load(path), path, check=check, record=False)
+        assert np.array_equal(images[0], images[1]), f"two reads differ (uninitialised memory): {data!r}"
