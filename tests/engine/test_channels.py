@@ -103,6 +103,9 @@ def test_bad_channel_lists_are_refused_when_built():
         medaug.pipeline_from_config([{"RandomGamma": {"channels": "some"}}])
     with pytest.raises(medaug.ParameterError, match="twice"):
         medaug.pipeline_from_config([{"RandomGamma": {"channels": [1, 1]}}])
+    # found by the config fuzzer: accepted, then "internal error: TypeError: 'NoneType' object is not iterable"
+    with pytest.raises(medaug.ParameterError, match="'channels' must be 'each', 'same' or a list"):
+        medaug.pipeline_from_config([{"RandomNoise": {"std": 1, "channels": None}}])
 
 
 def test_channel_views_and_stacking():

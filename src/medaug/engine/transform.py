@@ -333,6 +333,9 @@ class RandomIntensityTransform(RandomTransform):
         """Validate ``channels`` (subclasses' ``__post_init__`` need not call a base one)."""
         if not (isinstance(self.channels, str) and self.channels in ("each", "same")):
             self.channels = _channel_list(self.channels, "channels")
+            if self.channels is None:  # a sampled transform has no "every channel" of its own: say which
+                raise ParameterError("'channels' must be 'each', 'same' or a list of channel indices 0, 1, ..., got "
+                                     "None")
 
     def config_params(self) -> dict[str, Any]:
         params = super().config_params()
