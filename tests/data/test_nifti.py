@@ -63,6 +63,18 @@ def test_a_slope_of_zero_or_not_finite_means_no_scaling(tmp_path, slope):
     np.testing.assert_array_equal(image.array, STORED)
 
 
+def test_the_voxels_are_sized_by_the_datatype_not_bitpix(tmp_path):
+    """An RGB24 image whose bitpix says 8: sized by bitpix, a file holding a third of its voxels passed the truncation
+    check and niftilib read the rest from uninitialised memory (found by fuzzing: loads differed run to run)."""
+    nib.save(nib.Nifti1Image(np.zeros((7, 6, 1), np.uint8), np.eye(4)), tmp_path / "grey.nii")
+    raw = bytearray((tmp_path / "grey.nii").read_bytes())
+    struct.pack_into("<2h", raw, 70, 128, 8)  # datatype RGB24, bitpix 8
+    path = tmp_path / "rgb.nii"
+    path.write_bytes(bytes(raw[: 352 + 42]))
+    with pytest.raises(ImageReadError, match="is truncated: the header describes 478 bytes"):
+        load(path)
+
+
 def test_a_valid_slope_scales(tmp_path):
     image = load(_with_scaling(tmp_path / "a.nii", 2.0, -1.0))
     np.testing.assert_array_equal(image.array, STORED * 2.0 - 1.0)

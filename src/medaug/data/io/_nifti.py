@@ -21,6 +21,9 @@ from ._native import _check_memory
 #: NIfTI datatype code -> NumPy type of the scalar voxel types
 _NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8",
                  1280: "u8"}
+#: NIfTI datatype code -> bits per voxel, as niftilib sizes the voxels (from the datatype; ``bitpix`` is ignored).
+_NIFTI_BITS = {1: 1, 2: 8, 4: 16, 8: 32, 16: 32, 32: 64, 64: 64, 128: 24, 256: 8, 512: 16, 768: 32, 1024: 64,
+               1280: 64, 1536: 128, 1792: 128, 2048: 256, 2304: 32}
 #: Bytes accepted after the voxel data a NIfTI header describes (padding); more means the header is wrong.
 _TRAILING_LIMIT = 1 << 20
 _CORRUPT_GZIP = (
@@ -31,7 +34,7 @@ _CORRUPT_GZIP = (
 
 class _NiftiHeader(NamedTuple):
     shape: list[int]
-    bitpix: int
+    bitpix: int  # bits per voxel, from the datatype when it is a known one (as niftilib), else the header's bitpix
     offset: int
     dtype: np.dtype | None  # the voxel type (with the file's byte order) when it is a scalar type
     pixdim: tuple[float, ...] = ()  # voxel sizes of the spatial axes (pixdim[1:4], at most ndim of them)
@@ -108,6 +111,9 @@ def _nifti_header(p: Path) -> _NiftiHeader | None:
     dtype = np.dtype(e + _NIFTI_DTYPES[datatype]) if datatype in _NIFTI_DTYPES else None
     transforms = (("qform (quatern_b/c/d, qoffset_x/y/z, pixdim[0])", qcode, (*quatern, pixdim[0])),
                   ("sform (srow_x/y/z)", scode, srow))
+    # the voxels' size as niftilib takes it, from the datatype: an RGB24 image with bitpix 8 needs 24 bits a voxel
+    # (sized by bitpix, a file holding a third of them passed the truncation check and read uninitialised memory)
+    bitpix = _NIFTI_BITS.get(datatype, bitpix)
     return _NiftiHeader(shape, bitpix, offset, dtype, tuple(pixdim[1 : 1 + min(ndim, 3)]), version, extended,
                         transforms, scaling)
 
