@@ -75,6 +75,16 @@ def test_the_voxels_are_sized_by_the_datatype_not_bitpix(tmp_path):
         load(path)
 
 
+def test_voxels_made_infinite_by_the_scaling_are_named_once(tmp_path):
+    """The message named the file twice ('a.nii: a.nii: 64 voxel(s) are NaN or infinite')."""
+    img = nib.Nifti1Image(np.full((4, 4, 4), 3e38, np.float32), np.eye(4))
+    img.header.set_slope_inter(10.0, 0.0)
+    nib.save(img, tmp_path / "overflow.nii")
+    with pytest.raises(InvalidImageError) as info:
+        load(tmp_path / "overflow.nii")
+    assert str(info.value) == f"{tmp_path / 'overflow.nii'}: 64 voxel(s) are NaN or infinite; clean the image before augmenting"
+
+
 def test_a_valid_slope_scales(tmp_path):
     image = load(_with_scaling(tmp_path / "a.nii", 2.0, -1.0))
     np.testing.assert_array_equal(image.array, STORED * 2.0 - 1.0)

@@ -204,8 +204,8 @@ class Image:
         arr = self.array
         if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             bad = int(np.size(arr) - np.isfinite(arr).sum())
-            where = f"{self.path}: " if self.path else ""
-            raise InvalidImageError(f"{where}{bad} voxel(s) are NaN or infinite; clean the image before augmenting")
+            raise InvalidImageError(f"{bad} voxel(s) are NaN or infinite; clean the image before augmenting",
+                                    path=self.path)
         return self
 
     def label_values(self) -> np.ndarray:
