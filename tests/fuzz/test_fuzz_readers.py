@@ -4,8 +4,8 @@ Each target starts from a valid file generated here (a small phantom saved by
 medaug, SimpleITK or pydicom) and mutates it (see :mod:`mutations`).  The
 property, for every input:
 
-* the reader returns a usable :class:`~medaug.data.image.Image` -- 2D or 3D,
-  not empty, real-valued, **every voxel finite** (``load`` refuses NaN/Inf, so a
+* the reader returns a usable :class:`~medaug.data.image.Image` -- 2D or 3D
+  (with a channel axis for a 4D NIfTI), not empty, real-valued, **every voxel finite** (``load`` refuses NaN/Inf, so a
   non-finite voxel in a result is a bug), positive finite spacing, finite
   origin -- or raises a :class:`~medaug.errors.MedaugError` whose message
   names the file; nothing else (no other exception, no crash, no warning other
@@ -146,17 +146,18 @@ def _address_space_cap() -> Iterator[None]:
 
 
 def check_image(image: Any) -> None:
-    """What every image medaug returns must satisfy."""
+    """What every image medaug returns must satisfy (a 4D NIfTI reads as a 3D image of channels)."""
     assert isinstance(image, Image), type(image)
     arr = image.array
-    assert arr.ndim in (2, 3) and arr.size > 0, arr.shape
+    assert image.ndim in (2, 3) and arr.ndim == image.ndim + (1 if image.channel_axis else 0), arr.shape
+    assert arr.size > 0, arr.shape
     assert arr.dtype.kind in "biuf", arr.dtype
     if arr.dtype.kind == "f":
         assert np.isfinite(arr).all(), "non-finite voxel in a loaded image"
     assert all(np.isfinite(s) and s > 0 for s in image.spacing), image.spacing
     assert np.isfinite(image.origin).all(), image.origin
     d = np.asarray(image.direction)
-    assert np.allclose(d @ d.T, np.eye(arr.ndim), atol=1e-3), d
+    assert np.allclose(d @ d.T, np.eye(image.ndim), atol=1e-3), d
 
 
 @contextmanager
