@@ -61,7 +61,8 @@ def _hash32(x):
 def _expf(x):
     """exp(x) in float32 (Cephes ``expf``: relative error below 1 ulp for |x| < 87; clamped outside)."""
     x = min(max(x, _F(-87.0)), _F(88.0))
-    n = math.floor(x * _F(1.44269504088896341) + _F(0.5))
+    # np.floor keeps float32 (math.floor gives an int64, which turns the reduction into float64 and stops vectorising)
+    n = np.floor(x * _F(1.44269504088896341) + _F(0.5))
     r = x - n * _F(0.693359375)
     r = r - n * _F(-2.12194440e-4)
     p = _F(1.9875691500e-4)
@@ -250,10 +251,11 @@ def _op_gamma(row, g, lo, hi):
     inv = np.float32(1.0 / (hi - lo))
     lo32 = np.float32(lo)
     g32 = np.float32(g)
+    tiny = _F(1.1754944e-38)
     for x in range(row.shape[0]):
         t = max((row[x] - lo32) * inv, _F(0.0))
-        p = _expf(g32 * _logf(t)) if t >= _F(1.1754944e-38) else _F(0.0)  # 0 (and subnormals) to the power g: 0
-        row[x] = lo32 + span * p
+        p = _expf(g32 * _logf(max(t, tiny)))  # evaluated on every voxel, then selected: the loop stays branch-free
+        row[x] = lo32 + span * (p if t >= tiny else _F(0.0))  # 0 (and subnormals) to the power g: 0
 
 
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
