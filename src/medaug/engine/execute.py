@@ -300,7 +300,8 @@ def check_output_size(grid: Grid, itemsizes: Sequence[int]) -> None:
     """
     voxels = math.prod(int(s) for s in grid.shape)
     need = voxels * max(sum(itemsizes), 1)
-    available = _available_memory()
+    # below _UNCHECKED bytes only the explicit cap is looked at (reading /proc on every 2D sample costs more than it guards)
+    available = _available_memory(read_system=need >= _UNCHECKED)
     if voxels > MAX_VOXELS or need > available:
         why = (f"above the {MAX_VOXELS}-voxel limit" if voxels > MAX_VOXELS
                else f"more than the {_size(available)} of memory available")
@@ -311,9 +312,22 @@ def check_output_size(grid: Grid, itemsizes: Sequence[int]) -> None:
         )
 
 
-def _available_memory() -> int:
-    """Bytes the engine may allocate now (see :func:`check_output_size`)."""
-    budget = [_meminfo("MemAvailable") or _physical_memory()]
+#: Outputs smaller than this (bytes) are checked against ``MEDAUG_MAX_OUTPUT_BYTES`` only.
+_UNCHECKED = 16 << 20
+
+
+def _available_memory(read_system: bool = True) -> int:
+    """Bytes the engine may allocate now (see :func:`check_output_size`); only the explicit cap unless ``read_system``."""
+    budget = [1 << 62]
+    cap = os.environ.get("MEDAUG_MAX_OUTPUT_BYTES", "").strip()
+    if cap:
+        try:
+            budget.append(int(float(cap)))
+        except ValueError:
+            raise ParameterError(f"MEDAUG_MAX_OUTPUT_BYTES must be a number of bytes, got {cap!r}") from None
+    if not read_system:
+        return min(budget)
+    budget.append(_meminfo("MemAvailable") or _physical_memory())
     try:
         import resource
 
@@ -322,12 +336,6 @@ def _available_memory() -> int:
             budget.append(max(soft - (_meminfo("VmSize", "/proc/self/status") or 0), 0))
     except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
         pass
-    cap = os.environ.get("MEDAUG_MAX_OUTPUT_BYTES", "").strip()
-    if cap:
-        try:
-            budget.append(int(float(cap)))
-        except ValueError:
-            raise ParameterError(f"MEDAUG_MAX_OUTPUT_BYTES must be a number of bytes, got {cap!r}") from None
     return min(budget)
 
 

@@ -10,6 +10,7 @@ replay it and, for spatial ones, to invert it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,8 +58,15 @@ def as_generator(seed: SeedLike) -> np.random.Generator:
     raise ParameterError(f"seed must be a non-negative int or a numpy.random.Generator, got {type(seed).__name__}")
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def to_jsonable(value: Any) -> Any:
     """Convert NumPy scalars/arrays and tuples into plain JSON types."""
+    if type(value) in _PLAIN:  # the common case first (exact types: an int subclass such as np.int64 is not one)
+        return value
+    if type(value) is float:
+        return value
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
     if isinstance(value, (np.floating, float)):
@@ -70,6 +78,12 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
+
+
+@functools.cache
+def _init_fields(cls: type) -> tuple[str, ...]:
+    """The names of a dataclass's ``__init__`` fields, in order (looked up once per class)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 class Context:
@@ -142,7 +156,7 @@ class _Base:
     def config_params(self) -> dict[str, Any]:
         """Parameters as they would be written in a configuration file."""
         if dataclasses.is_dataclass(self):
-            return {f.name: to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init}
+            return {name: to_jsonable(getattr(self, name)) for name in _init_fields(type(self))}
         raise NotImplementedError(f"{type(self).__name__} must define config_params")
 
     def to_config(self) -> dict[str, Any]:
