@@ -342,6 +342,7 @@ class Viewer {
     this.withLabels = true;
     this.renders = 0;
     this.ticket = 0;
+    this.pointer = null; // {axis, x, y}: where the pointer is over a pane (CSS pixels in the pane), for the readout
     this.frame = null;
     this.buildTools(tools);
     this.buildShortcuts(shortcuts, pageShortcuts || []);
@@ -531,6 +532,7 @@ class Viewer {
   buildPanes() {
     this.host.textContent = "";
     this.panes = [];
+    this.pointer = null; // the panes move: the readout waits for the pointer to move
     const three = this.state.layout === "three" && this.volumes[0].plane3d();
     const axes = three ? [0, 1, 2] : [this.volumes[0].plane3d() ? this.state.axis : 0];
     this.host.style.gridTemplateColumns = `repeat(${three ? 3 : this.volumes.length}, minmax(0, 1fr))`;
@@ -569,8 +571,19 @@ class Viewer {
     const planes = await Promise.all(this.panes.map((p) => p.prepare()));
     if (ticket !== this.ticket) return; // a newer render is on its way
     this.panes.forEach((p, k) => p.draw(planes[k]));
+    this.showReadout();
     this.refreshTools();
     document.body.dataset.rendered = String(++this.renders);
+  }
+
+  // the value under the pointer in every pane of the plane pointed at: linked panes show the same place there, so the
+  // original's value is read beside the augmented one; the other panes show none
+  showReadout() {
+    const at = this.pointer;
+    for (const pane of this.panes) {
+      if (at && pane.axis === at.axis) pane.showValue(at.x, at.y);
+      else pane.readout.textContent = "";
+    }
   }
 
   onError(err) {
@@ -697,7 +710,8 @@ class Viewer {
       const pane = this.paneOf(e.target);
       if (pane) {
         this.hoverAxis = pane.axis;
-        pane.showValue(e.offsetX, e.offsetY);
+        this.pointer = { axis: pane.axis, x: e.offsetX, y: e.offsetY };
+        this.showReadout();
       }
       if (!gesture || !pointers.has(e.pointerId)) return;
       pointers.set(e.pointerId, { x: e.offsetX, y: e.offsetY });
@@ -729,9 +743,10 @@ class Viewer {
     };
     host.addEventListener("pointerup", end);
     host.addEventListener("pointercancel", end);
-    host.addEventListener("pointerleave", (e) => {
-      const pane = this.paneOf(e.target);
-      if (pane) pane.readout.textContent = "";
+    host.addEventListener("pointerout", (e) => { // off an image (pointerout bubbles, pointerleave does not)
+      if (!this.paneOf(e.target) || this.paneOf(e.relatedTarget)) return;
+      this.pointer = null;
+      this.showReadout();
     });
   }
 
