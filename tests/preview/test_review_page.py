@@ -231,3 +231,33 @@ def test_readout_is_linked_and_never_stale(folder, browser):
         page.settle()
         readouts = texts(page, ".pane-readout")
         assert [int(re.match(r"\((\d+), (\d+), (\d+)\)", readouts[k]).group(3)) for k in (0, 3)] == [z[0] + 1] * 2
+
+
+def test_shortcuts_listed_are_those_that_apply(folder, browser):
+    """The key list names what works on the image shown: slices and planes for a volume, the label key where
+    labels are drawn (never in the Turing test)."""
+    page = browser
+
+    def listed() -> str:
+        return page.eval("[...document.querySelectorAll('#shortcuts tr')].filter(r => !r.hidden)"
+                         ".map(r => r.textContent).join(' | ')")
+
+    with ReviewServer(folder, port=0, mode="open") as srv:
+        page.open(srv.url)
+        show(page, "slice:0")
+        keys = listed()
+        assert "zoom at the pointer" in keys and "label overlay" in keys
+        assert "slice" not in keys and "planes" not in keys
+        show(page, "vol:1")
+        keys = listed()
+        assert "slice" in keys and "one or three planes" in keys and "label overlay" in keys
+    with ReviewServer(folder, port=0, mode="turing", reviewer="keys") as srv:
+        page.open(srv.url)
+        seen = set()
+        for _ in range(8):
+            keys = listed()
+            assert "label overlay" not in keys and "answer: real / augmented" in keys
+            seen.add("slice" in keys)
+            page.key("ArrowRight")
+            page.settle()
+        assert seen == {True, False}  # 2D and 3D images in the deck

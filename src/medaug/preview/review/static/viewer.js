@@ -16,16 +16,17 @@ const LABEL_COLOURS = [[255, 59, 48], [52, 199, 89], [10, 132, 255], [255, 204, 
   [90, 200, 250], [255, 45, 85], [162, 132, 94], [0, 199, 190]];
 const PLANE_CACHE = 96; // planes kept per image
 
+// [keys, what, shown only for: "3d" a volume, "labels" an image with its label map drawn]
 const VIEW_SHORTCUTS = [
   ["wheel / pinch", "zoom at the pointer"],
   ["drag", "pan"],
   ["right-drag, Ctrl+drag", "window: ←→ width, ↑↓ level"],
-  ["Shift+wheel, ↑ ↓, PgUp PgDn", "slice"],
-  ["click (3 planes)", "move the other planes there"],
+  ["Shift+wheel, ↑ ↓, PgUp PgDn", "slice", "3d"],
+  ["click (3 planes)", "move the other planes there", "3d"],
   ["F / Z", "fit to window / 1:1 (one voxel per screen pixel)"],
   ["W / Shift+W", "next / previous window preset"],
-  ["P / T", "next plane / one or three planes"],
-  ["L", "label overlay on or off"],
+  ["P / T", "next plane / one or three planes", "3d"],
+  ["L", "label overlay on or off", "labels"],
 ];
 
 let inFlight = 0;
@@ -419,10 +420,12 @@ class Viewer {
     box.textContent = "";
     box.append(el("h2", null, "Keys and mouse"));
     const table = el("table", "keys");
-    for (const [key, what] of [...pageShortcuts, ...VIEW_SHORTCUTS]) {
+    this.ui.keyRows = [];
+    for (const [key, what, only] of [...pageShortcuts, ...VIEW_SHORTCUTS]) {
       const tr = el("tr");
       tr.append(el("th", null, key), el("td", null, what));
       table.append(tr);
+      if (only) this.ui.keyRows.push([tr, only]);
     }
     box.append(table);
   }
@@ -445,6 +448,7 @@ class Viewer {
     }
     this.ui.presets.querySelectorAll("button").forEach((b) => b.classList.toggle("active", b.dataset.name === this.state.window.name));
     const labelled = this.withLabels && this.volumes.some((x) => x.meta.labels.length > 0);
+    for (const [tr, only] of this.ui.keyRows || []) tr.hidden = only === "3d" ? !three : !labelled;
     this.ui.labelRow.hidden = !labelled;
     this.ui.legend.hidden = !labelled || !this.state.labels;
     this.ui.labelToggle.checked = this.state.labels;
