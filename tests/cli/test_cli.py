@@ -142,3 +142,9 @@ def test_learn_deformations_with_one_case_names_the_dataset(capsys, tmp_path):
     code, _, err = run(capsys, "learn-deformations", str(tmp_path / "ds"), str(tmp_path / "out"), "--quiet")
     assert code == 2 and err.strip() == f"medaug learn-deformations: error: {tmp_path / 'ds'}: learning deformations " \
                                          "needs at least two cases"
+
+
+def test_python_dash_m_medaug_is_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "medaug", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("medaug "), done.stdout
