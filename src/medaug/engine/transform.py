@@ -176,6 +176,8 @@ class SpatialTransform(Transform):
     """
 
     __abstract__ = True
+    #: What to do when this transform's map folds and so cannot be inverted (ends the message).
+    fold_hint: ClassVar[str] = "apply a weaker one"
 
     def output_grid(self, grid: Grid) -> Grid:
         """The grid after this transform (unchanged by default)."""

@@ -97,6 +97,9 @@ class ElasticBSpline(SpatialTransform):
         spacing = grid_in.extent / np.maximum(k - 1, 1)
         return FieldWarp(displacement, n, float(spacing.min()), float(np.abs(coef).max(initial=0.0)))
 
+    fold_hint = ("draw it with a smaller displacement: RandomElastic with fold_guard=True (the default) "
+                 "caps it where a B-spline cannot fold")
+
     def short(self) -> str:
         return f"elastic {np.max(self.max_displacement):.0f}mm"
 
@@ -119,6 +122,8 @@ class ElasticDense(SpatialTransform):
     alpha: float = 5.0
     sigma: float = 10.0
     seed: int = 0
+
+    fold_hint = "use a smaller alpha or a larger sigma (a smoother field)"
 
     def __post_init__(self) -> None:
         self.alpha = number(self.alpha, "alpha", DISPLACEMENT_MM, unit="mm")

@@ -50,6 +50,8 @@ class RadialDistortion(SpatialTransform):
     radius: float | None = None
     axes: Axes = (0, 1)
 
+    fold_hint = "use smaller coefficients k1, k2, k3 (or a larger radius)"
+
     def __post_init__(self) -> None:
         for k in ("k1", "k2", "k3"):
             setattr(self, k, number(getattr(self, k), k, COEFFICIENT.bounds))
