@@ -40,7 +40,7 @@ class RadialDistortion(SpatialTransform):
     radius : float, optional
         Normalising radius in mm; half the field of view's diagonal in the distortion plane if omitted.
     axes : list of str or int
-        Physical axes of the distortion plane (default x and y: endoscopy, C-arm).
+        Physical axes of the distortion plane: ``LR``, ``AP``, ``SI`` or 0, 1, 2 (default LR and AP: endoscopy, C-arm).
     """
 
     k1: float = 0.0
