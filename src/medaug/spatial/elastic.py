@@ -68,6 +68,9 @@ class ElasticBSpline(SpatialTransform):
     seed: int = 0
     locked_borders: int = 1
 
+    fold_hint = ("draw it with a smaller displacement: RandomElastic with fold_guard=True (the default) "
+                 "caps it where a B-spline cannot fold")
+
     def __post_init__(self) -> None:
         _check_control_points(self.control_points)
         numbers(self.max_displacement, "max_displacement", DISPLACEMENT_MM, unit="mm")
@@ -96,9 +99,6 @@ class ElasticBSpline(SpatialTransform):
 
         spacing = grid_in.extent / np.maximum(k - 1, 1)
         return FieldWarp(displacement, n, float(spacing.min()), float(np.abs(coef).max(initial=0.0)))
-
-    fold_hint = ("draw it with a smaller displacement: RandomElastic with fold_guard=True (the default) "
-                 "caps it where a B-spline cannot fold")
 
     def short(self) -> str:
         return f"elastic {np.max(self.max_displacement):.0f}mm"
