@@ -86,3 +86,22 @@ def test_the_preset_name_type_and_docstring_list_every_preset():
     assert set(get_args(PresetName)) == set(PRESETS)
     for name in PRESETS:
         assert f"* ``{name}``:" in (preset.__doc__ or "")
+
+
+@pytest.mark.parametrize(("params", "violated"), [
+    ({"rotation": [[-5, 5], 3, 2]}, None),                # per axis, a pair and two numbers
+    ({"rotation": [[-5, 5], 3, 20]}, "rotation = 20"),
+    ({"translation": [[0, 5], 3]}, None),                   # 2D, one range per axis
+    ({"scale": [[0.95, 1.05], [0.92, 1.08]]}, None),        # 2D, one range per axis
+    ({"scale": [[0.9, 1.1], [0.8, 1.2]]}, "scale = 0.2"),
+    ({"scale": [0.95, 1.05, 0.8, 1.2]}, "scale = 0.2"),     # 2D, flat [min0, max0, min1, max1]
+])
+def test_the_constraints_read_every_per_axis_spelling_a_transform_takes(params, violated):
+    """The checker reads values with the transforms' own range reader: a ragged per-axis list or one range
+    per axis of a 2D image was a NumPy ValueError or a wrong 'needs 3 entries' error."""
+    medaug.Compose([medaug.spatial.RandomAffine(**params)])  # valid for the transform itself
+    found = [str(v) for v in check_pipeline(medaug.Compose([medaug.spatial.RandomAffine(**params)]), "ct")]
+    if violated is None:
+        assert found == []
+    else:
+        assert any(violated in v for v in found), found

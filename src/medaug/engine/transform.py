@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -38,11 +38,14 @@ __all__ = [
     "RandomIntensityTransform",
     "Context",
     "SeedLike",
+    "ChannelChoice",
     "as_generator",
     "to_jsonable",
 ]
 
 SeedLike = int | np.random.Generator | None
+#: Which channels of a multi-channel image an intensity transform draws for: ``"each"``, ``"same"`` or indices.
+ChannelChoice = Literal["each", "same"] | list[int]
 
 
 def as_generator(seed: SeedLike) -> np.random.Generator:
@@ -190,6 +193,8 @@ class SpatialTransform(Transform):
     """
 
     __abstract__ = True
+    #: What to do when this transform's map folds and so cannot be inverted (ends the message).
+    fold_hint: ClassVar[str] = "apply a weaker one"
 
     def output_grid(self, grid: Grid) -> Grid:
         """The grid after this transform (unchanged by default)."""
@@ -341,12 +346,16 @@ class RandomIntensityTransform(RandomTransform):
 
     __abstract__ = True
 
-    channels: Any = dataclasses.field(default="each", kw_only=True)
+    channels: ChannelChoice = dataclasses.field(default="each", kw_only=True)
 
     def check_channels(self) -> None:
         """Validate ``channels`` (subclasses' ``__post_init__`` need not call a base one)."""
-        if not (isinstance(self.channels, str) and self.channels in ("each", "same")):
-            self.channels = _channel_list(self.channels, "channels")
+        if isinstance(self.channels, str) and self.channels in ("each", "same"):
+            return
+        chosen = None if self.channels is None else _channel_list(self.channels, "channels")
+        if chosen is None:  # None would fail when drawing
+            raise ParameterError(f"'channels' must be 'each', 'same' or a list of channel indices 0, 1, ..., got {self.channels!r}")
+        self.channels = chosen
 
     def config_params(self) -> dict[str, Any]:
         params = super().config_params()
