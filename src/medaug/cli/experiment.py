@@ -173,11 +173,13 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ..datasets.jobs import check_outside_inputs
     from ..experiment.data import LesionTaskConfig
     from ..experiment.run import ExperimentSettings, run_experiment
     from ..experiment.train import TrainConfig
     from ..presets import preset_config
 
+    check_outside_inputs(args.out, [args.data])
     v = resolve(args)
     torch.set_num_threads(v.threads)
     preset_config(args.preset)  # unknown preset: a clear error before any work
