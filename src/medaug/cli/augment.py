@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..datasets.cases import case_seed, load_case
     from ..datasets.jobs import check_outside_inputs, naming
     from ..datasets.writing import MANIFEST_COLUMNS, write_csv_atomic, write_item
-    from ..errors import ParameterError
+    from ..errors import ParameterError, plural
 
     if args.n < 1:
         raise ParameterError(f"-n must be at least 1, got {args.n}")
@@ -64,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         row = write_item(out, case, index, seed, outdir, dtypes, layout="medaug", identifiers=identifiers)
         rows.append(without_sources(row) if args.anonymize_ids else row)
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
-    print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
+    print(f"wrote {plural(len(rows), 'augmented copy', 'augmented copies')} of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.config import load_config_file, pipeline_from_config
-    from ..errors import ParameterError
+    from ..errors import ParameterError, plural
     from ..presets import preset_config
     from ..presets.constraints import check_pipeline
 
@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{where}: {len(errors)} error(s), {len(found) - len(errors)} warning(s) for {modality.upper()}", file=sys.stderr)
         return 1
     n = len(pipeline.transforms)
-    print(f"{where}: OK for {modality.upper()} ({n} transforms, {len(found)} warning(s))")
+    print(f"{where}: OK for {modality.upper()} ({plural(n, 'transform')}, {len(found)} warning(s))")
     return 0

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._version import __version__
 from ..data.sample import Sample
-from ..errors import ParameterError
+from ..errors import ParameterError, plural
 from .execute import FillSpec, Resampling, Step, execute, execute_batch, name_sample
 from .ranges import BIG, Range, is_number, number, numbers
 from .registry import constraint_checker
@@ -206,7 +206,7 @@ class Compose(_Base):
         samples = list(samples)
         seeds = [None] * len(samples) if seeds is None else list(seeds)
         if len(seeds) != len(samples):
-            raise ParameterError(f"batch: {len(seeds)} seeds for {len(samples)} samples; give one seed per sample")
+            raise ParameterError(f"batch: {plural(len(seeds), 'seed')} for {plural(len(samples), 'sample')}; give one seed per sample")
         for i, sample in enumerate(samples):
             if not isinstance(sample, Sample):
                 raise ParameterError(f"batch sample {i}: a pipeline takes medaug Samples, got {type(sample).__name__}")

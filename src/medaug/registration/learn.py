@@ -43,7 +43,7 @@ from ..datasets.workers import (
     stop_on_signals,
     worker_pool,
 )
-from ..errors import JobError, MedaugError, ParameterError
+from ..errors import JobError, MedaugError, ParameterError, plural
 
 __all__ = ["LearnJob", "plan_pairs", "run_learn", "MANIFEST_COLUMNS"]
 
@@ -147,7 +147,7 @@ def _one_channel(sample: Sample, k: int) -> Sample:
     if not image.channel_axis:
         return sample
     if not 0 <= k < image.channels:
-        raise ParameterError(f"--channel {k} does not exist: the image has {image.channels} channels", path=image.path)
+        raise ParameterError(f"--channel {k} does not exist: the image has {plural(image.channels, 'channel')}", path=image.path)
     return sample.replace({"image": image.channel(k)})
 
 
