@@ -15,7 +15,7 @@ from ._dicom import _check_dicom_file, _check_slice_positions, _collapse_slice, 
 from ._formats import PathType, _fits, _format_of, _itk_dtype, _itk_reason
 from ._itk import _info_reader, _read_file
 from ._native import _HEADER_ROOM, _check_memory, _native_read, _native_stderr_to_log
-from ._nifti import _apply_geometry, _check_nifti, _nifti_geometry, _nifti_header, _unscaled
+from ._nifti import _apply_geometry, _check_nifti, _nifti_geometry, _nifti_header, _unscaled, time_metadata
 from ._paths import _check_input_path
 from .convert import image_from_sitk
 
@@ -75,7 +75,7 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
     where = str(p)
     _check_input_path(p)
     with _native_stderr_to_log():  # ITK's helpers (VNL) may also print on a degenerate geometry
-        itk, fmt = _read_any(p, volume, where)
+        itk, fmt, metadata = _read_any(p, volume, where)
         itk, names = _colour(itk, fmt, channels, where)
         if label and (itk.GetNumberOfComponentsPerPixel() > 1 or itk.GetDimension() == 4):
             n = itk.GetNumberOfComponentsPerPixel() if itk.GetNumberOfComponentsPerPixel() > 1 else itk.GetSize()[3]
@@ -85,6 +85,7 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
                 path=where,
             )
         image = image_from_sitk(itk, is_label=False, path=where, channel_names=names)
+        image.metadata.update(metadata)
     arr = image.array
     if fmt == "DICOM" and arr.dtype == np.int32 and _fits(arr, np.int16):
         image = image.with_data(arr.astype(np.int16))
@@ -104,8 +105,9 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
     return image
 
 
-def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]:
-    """The file or DICOM folder as one 2D/3D SimpleITK image (vector or 4D for channels), and its format name."""
+def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str, dict[str, Any]]:
+    """The file or DICOM folder as one 2D/3D SimpleITK image (vector or 4D for channels), its format name, and
+    what its header holds beyond the grid (a 4D NIfTI's time axis, :func:`~._nifti.time_metadata`)."""
     nifti = None
     if p.is_dir():
         itk, fmt = _read_dicom_folder(p), "DICOM"
@@ -123,7 +125,8 @@ def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]
         itk = _apply_geometry(itk, nifti, where)
     if fmt == "DICOM" and itk.GetDimension() == 3 and itk.GetSize()[2] == 1:
         itk = _collapse_slice(itk, where)
-    return itk, fmt
+    metadata = time_metadata(nifti) if nifti is not None and itk.GetDimension() == 4 else {}
+    return itk, fmt, metadata
 
 
 def read_header(path: PathType) -> dict[str, Any]:
