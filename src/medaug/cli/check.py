@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("give --modality (ct, mri, xray or ultrasound): the config does not name one")
     where = args.config or f"preset {args.preset}"
     # modality=None: the violations are listed below, not raised while building; errors name the file and lines
-    pipeline = pipeline_from_config(Path(args.config) if args.config else cfg, modality=None)
+    pipeline = pipeline_from_config(Path(args.config) if args.config else cfg, modality=None, channel_modalities=None)
     found = check_pipeline(pipeline, modality)
     errors = [v for v in found if v.severity == "error" or args.strict]
     for v in found:
