@@ -44,6 +44,7 @@ from .cases import Case, case_seed, check_seed, load_case
 from .discover import read_cases
 from .jobs import (
     OutputLock,
+    check_outside_inputs,
     check_writable,
     claim_job,
     dataset_fingerprint,
@@ -363,9 +364,7 @@ def run_expand(
     layout = output_layout(job.layout, inp)
     job = dataclasses.replace(job, layout=layout)  # the job's identity names the layout it writes
     out = _prepare_layout(layout, job.dataset_name, out, cases)  # OUTPUT/DatasetXXX_Name, labels present
-    in_root = inp if inp.is_dir() else inp.parent
-    if out == in_root or out.is_relative_to(in_root) and inp.is_dir():
-        raise ParameterError(f"the output folder {out} is inside the input {in_root}; medaug never writes into its input")
+    check_outside_inputs(out, [inp], writes=("images", "labels", "imagesTr", "labelsTr", "imagesTs"))
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
     check_writable(out)  # before any work: a read-only folder or mount, a full disk

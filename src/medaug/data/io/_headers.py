@@ -20,10 +20,10 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...errors import ImageReadError
+from ...errors import ImageReadError, InvalidImageError
 from ._paths import file_kind
 
-__all__ = ["check_data_files", "check_metaimage_size", "ALLOW_EXTERNAL_DATA"]
+__all__ = ["check_data_files", "check_metaimage_geometry", "check_metaimage_size", "ALLOW_EXTERNAL_DATA"]
 
 #: Environment variable that lets a header name data files outside its own folder.
 ALLOW_EXTERNAL_DATA = "MEDAUG_ALLOW_EXTERNAL_DATA"
@@ -91,17 +91,10 @@ def check_metaimage_size(p: Path) -> None:
         Naming the header, the bytes described and the bytes present.
     """
     head = _read_head(p)
-    fields: dict[str, str] = {}
-    start = 0
-    for raw in head.split(b"\n"):
-        start += len(raw) + 1
-        key, sep, value = raw.decode("latin-1").partition("=")
-        if sep:
-            fields[key.strip().lower()] = value.strip()
-        if key.strip().lower() == "elementdatafile":
-            break
-    else:
+    found = _metaimage_fields(head)
+    if found is None:
         return  # no data file line: ITK reports the broken header
+    fields, start = {k.lower(): v for k, (_, v) in found[0].items()}, found[1]
     try:
         dims = [int(v) for v in fields.get("dimsize", "").split()]
         channels = int(fields.get("elementnumberofchannels", "1"))
@@ -135,6 +128,78 @@ def check_metaimage_size(p: Path) -> None:
             "copy or export the image again",
             path=str(p),
         )
+
+
+def _metaimage_fields(head: bytes) -> tuple[dict[str, tuple[str, str]], int] | None:
+    """The fields of a MetaImage header up to ``ElementDataFile`` (lower-case key -> (key as written, value)) and
+    the byte where the data follow that line; None when no ``ElementDataFile`` line ends the header."""
+    fields: dict[str, tuple[str, str]] = {}
+    start = 0
+    for raw in head.split(b"\n"):
+        start += len(raw) + 1
+        key, sep, value = raw.decode("latin-1").partition("=")
+        if sep:
+            fields[key.strip().lower()] = (key.strip(), value.strip())
+        if key.strip().lower() == "elementdatafile":
+            return fields, start
+    return None
+
+
+def check_metaimage_geometry(p: Path) -> None:
+    """Refuse a MetaImage header whose ``DimSize``, ``ElementSpacing`` or origin ITK would misread.
+
+    ITK's MetaIO reads ``inf`` or a word as 0 (then calls the spacing "zero-valued"),
+    wraps a negative ``DimSize`` into billions of voxels (then the image "does not
+    fit in memory"), takes the absolute value of a negative spacing without a
+    word, and reads an infinite ``Offset`` as 0.  Each is refused here, naming the
+    field: a size is a whole number of at least 1, a spacing a finite number
+    above 0 (a flip belongs in ``TransformMatrix``; ITK images have positive
+    spacing), an origin finite.
+
+    Raises
+    ------
+    InvalidImageError
+        Naming the header (the path), the field and its value.
+    """
+    found = _metaimage_fields(_read_head(p))
+    if found is None:
+        return  # no data file line: ITK reports the broken header
+    fields = found[0]
+    for key in ("dimsize", "elementspacing", "offset", "position", "origin"):
+        if key not in fields:
+            continue
+        name, text = fields[key]
+        why = _geometry_problem(key, text.split())
+        if why:
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise InvalidImageError(f"has an invalid {name} in its MetaImage header ({name} = {shown}): {why}; fix "
+                                    "the header or export the image again", path=str(p))
+
+
+def _geometry_problem(key: str, tokens: list[str]) -> str | None:
+    """What is wrong with the values of a geometry field, or None."""
+    if not tokens:
+        return "it holds no value"
+    if key == "dimsize":
+        if not all(re.fullmatch(r"[+-]?\d+", t) for t in tokens):
+            return "a size must be a whole number of voxels"
+        sizes = [int(t) for t in tokens]
+        if any(s < 0 for s in sizes):
+            return "a size is negative"
+        return "a size is 0, the image would be empty" if 0 in sizes else None
+    try:
+        values = [float(t) for t in tokens]
+    except ValueError:
+        return "a value is not a number"
+    if not all(math.isfinite(v) for v in values):
+        return "a value is not finite"
+    if key == "elementspacing":
+        if any(v < 0 for v in values):
+            return ("a spacing is negative: ITK images have positive spacing (a flip belongs in TransformMatrix, "
+                    "with the spacing positive)")
+        if 0.0 in values:
+            return "a spacing is 0"
+    return None
 
 
 def _check_file_list(p: Path, head: bytes, dims: list[int], channels: int, element: int | None, header_size: int,
