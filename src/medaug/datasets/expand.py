@@ -114,6 +114,24 @@ def _grid_transform(params: dict[str, float], ndim: int):
     return steps
 
 
+def _grid_pipeline(params: dict[str, float], ndim: int, pipeline: Any) -> Any:
+    """The grid point's affine (and flip) before ``pipeline``'s transforms, with its options and modality checks.
+
+    The modality (or per-channel modalities) is kept so that the output range check is run and recorded as
+    with random copies.  The modality rules were checked (and their warnings given) when the job started; the
+    grid's own deterministic steps are the user's explicit values.
+    """
+    from ..engine.compose import Compose
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Compose([*_grid_transform(params, ndim), *pipeline.transforms], fill=pipeline.fill,
+                       interpolation=pipeline.options.interpolation,
+                       label_interpolation=pipeline.options.label_interpolation,
+                       modality=pipeline.modality, channel_modalities=pipeline.channel_modalities,
+                       on_violation="warn")
+
+
 @dataclass
 class ExpandJob:
     """Everything that defines an expansion job (saved as ``OUTPUT/.medaug/job.json``)."""
@@ -203,10 +221,7 @@ def _process_case(job: dict[str, Any], case: Case, on_item: Callable[[], None] |
             if index == -1:
                 result, name = sample, f"{case.case_id}_orig"
             elif job["grid"]:
-                steps = _grid_transform(job["grid"][index], sample.ndim)
-                grid_pipe = Compose([*steps, *pipeline.transforms], fill=pipeline.fill,
-                                    interpolation=pipeline.options.interpolation,
-                                    label_interpolation=pipeline.options.label_interpolation)
+                grid_pipe = _grid_pipeline(job["grid"][index], sample.ndim, pipeline)
                 with naming(case.image):
                     result, name = grid_pipe(sample, seed=seed), None
             else:
