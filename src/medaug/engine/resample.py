@@ -27,7 +27,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import torch
 
-from ..data.grid import Grid
+from ..data.grid import Grid, apply_homogeneous
 from ..errors import ParameterError
 from .pointwise import FusedOps, apply_ops_torch, pack_programs
 from .warp import ChainWarp
@@ -154,9 +154,9 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
 
     def exact(idx_arr: np.ndarray) -> np.ndarray:
         """Exact input array indices for (N, ndim) output array indices."""
-        phys = idx_arr @ m_out[:n, :n].T + m_out[:n, n]
+        phys = apply_homogeneous(idx_arr, m_out)
         back = chain(phys)
-        return back @ m_in_inv[:n, :n].T + m_in_inv[:n, n]
+        return apply_homogeneous(back, m_in_inv)
 
     spacing_arr = np.asarray(grid_out.spacing[::-1], float)  # array order
     feature = chain.feature_mm
@@ -167,7 +167,7 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
         counts = tuple(max(int(np.ceil((s_len - 1) / st)) + 1, 2) for s_len, st in zip(grid_out.shape, step))
         # the nodes, then random cell centres where the multilinear interpolation is checked
         both, corners = _lattice_points(counts, tuple(float(st) for st in step))
-        values = exact(both) - (both @ base[:n, :n].T + base[:n, n])
+        values = exact(both) - apply_homogeneous(both, base)
         nodes = len(both) - len(corners)
         resid = values[:nodes].reshape(*counts, n)
         interp = values[:nodes][corners].mean(axis=1)  # multilinear at a cell centre: the mean of its corners
