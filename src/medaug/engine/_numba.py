@@ -139,7 +139,8 @@ def _gauss_pair(j, key):
 def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes, jx, tx):
     """Input coordinates (z, y, x) of output row (z, y) of sample ``b``: the affine, plus the lattice residual.
 
-    ``jx[b, x]``, ``tx[b, x]`` are the lattice cell holding column ``x`` and the position in it (the same for every row).
+    ``jx[b, j]`` is the first column of lattice cell ``j`` (``jx[b, mx - 1]`` = ``w``) and ``tx[b, x]`` the position of
+    column ``x`` in its cell: the same for every row.
     """
     w = qx.shape[0]
     rz = bmat[b, 0, 0] * z + bmat[b, 0, 1] * y + cvec[b, 0]
@@ -164,12 +165,15 @@ def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx
             nodes[j, k] = (resid[b, iz0, iy0, j, k] * (1.0 - ty) + resid[b, iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
                 resid[b, iz0 + 1, iy0, j, k] * (1.0 - ty) + resid[b, iz0 + 1, iy0 + 1, j, k] * ty
             ) * tz
-    for x in range(w):
-        j = jx[b, x]
-        t = tx[b, x]
-        qz[x] += nodes[j, 0] * (1.0 - t) + nodes[j + 1, 0] * t
-        qy[x] += nodes[j, 1] * (1.0 - t) + nodes[j + 1, 1] * t
-        qx[x] += nodes[j, 2] * (1.0 - t) + nodes[j + 1, 2] * t
+    for j in range(mx - 1):  # the columns of cell j are jx[b, j] .. jx[b, j + 1] - 1
+        z0, z1 = nodes[j, 0], nodes[j + 1, 0]
+        y0, y1 = nodes[j, 1], nodes[j + 1, 1]
+        x0, x1 = nodes[j, 2], nodes[j + 1, 2]
+        for x in range(jx[b, j], jx[b, j + 1]):
+            t = tx[b, x]
+            qz[x] += z0 + (z1 - z0) * t
+            qy[x] += y0 + (y1 - y0) * t
+            qx[x] += x0 + (x1 - x0) * t
 
 
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
@@ -400,16 +404,21 @@ def resample(
             for k in range(nops):
                 kk = _hash32(np.uint32(np.uint64(np.int64(params[b, ch, k, 1])) & _MASK))
                 keys[b, ch, k] = _hash32(np.uint32(kk ^ np.uint32(np.uint64(ch * 0x9E3779B9) & _MASK)))
-    jx = np.zeros((nb, w), np.int64)  # the lattice cell of each output column, and the position in it
-    tx = np.zeros((nb, w))
+    jx = np.zeros((nb, resid.shape[3]), np.int64)  # the first output column of each lattice cell
+    tx = np.zeros((nb, w))  # the position of each output column in its cell
     for b in range(nb):
         if has_field[b]:
             mx = lattice[b, 2]
             st = step[b, 2]
             for x in range(w):  # cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
                 j = min(int(x / st), mx - 2)
-                jx[b, x] = j
                 tx[b, x] = x / st - j
+                if x == 0 or j != min(int((x - 1) / st), mx - 2):
+                    jx[b, j] = x
+            for j in range(mx - 1, 0, -1):  # cells no column falls in (none when st >= 1) start where the next does
+                if jx[b, j] == 0:
+                    jx[b, j] = w if j == mx - 1 else jx[b, j + 1]
+            jx[b, 0] = 0
     in_shape = imgs.shape[2:] if nc > 0 else labs.shape[2:]
     d0, h0, w0 = in_shape[0], in_shape[1], in_shape[2]
     rows = d * h
