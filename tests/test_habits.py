@@ -31,3 +31,16 @@ def test_the_version_is_the_installed_one_written_in_pyproject() -> None:
     assert medaug.__version__ == importlib.metadata.version("medaug") == written
     assert f"## {written}" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert "__version__ =" not in (ROOT / "src" / "medaug" / "__init__.py").read_text(encoding="utf-8")
+
+
+def test_no_transform_parameter_is_typed_any() -> None:
+    """Every parameter of a registered transform says what it holds (a JSON record may be ``dict[str, Any]``)."""
+    import dataclasses
+
+    from medaug.engine.registry import transform_classes
+
+    untyped = sorted(
+        f"{name}.{f.name}" for name, cls in transform_classes().items() if dataclasses.is_dataclass(cls)
+        for f in dataclasses.fields(cls) if f.init and re.fullmatch(r"(Any|Any \| None|None \| Any)", str(f.type))
+    )
+    assert not untyped, f"{len(untyped)} transform parameters typed Any: {untyped}"

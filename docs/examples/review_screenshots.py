@@ -102,16 +102,41 @@ def expand(root: Path, name: str, make, preset: str, n: int) -> Path:
 
 
 # ---------------------------------------------------------------- pictures
-def save_png(png: bytes, path: Path) -> None:
-    """Write a screenshot, as a 256-colour PNG when the full-colour one is larger than 300 KB."""
-    from PIL import Image as PILImage
+# What the page drew as text, recorded in each PNG (chunk "medaug-review") so that a test can tell whether the
+# pictures in docs/ still show what the page shows (tests/preview/test_review_docs.py).  The zoom factor of a
+# fitted image depends on the fonts (the header's height), so "px/voxel" is left out.
+PAGE_TEXT = """(() => {
+  const text = (sel) => [...document.querySelectorAll(sel)].filter((e) => !e.closest('[hidden]'))
+    .map((e) => e.textContent.trim());
+  return {
+    title: text('#sample-title, #item-title'), reveal: text('#reveal'),
+    panes: [...document.querySelectorAll('.pane')].map((p) => ({
+      caption: p.querySelector('.pane-caption').textContent,
+      status: p.querySelector('.pane-status').textContent.replace(/ · [0-9.]+ px\\/voxel$/, ''),
+      markers: ['top', 'bottom', 'left', 'right'].map((m) => p.querySelector('.marker-' + m).textContent),
+      readout: p.querySelector('.pane-readout').textContent,
+    })),
+    window: text('button.preset.active'), legend: text('.legend-item'), keys: text('#shortcuts tr'),
+  };
+})()"""
 
-    if len(png) > MAX_BYTES:
+
+def save_png(page: DevTools, path: Path) -> None:
+    """Write a screenshot of the page with the text it drew (:data:`PAGE_TEXT`) as a PNG text chunk, as a
+    256-colour PNG when the full-colour one is larger than 300 KB."""
+    from PIL import Image as PILImage
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("medaug-review", json.dumps(page.eval(PAGE_TEXT), ensure_ascii=False, sort_keys=True))
+    picture = PILImage.open(io.BytesIO(page.screenshot())).convert("RGB")
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG", optimize=True, pnginfo=info)
+    if buf.tell() > MAX_BYTES:
         buf = io.BytesIO()
-        PILImage.open(io.BytesIO(png)).convert("RGB").quantize(256).save(buf, format="PNG", optimize=True)
-        png = buf.getvalue()
-    path.write_bytes(png)
-    print(f"wrote {path} ({len(png) // 1000} KB)")
+        picture.quantize(256).save(buf, format="PNG", optimize=True, pnginfo=info)
+    path.write_bytes(buf.getvalue())
+    print(f"wrote {path} ({buf.tell() // 1000} KB)")
 
 
 def wheel(page: DevTools, selector: str, clicks: int) -> None:
@@ -120,6 +145,14 @@ def wheel(page: DevTools, selector: str, clicks: int) -> None:
                     "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
     for _ in range(abs(clicks)):
         page.mouse("mouseWheel", box[0], box[1], deltaX=0, deltaY=-120 if clicks > 0 else 120)
+    page.settle()
+
+
+def point(page: DevTools, pane: int, fx: float, fy: float) -> None:
+    """Move the mouse to the point at fractions (fx, fy) of the width and height of pane number ``pane``."""
+    box = page.eval(f"(() => {{ const r = document.querySelectorAll('.pane canvas')[{pane}].getBoundingClientRect(); "
+                    f"return [r.x + {fx} * r.width, r.y + {fy} * r.height]; }})()")
+    page.mouse("mouseMoved", box[0], box[1])
     page.settle()
 
 
@@ -137,24 +170,25 @@ def screenshots(outputs: dict[str, Path], pictures: Path) -> None:
             page.key("ArrowRight")  # the first augmented copy (sample 1 is the original's copy)
             page.settle()
             wheel(page, ".pane canvas", 2)
-            save_png(page.screenshot(), pictures / "review_ct.png")
+            point(page, 1, 0.5, 0.3)  # the value there, in HU, in both images
+            save_png(page, pictures / "review_ct.png")
         with ReviewServer(outputs["mri"], port=0, mode="open") as srv:
             page.open(srv.url)
             page.key("ArrowRight")
             page.settle()
             page.key("t")  # three planes
             page.settle()
-            save_png(page.screenshot(), pictures / "review_mri.png")
+            save_png(page, pictures / "review_mri.png")
         with ReviewServer(outputs["xray"], port=0, mode="open") as srv:
             page.open(srv.url)
             page.key("ArrowRight")
             page.settle()
             click(page, "1:1")
-            save_png(page.screenshot(), pictures / "review_xray.png")
+            save_png(page, pictures / "review_xray.png")
         with ReviewServer(outputs["ct"], port=0, mode="turing", reviewer="dr_screenshot") as srv:
             page.open(srv.url)
             click(page, "bone")
-            save_png(page.screenshot(), pictures / "review_turing.png")
+            save_png(page, pictures / "review_turing.png")
 
 
 # ---------------------------------------------------------------- simulated readers

@@ -24,6 +24,7 @@ __all__ = [
     "JobError",
     "DegreesWarning",
     "did_you_mean",
+    "plural",
 ]
 
 
@@ -84,3 +85,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)  # any YAML key
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``count`` and ``noun``, in the plural unless the count is one (``nouns``, default ``noun + "s"``).
+
+    Examples
+    --------
+    >>> plural(1, "augmented copy", "augmented copies"), plural(3, "case"), plural(0, "run")
+    ('1 augmented copy', '3 cases', '0 runs')
+    """
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import medaug
@@ -65,6 +66,17 @@ def test_augment_writes_copies_in_source_format_with_manifest(capsys, tmp_path):
         assert im.dtype == "int16" and lab.dtype == "uint8"
         assert im.grid.same_as(img.grid)
         assert set(lab.label_values()) <= set(s["label"].label_values())
+
+
+def test_counts_in_messages_agree_with_their_noun(capsys, tmp_path):
+    medaug.save(medaug.Image(np.full((12, 12), 100, np.uint8)), tmp_path / "x.png")
+    for n, text in (("1", "wrote 1 augmented copy of x"), ("2", "wrote 2 augmented copies of x")):
+        code, out, err = run(capsys, "augment", str(tmp_path / "x.png"), "--preset", "xray", "-n", n, "-o",
+                             str(tmp_path / f"out{n}"))
+        assert code == 0 and text in out, out + err
+    (tmp_path / "one.yaml").write_text("- RandomFlip: {axes: [0]}\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(tmp_path / "one.yaml"), "--modality", "xray")
+    assert code == 0 and "(1 transform, 0 warning(s))" in out, out
 
 
 def test_presets_and_check(capsys, tmp_path):
@@ -142,3 +154,9 @@ def test_learn_deformations_with_one_case_names_the_dataset(capsys, tmp_path):
     code, _, err = run(capsys, "learn-deformations", str(tmp_path / "ds"), str(tmp_path / "out"), "--quiet")
     assert code == 2 and err.strip() == f"medaug learn-deformations: error: {tmp_path / 'ds'}: learning deformations " \
                                          "needs at least two cases"
+
+
+def test_python_dash_m_medaug_is_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "medaug", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("medaug "), done.stdout

@@ -327,6 +327,16 @@ def _other_format_cases(c: _Corpus) -> None:
         f.write(b"ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nTransformMatrix = 1 0.5 0 0 1 0 0 0 1\n"
                 b"ElementType = MET_UCHAR\nElementDataFile = LOCAL\n" + bytes(8))
     image_case("mha_non_orthonormal_direction", d / "sheared.mha", InvalidImageError, "not orthonormal")
+    for name, entry, why in (  # ITK read inf as 0 ("zero-valued spacing"), -10 as 2**32-10, -2 as 2
+            ("mha_inf_spacing", "ElementSpacing = 1 inf 2", "a value is not finite"),
+            ("mha_negative_dimsize", "DimSize = 12 -10 6", "a size is negative"),
+            ("mha_negative_spacing", "ElementSpacing = 1 -1 2", "a spacing is negative: ITK images have positive")):
+        header = {"DimSize": "DimSize = 12 10 6", "ElementSpacing": "ElementSpacing = 1 1 2"}
+        header[entry.split(" = ")[0]] = entry
+        (d / f"{name}.mha").write_bytes(f"ObjectType = Image\nNDims = 3\n{header['DimSize']}\n{header['ElementSpacing']}\n"
+                                        "ElementType = MET_UCHAR\nElementDataFile = LOCAL\n".encode("ascii") + bytes(720))
+        image_case(name, d / f"{name}.mha", InvalidImageError,
+                   f"has an invalid {entry.split(' = ')[0]} in its MetaImage header ({entry}): {why}")
     rgb = np.random.default_rng(_RNG_SEED).integers(0, 255, (12, 10, 3)).astype(np.uint8)
     _write_sitk(rgb, d / "colour.png", vector=True)
     image_case("png_rgb", d / "colour.png", InvalidImageError, "is an RGB colour image; read it as three channels")

@@ -234,16 +234,34 @@ def test_multi_component_images_keep_their_components_as_channels(tmp_path: Path
 
 def test_colour_pictures_need_channels_rgb(tmp_path: Path) -> None:
     colour = RNG.integers(0, 255, (12, 10, 4)).astype(np.uint8)
+    colour[..., 3] = 255  # fully opaque: alpha carries nothing
     sitk.WriteImage(sitk.GetImageFromArray(colour, isVector=True), str(tmp_path / "c.png"))
     with pytest.raises(InvalidImageError, match=r"channels='rgb' \(command line: --channels rgb\)"):
         load(tmp_path / "c.png")
     img = load(tmp_path / "c.png", channels="rgb")
-    assert img.channels == 3 and img.channel_names == ("R", "G", "B")  # alpha dropped
+    assert img.channels == 3 and img.channel_names == ("R", "G", "B")  # opaque alpha dropped
     np.testing.assert_array_equal(img.array, np.moveaxis(colour[..., :3], -1, 0))
     save(img, tmp_path / "back.png")
     np.testing.assert_array_equal(load(tmp_path / "back.png", channels="rgb").array, img.array)
     with pytest.raises(ParameterError, match="channels must be None or 'rgb'"):
         load(tmp_path / "c.png", channels="bgr")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_channels_rgb_refuses_a_picture_with_transparent_pixels(tmp_path: Path, capsys, dtype) -> None:
+    from medaug.cli.main import main
+
+    top = np.iinfo(dtype).max
+    colour = RNG.integers(0, top, (12, 10, 4)).astype(dtype)
+    colour[..., 3] = top
+    colour[:3, :4, 3] = 0  # 12 pixels transparent: what lies under them is no image content
+    sitk.WriteImage(sitk.GetImageFromArray(colour, isVector=True), str(tmp_path / "c.png"))
+    with pytest.raises(InvalidImageError, match="not fully opaque \\(12 of 120 pixels partly or fully transparent\\)"):
+        load(tmp_path / "c.png", channels="rgb")
+    code = main(["augment", str(tmp_path / "c.png"), "--channels", "rgb", "--preset", "xray", "-n", "1", "-o",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "c.png: has an alpha channel that is not fully opaque" in err[0], err
 
 
 def test_pictures_refuse_what_they_cannot_hold(tmp_path: Path) -> None:

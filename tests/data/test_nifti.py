@@ -181,3 +181,28 @@ def test_any_orthonormal_header_reads_as_nibabel_reads_it(tmp_path_factory, angl
         w = Rotation.from_matrix(affine[:3, :3] / np.array(spacing)).as_quat()[3]  # and nibabel and niftilib
         assume(abs(w) > 1e-2)  # round it differently (both are "right"); such headers are not compared
     _assert_place(load(path), nib.load(path).affine)
+
+
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
+@pytest.mark.parametrize(("step", "units", "offset"), [(2500.0, "msec", 7.0), (2.0, "sec", 1.5), (1.5, "hz", 0.0),
+                                                       (0.0, "unknown", 0.0)])
+def test_a_4d_image_keeps_its_time_axis_through_load_augment_save(tmp_path, ext, step, units, offset):
+    """pixdim[4], the time units of xyzt_units and toffset come back as they were (ITK's writer gives 1 s, 0)."""
+    from medaug import Compose, Sample
+    from medaug.intensity import Gamma
+    from medaug.spatial import Affine
+
+    data = np.random.default_rng(0).random((5, 6, 7, 3)).astype(np.float32) + 1
+    src = nib.Nifti1Image(data, np.diag([2.0, 2.0, 3.0, 1.0]))
+    src.header.set_xyzt_units("mm", units)
+    src.header["pixdim"][4], src.header["toffset"] = step, offset
+    nib.save(src, tmp_path / f"series{ext}")
+    image = load(tmp_path / f"series{ext}")
+    assert image.channels == 3
+    assert image.metadata == {"time_step": step, "time_units": units, "time_offset": offset}
+    out = Compose([Affine(rotation=5), Gamma(1.2, lo=1.0, hi=2.0)])(Sample(image=image), seed=0)["image"]  # kept
+    save(out, tmp_path / f"back{ext}")
+    header = nib.load(tmp_path / f"back{ext}").header
+    assert (float(header["pixdim"][4]), header.get_xyzt_units()[1], float(header["toffset"])) == (step, units, offset)
+    assert load(tmp_path / f"back{ext}").metadata == image.metadata
+    assert load(tmp_path / f"series{ext}", volume=1).metadata == {}  # one volume: no time axis

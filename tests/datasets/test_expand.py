@@ -94,6 +94,20 @@ def test_grid_expansion(tmp_path):
     assert [len(p) for p in params] == [1, 2, 1, 2, 1, 2]
 
 
+def test_grid_expansion_with_a_preset_records_the_output_range_check(tmp_path):
+    """A grid with a modality preset records the same OutputRangeCheck as random copies of that preset."""
+    from medaug.presets import preset_config
+
+    data = make_dataset(tmp_path / "in", n=1)
+    config = preset_config("ct")
+    for grid, name in ((parse_grid("rotation=-10:10:2"), "grid"), ([], "random")):
+        job = ExpandJob(str(data), str(tmp_path / name), config, n=0 if grid else 2, grid=grid, seed=0)
+        run_expand(job, progress=False)
+        for row in read_manifest(tmp_path / name):
+            names = [h.get("name") for h in json.loads(row["params"])]
+            assert names[-1] == "OutputRangeCheck", (name, names)
+
+
 def test_interrupted_run_resumes_to_the_same_files(tmp_path):
     data = make_dataset(tmp_path / "in", n=6, size=28)
     cfg = _config(tmp_path)

@@ -134,7 +134,7 @@ def test_mixed_sizes_are_refused_with_the_sample_named():
     samples = [medaug.shepp_logan_2d(32), medaug.shepp_logan_2d(32), medaug.shepp_logan_2d(40)]
     with pytest.raises(ParameterError, match=r"batch sample 2 \(case 'phantom-0'\) does not match sample 0: 'image' has size \(40, 40\)"):
         pipeline.batch(samples, seeds=[0, 1, 2])
-    with pytest.raises(ParameterError, match="seeds for 3 samples"):
+    with pytest.raises(ParameterError, match="1 seed for 3 samples"):
         pipeline.batch(samples[:3], seeds=[0])
     assert pipeline.batch([], seeds=[]) == []
 

@@ -116,3 +116,14 @@ def test_channel_views_and_stacking():
     np.testing.assert_array_equal(stacked.array, img.array)
     with pytest.raises(medaug.GeometryError):
         Image.stack([img.channel(0), Image(np.zeros((3, 3, 3), np.float32))])
+
+
+def test_a_random_intensity_transform_refuses_channels_none_in_a_pipeline():
+    """channels=None was accepted and failed when the pipeline drew ('NoneType' object is not iterable)."""
+    from medaug.errors import ParameterError
+    from medaug.intensity import RandomGamma
+
+    with pytest.raises(ParameterError, match="'channels' must be 'each', 'same' or a list"):
+        medaug.Compose([RandomGamma(channels=None)])  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="'channels' must be 'each', 'same' or a list"):
+        medaug.pipeline_from_config([{"RandomGamma": {"channels": None}}])

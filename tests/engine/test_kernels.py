@@ -138,13 +138,18 @@ def test_the_note_comes_with_a_real_compile_not_with_a_cache_load(tmp_path):
 
 @settings(max_examples=20, deadline=None)
 @given(shape=st.lists(st.integers(2, 6), min_size=2, max_size=3), seed=st.integers(0, 1000))
-def test_lattice_interpolation_is_scipy_order_1(shape, seed):
+def test_lattice_check_interpolates_as_scipy_order_1(shape, seed):
+    """The lattice check's value at each checked cell centre (the mean of the cell's corner nodes) is scipy's order-1."""
     from scipy.ndimage import map_coordinates
 
-    from medaug.engine.resample import _multilinear
+    from medaug.engine.resample import _lattice_points
 
-    rng = np.random.default_rng(seed)
-    values = rng.normal(size=(*shape, 2))
-    pos = rng.uniform(0, np.asarray(shape) - 1, size=(50, len(shape)))
-    ref = np.stack([map_coordinates(values[..., c], pos.T, order=1) for c in range(2)], 1)
-    np.testing.assert_allclose(_multilinear(values, pos), ref, atol=1e-12)
+    counts = tuple(shape)
+    step = tuple(float(v) for v in np.random.default_rng(seed).integers(1, 5, len(counts)))
+    points, corners = _lattice_points(counts, step)
+    nodes = int(np.prod(counts))
+    centres = points[nodes:] / np.asarray(step)  # in node units
+    values = np.random.default_rng(seed).normal(size=(*counts, 2))
+    ref = np.stack([map_coordinates(values[..., c], centres.T, order=1) for c in range(2)], 1)
+    np.testing.assert_allclose(values.reshape(nodes, 2)[corners].mean(axis=1), ref, atol=1e-12)
+    np.testing.assert_array_equal(points[:nodes] / np.asarray(step), np.indices(counts).reshape(len(counts), -1).T)

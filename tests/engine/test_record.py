@@ -152,3 +152,19 @@ def test_replay_on_the_torch_backend_agrees_within_float_tolerance():
     again = medaug.replay(out.history, backend="torch")(s)
     np.testing.assert_allclose(again.image.array, out.image.array, atol=0.05)
     assert (again.label.array != out.label.array).mean() < 1e-3
+
+
+def test_a_fold_is_reported_for_the_transform_that_folds_and_not_as_a_batch():
+    """One sample's error named 'batch sample 0', and every fold advised RandomElastic's fold guard."""
+    s = medaug.shepp_logan_2d(48)
+    out = Compose([RadialDistortion(k1=-1.0)])(s)
+    with pytest.raises(NotInvertibleError) as info:
+        medaug.inverse_of(out.history)(out)
+    message = str(info.value)
+    assert message.startswith("RadialDistortion cannot be inverted: it folds"), message
+    assert "RandomElastic" not in message and "k1" in message
+    folding = ElasticBSpline(control_points=5, max_displacement=40.0, seed=1, locked_borders=0)
+    with pytest.raises(NotInvertibleError, match=r"^ElasticBSpline cannot be inverted: .*fold_guard"):
+        medaug.inverse_of(Compose([folding])(s).history)(Compose([folding])(s))
+    with pytest.raises(ParameterError, match=r"^batch sample 1: "):
+        Compose([Affine(rotation=3.0)]).batch([s, "not a sample"])  # type: ignore[list-item]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
 
 from medaug.preview.review.browser import CHROMIUM
 
@@ -26,5 +28,11 @@ def test_review_example_runs_and_draws_small_pictures(tmp_path):
     for name in ("review_ct", "review_mri", "review_xray", "review_turing"):
         png = tmp_path / "pics" / f"{name}.png"
         assert 20_000 < png.stat().st_size < 300_000, name
+        # the pictures in docs/ are current: they show what the page shows now (each PNG records the text the page
+        # drew on and beside the images: title, captions, slice and window, markers, readout, keys, tools)
+        made = PILImage.open(png).text.get("medaug-review")
+        assert made and json.loads(made)["panes"], name
+        assert PILImage.open(ROOT / "docs" / f"{name}.png").text.get("medaug-review") == made, (
+            f"docs/{name}.png is out of date: run docs/examples/review_screenshots.py")
     assert "visual Turing test: 2 reader(s), 18 reading(s)" in res.stdout
     assert "all readers pooled" in res.stdout and "-> Affine |rotation| (deg): keep to" in res.stdout

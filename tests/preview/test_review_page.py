@@ -196,3 +196,68 @@ def test_blind_verdict_reveals_the_original_and_survives_a_restart(folder, brows
         page.wait_for("document.querySelectorAll('.card').length === 6")
         assert page.eval("document.querySelectorAll('.card.realistic').length") == 1
         assert page.eval("document.querySelectorAll('.card img').length") == 7  # the original of the judged one only
+
+
+def test_readout_is_linked_and_never_stale(folder, browser):
+    """The value under the pointer shows in every pane of that plane (the same place in the original and the
+    augmented image), follows a slice change under a still pointer, and goes when the pointer leaves the image."""
+    page = browser
+    with ReviewServer(folder, port=0, mode="open") as srv:
+        page.open(srv.url)
+        show(page, "slice:0")
+        x, y = centre(page, 1)
+        page.mouse("mouseMoved", x, y)
+        page.settle()
+        readouts = texts(page, ".pane-readout")
+        where = [re.match(r"\(\d+, \d+\)", r) for r in readouts]
+        assert all(where) and where[0].group(0) == where[1].group(0), readouts  # same voxel, both panes
+        side = page.eval("(() => { const r = document.getElementById('tools').getBoundingClientRect(); "
+                         "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        page.mouse("mouseMoved", side[0], side[1])  # off the images: no value left behind
+        page.settle()
+        assert texts(page, ".pane-readout") == ["", ""]
+
+        show(page, "vol:1")
+        page.key("t")
+        page.settle()
+        x, y = centre(page, 3)  # the augmented image's axial plane
+        page.mouse("mouseMoved", x, y)
+        page.settle()
+        readouts = texts(page, ".pane-readout")
+        assert readouts[1:3] == ["", ""] and readouts[4:6] == ["", ""], readouts  # coronal, sagittal: not pointed at
+        z = [int(re.match(r"\((\d+), (\d+), (\d+)\)", readouts[k]).group(3)) for k in (0, 3)]
+        assert z[0] == z[1]
+        page.key("ArrowUp")  # the pointer stays; the slice under it changes
+        page.settle()
+        readouts = texts(page, ".pane-readout")
+        assert [int(re.match(r"\((\d+), (\d+), (\d+)\)", readouts[k]).group(3)) for k in (0, 3)] == [z[0] + 1] * 2
+
+
+def test_shortcuts_listed_are_those_that_apply(folder, browser):
+    """The key list names what works on the image shown: slices and planes for a volume, the label key where
+    labels are drawn (never in the Turing test)."""
+    page = browser
+
+    def listed() -> str:
+        return page.eval("[...document.querySelectorAll('#shortcuts tr')].filter(r => !r.hidden)"
+                         ".map(r => r.textContent).join(' | ')")
+
+    with ReviewServer(folder, port=0, mode="open") as srv:
+        page.open(srv.url)
+        show(page, "slice:0")
+        keys = listed()
+        assert "zoom at the pointer" in keys and "label overlay" in keys
+        assert "slice" not in keys and "planes" not in keys
+        show(page, "vol:1")
+        keys = listed()
+        assert "slice" in keys and "one or three planes" in keys and "label overlay" in keys
+    with ReviewServer(folder, port=0, mode="turing", reviewer="keys") as srv:
+        page.open(srv.url)
+        seen = set()
+        for _ in range(8):
+            keys = listed()
+            assert "label overlay" not in keys and "answer: real / augmented" in keys
+            seen.add("slice" in keys)
+            page.key("ArrowRight")
+            page.settle()
+        assert seen == {True, False}  # 2D and 3D images in the deck

@@ -258,3 +258,26 @@ def test_turing_page_never_reveals_and_answers_persist(fresh, browser):
         first_kind, first_conf = next((kind, conf) for pos, kind, conf in clicked if pos == 0)
         assert page.eval("document.getElementById('status').textContent") == \
             f"Your answer: {first_kind} (confidence {first_conf})"
+
+
+def test_arrow_keys_do_not_change_the_confidence_chosen_with_the_mouse(fresh, browser):
+    """A reader who clicks confidence 4 and steps with ← / → still answers with confidence 4 (the focused radio
+    button moved with the arrow keys: the answer was saved with another confidence)."""
+    page = browser
+    with ReviewServer(fresh, port=0, mode="turing", reviewer="carol") as srv:
+        page.open(srv.url)
+        x, y = page.eval("(() => { const r = document.querySelector('input[name=confidence][value=\"4\"]')"
+                         ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        page.mouse("mousePressed", x, y, button="left", buttons=1, clickCount=1)
+        page.mouse("mouseReleased", x, y, button="left", buttons=0, clickCount=1)
+        page.settle()
+        assert page.eval("document.activeElement.value") == "4"
+        for key in ("ArrowRight", "ArrowRight", "ArrowLeft"):
+            page.key(key)
+            page.settle()
+        assert page.eval("document.getElementById('item-title').textContent") == "Image 2 of 8"
+        assert page.eval("document.querySelector('input[name=confidence]:checked').value") == "4"
+        page.key("a")
+        page.wait_for("document.getElementById('progress').textContent.startsWith('1 / 8')")
+        page.settle()
+    assert [(a["answer"], a["confidence"]) for a in TuringStore(fresh).all()] == [("augmented", 4)]

@@ -174,3 +174,10 @@ def test_translation_fraction_follows_the_physical_axes_on_a_sagittal_image():
     big = max(abs(Compose([RandomAffine(translation_fraction=[0, 0, 0.1])])(s, seed=k).history[1]["params"]["translation"][2])
               for k in range(20))
     assert big > 0.1 * 12  # SI shifts use the 40 mm extent, not the stored axis' 12
+
+
+@pytest.mark.parametrize("name", ["x", "Y", "z"])
+def test_a_physical_axis_is_not_spelled_like_an_index_axis(name):
+    """'x' meant LR in a flip but the stored grid's x axis in a k-space artefact: two meanings of one letter."""
+    with pytest.raises(ParameterError, match=r"index axis .* physical axes are LR, AP, SI"):
+        Flip(axes=[name])

@@ -79,8 +79,9 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_channels_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels", choices=("rgb",), default=None,
-                        help="rgb: read colour pictures (PNG, JPEG, TIFF, BMP, DICOM) as three channels R, G, B "
-                             "(default: colour is refused, grey stored as RGB is read as grey)")
+                        help="rgb: read colour pictures (PNG, JPEG, TIFF, BMP, DICOM) as three channels R, G, B; "
+                             "an alpha channel must be fully opaque (default: colour is refused, grey stored as RGB is "
+                             "read as grey)")
 
 
 def pipeline_config_from_args(args: argparse.Namespace, channel_names=None, *, where=None):

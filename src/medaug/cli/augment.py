@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_channels_argument(parser)
     parser.add_argument("-n", type=int, default=4, help="number of augmented copies (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    add_output_argument(parser, "output folder: the copies and manifest.csv")
+    add_output_argument(parser, "output folder: the copies and manifest.csv (never IMAGE's own folder)")
     parser.add_argument("--keep-identifiers", action="store_true", help="copy the patient ID, study date and study/"
                         "series UIDs of a DICOM input into the manifest and the output headers (default: nothing "
                         "from a DICOM header reaches the outputs)")
@@ -34,15 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..datasets.anonymize import without_sources
     from ..datasets.cases import case_seed, load_case
-    from ..datasets.jobs import naming
+    from ..datasets.jobs import check_outside_inputs, naming
     from ..datasets.writing import MANIFEST_COLUMNS, write_csv_atomic, write_item
-    from ..errors import ParameterError
+    from ..errors import ParameterError, plural
 
     if args.n < 1:
         raise ParameterError(f"-n must be at least 1, got {args.n}")
     if args.anonymize_ids and args.keep_identifiers:
         raise ParameterError("--keep-identifiers copies patient identifiers into the outputs, --anonymize-ids keeps "
                              "them out: choose one")
+    check_outside_inputs(args.out, [args.image, args.label], writes=("images", "labels"))
     case = one_case(args, args.out)
     sample = load_case(case, channels=args.channels)
     pipeline = pipeline_from_args(args, sample["image"].channel_names, where=args.image)
@@ -63,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         row = write_item(out, case, index, seed, outdir, dtypes, layout="medaug", identifiers=identifiers)
         rows.append(without_sources(row) if args.anonymize_ids else row)
     write_csv_atomic(outdir / "manifest.csv", rows, columns)
-    print(f"wrote {len(rows)} augmented copies of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
+    print(f"wrote {plural(len(rows), 'augmented copy', 'augmented copies')} of {case.case_id} to {outdir}/ (manifest: {outdir / 'manifest.csv'})")
     return 0

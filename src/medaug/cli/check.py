@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.config import load_config_file, pipeline_from_config
-    from ..errors import ParameterError
+    from ..errors import ParameterError, plural
     from ..presets import preset_config
     from ..presets.constraints import check_pipeline
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("give --modality (ct, mri, xray or ultrasound): the config does not name one")
     where = args.config or f"preset {args.preset}"
     # modality=None: the violations are listed below, not raised while building; errors name the file and lines
-    pipeline = pipeline_from_config(Path(args.config) if args.config else cfg, modality=None)
+    pipeline = pipeline_from_config(Path(args.config) if args.config else cfg, modality=None, channel_modalities=None)
     found = check_pipeline(pipeline, modality)
     errors = [v for v in found if v.severity == "error" or args.strict]
     for v in found:
@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{where}: {len(errors)} error(s), {len(found) - len(errors)} warning(s) for {modality.upper()}", file=sys.stderr)
         return 1
     n = len(pipeline.transforms)
-    print(f"{where}: OK for {modality.upper()} ({n} transforms, {len(found)} warning(s))")
+    print(f"{where}: OK for {modality.upper()} ({plural(n, 'transform')}, {len(found)} warning(s))")
     return 0

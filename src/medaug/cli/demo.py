@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.sample_data import sample_paths
     from ..datasets.cases import Case, case_seed, load_case
     from ..datasets.writing import write_csv_atomic, write_item
+    from ..errors import plural
     from ..presets import preset
     from ..preview.figures import preview
 
@@ -58,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
             outputs.append(result)
             rows.append(write_item(result, case, index, seed, out, dtypes, layout="medaug"))
         picture = preview(sample, outputs, out / f"preview_{case.case_id}.png", modality=preset_name,
-                          title=f"{case.case_id}: preset '{preset_name}', {args.n} augmentations")
+                          title=f"{case.case_id}: preset '{preset_name}', {plural(args.n, 'augmentation')}")
         say(args, f"{case.case_id:15s} {sample.reference.ndim}D {str(sample.reference.shape):16s} preset {preset_name:4s} -> {picture}")
     write_csv_atomic(out / "manifest.csv", rows)
-    print(f"\n{len(rows)} augmented files in {out / 'images'} (labels in {out / 'labels'}), "
+    print(f"\n{plural(len(rows), 'augmented file')} in {out / 'images'} (labels in {out / 'labels'}), "
           f"parameters in {out / 'manifest.csv'}, {time.perf_counter() - t0:.1f} s")
     return 0

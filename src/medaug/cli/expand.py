@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..datasets.discover import read_cases
     from ..datasets.expand import ExpandJob, parse_grid, run_expand
-    from ..errors import JobError, ParameterError
+    from ..errors import JobError, ParameterError, plural
 
     cases = read_cases(args.input, include_test=args.include_test)
     pipeline = None
@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     job.keep_identifiers = args.keep_identifiers  # run_expand warns
     job.anonymize_ids, job.id_salt, job.id_map = args.anonymize_ids, args.id_salt, args.id_map
     total = len(cases) * job.items_per_case()
-    say(args, f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({len(grid)} grid points)" if grid else ""))
+    say(args, f"{len(cases)} case(s) x {job.items_per_case()} = {total} output case(s)" + (f" ({plural(len(grid), 'grid point')})" if grid else ""))
     if total > CONFIRM_ABOVE and not args.yes:
-        raise ParameterError(f"this writes {total} cases (more than {CONFIRM_ABOVE}); add --yes to go ahead")
+        raise ParameterError(f"this writes {plural(total, 'case')} (more than {CONFIRM_ABOVE}); add --yes to go ahead")
     try:
         summary = run_expand(job, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     except JobError as exc:

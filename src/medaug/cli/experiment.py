@@ -173,11 +173,14 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ..datasets.jobs import check_outside_inputs
+    from ..errors import plural
     from ..experiment.data import LesionTaskConfig
     from ..experiment.run import ExperimentSettings, run_experiment
     from ..experiment.train import TrainConfig
     from ..presets import preset_config
 
+    check_outside_inputs(args.out, [args.data])
     v = resolve(args)
     torch.set_num_threads(v.threads)
     preset_config(args.preset)  # unknown preset: a clear error before any work
@@ -202,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     say(args, f"medaug experiment: tasks {', '.join(settings.tasks)}; seeds {', '.join(map(str, settings.seeds))}; "
-          f"{v.size}x{v.size}; trained on {args.train_source}; {v.threads} threads; output {out}")
+          f"{v.size}x{v.size}; trained on {args.train_source}; {plural(v.threads, 'thread')}; output {out}")
     t0 = time.perf_counter()
     try:
         results, comparisons, paths = run_experiment(settings, out, log=lambda s: print(s, flush=True),
@@ -210,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # the files are written after every run
         raise KeyboardInterrupt(f"interrupted: the runs finished so far are kept in {out}; run the same command "
                                 "again to resume") from None
-    print(f"\n{len(results)} runs in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
+    print(f"\n{plural(len(results), 'run')} in {(time.perf_counter() - t0) / 60:.1f} min; results: {paths['csv']}, "
           f"{paths.get('comparisons', paths['json'])}, {paths['json']}; figures: {paths['png']}"
           + (f", {paths['summary_png']}" if "summary_png" in paths else ""))
     return 0

@@ -57,7 +57,7 @@ def _named_by_dataset(image, path: Path):
     if info is None or info.n_channels != image.channels:
         return image
     names = [info.channel_names[str(k)] for k in range(info.n_channels)]
-    return Image(image.data, grid=image.grid, path=image.path, channel_names=names)
+    return Image(image.data, grid=image.grid, path=image.path, channel_names=names, metadata=image.metadata)
 
 
 def run(args: argparse.Namespace) -> int:

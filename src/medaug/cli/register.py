@@ -27,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from ..data.io import load, save
     from ..data.sample import Sample
     from ..datasets.cases import case_id_from_path
+    from ..datasets.jobs import check_outside_inputs
     from ..registration import register
 
+    check_outside_inputs(args.out, [args.fixed, args.moving, *args.apply])
     fixed = load(args.fixed).check_finite()
     moving = load(args.moving).check_finite()
     labels: dict[str, Image] = {}

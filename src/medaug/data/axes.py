@@ -8,7 +8,8 @@ Two kinds of axis appear in parameters, and each has one spelling everywhere:
   2.  Spatial transforms (flips, rotations, translations, radial distortion)
   act about physical axes, so a flip ``LR`` mirrors left and right whatever
   the image's direction cosines.  Per-axis values are listed in (x, y, z) =
-  (LR, AP, SI) order.
+  (LR, AP, SI) order.  The letters x, y, z are not physical axis names: they
+  name index axes, below.
 * **Index axes** of the image grid: ``x``, ``y``, ``z`` (or 0, 1, 2), as ITK
   numbers them: ``x`` varies fastest in memory.  Acquisition-related
   transforms (the k-space phase-encode axis of MRI artefacts, the slice axis of
@@ -29,9 +30,9 @@ __all__ = ["physical_axis", "index_axis", "array_axis", "axis_choices", "pick_ax
 
 # ITK/DICOM patient coordinates (LPS): x runs right→left, y anterior→posterior, z inferior→superior.
 _AXIS_NAMES = {
-    "LR": 0, "RL": 0, "L": 0, "R": 0, "X": 0,
-    "AP": 1, "PA": 1, "A": 1, "P": 1, "Y": 1,
-    "SI": 2, "IS": 2, "S": 2, "I": 2, "Z": 2,
+    "LR": 0, "RL": 0, "L": 0, "R": 0,
+    "AP": 1, "PA": 1, "A": 1, "P": 1,
+    "SI": 2, "IS": 2, "S": 2, "I": 2,
 }
 
 
@@ -39,6 +40,11 @@ def physical_axis(axis: int | str, ndim: int) -> int:
     """Physical axis index (0 = x/LR, 1 = y/AP, 2 = z/SI) from a name or an index."""
     if isinstance(axis, str):
         key = axis.strip().upper()
+        if key in ("X", "Y", "Z"):
+            raise ParameterError(
+                f"{axis!r} names an index axis of the stored grid (acquisition artefacts use those); "
+                "physical axes are LR, AP, SI (or 0, 1, 2 in that order)"
+            )
         if key not in _AXIS_NAMES:
             raise ParameterError(f"unknown axis {axis!r}: use LR, AP, SI or an index{did_you_mean(key, _AXIS_NAMES)}")
         idx = _AXIS_NAMES[key]

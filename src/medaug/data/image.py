@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
@@ -45,6 +45,13 @@ class Image:
     channel_names : sequence of str, optional
         A name per channel (e.g. ``("FLAIR", "T1w", "T1gd", "T2w")``); implies
         ``channel_axis``.
+    metadata : mapping, optional
+        What the file held beyond the voxels and the grid, kept so that
+        :func:`~medaug.save` writes it back: for a 4D NIfTI read as channels,
+        ``time_step`` (``pixdim[4]``), ``time_units`` (the time part of
+        ``xyzt_units``: ``"sec"``, ``"msec"``, ``"usec"``, ``"hz"``, ``"ppm"``,
+        ``"rads"`` or ``"unknown"``) and ``time_offset`` (``toffset``).  Kept by
+        :meth:`with_data` while the channels stay the same (as the names).
 
     Examples
     --------
@@ -57,7 +64,7 @@ class Image:
     ((4, 5, 6), 2, (2, 4, 5, 6))
     """
 
-    __slots__ = ("_data", "grid", "is_label", "path", "channel_axis", "channel_names")
+    __slots__ = ("_data", "grid", "is_label", "path", "channel_axis", "channel_names", "metadata")
 
     def __init__(
         self,
@@ -71,6 +78,7 @@ class Image:
         grid: Grid | None = None,
         channel_axis: bool = False,
         channel_names: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         if not _is_tensor(data):
             data = np.asarray(data)
@@ -100,6 +108,8 @@ class Image:
         self.path = path
         self.channel_axis = channel_axis
         self.channel_names = names
+        #: What the file held beyond voxels and grid, written back by save() (see the class notes).
+        self.metadata: dict[str, Any] = dict(metadata or {})
 
     # ----------------------------------------------------------- properties
     @property
@@ -157,9 +167,10 @@ class Image:
     # --------------------------------------------------------------- helpers
     def with_data(self, data: np.ndarray | torch.Tensor, grid: Grid | None = None) -> Image:
         """A new image with other voxel values (same channel layout), on this grid or on ``grid``."""
-        names = self.channel_names if self.channel_axis and data.shape[0] == self.channels else None
+        same = not self.channel_axis or data.shape[0] == self.channels
+        names = self.channel_names if self.channel_axis and same else None
         return Image(data, grid=grid if grid is not None else self.grid, is_label=self.is_label, path=self.path,
-                     channel_axis=self.channel_axis, channel_names=names)
+                     channel_axis=self.channel_axis, channel_names=names, metadata=self.metadata if same else None)
 
     def channel(self, k: int) -> Image:
         """Channel ``k`` as a scalar image (a view of the data where possible)."""

@@ -161,7 +161,8 @@ def load_case(case: Case, *, volume: int | None = None, channels: str | None = N
                     f"has {image.channels}", path=case.image,
                 )
             if image.channel_axis:
-                image = Image(image.data, grid=image.grid, path=image.path, channel_names=case.channel_names)
+                image = Image(image.data, grid=image.grid, path=image.path, channel_names=case.channel_names,
+                              metadata=image.metadata)
     images: dict[str, Image] = {"image": image}
     if case.label is not None:
         label = load(case.label, label=True)

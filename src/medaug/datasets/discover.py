@@ -25,6 +25,7 @@ from typing import Any
 from ..data.io import SUPPORTED_FORMATS, check_utf8_name
 from ..errors import ImageReadError, ParameterError
 from .cases import Case, case_id_from_path, case_id_key, case_id_problem
+from .jobs import is_medaug_output
 from .msd import cases_from_msd, is_msd
 from .nnunet import cases_from_files, read_dataset_json
 
@@ -37,7 +38,7 @@ def _is_image_file(p: Path) -> bool:
     if p.name.startswith("."):
         return False
     if p.is_dir():
-        return True  # a DICOM series folder
+        return not is_medaug_output(p)  # a DICOM series folder; a medaug output folder is no case
     return any(p.name.lower().endswith(ext) for ext in SUPPORTED_FORMATS)
 
 
@@ -86,6 +87,11 @@ def read_cases(source: str | Path, *, include_test: bool = False) -> list[Case]:
     ``test`` images only with ``include_test``); an nnU-Net ``dataset.json``
     groups ``CASE_XXXX`` channel files (:mod:`.nnunet`); otherwise
     ``images/`` (or ``imagesTr/``) is matched with ``labels/`` by file name.
+
+    A folder among the images or labels is a DICOM series, unless it is the
+    output folder of a medaug job (it holds ``.medaug/`` or medaug's
+    ``manifest.csv``, e.g. ``medaug augment images/ct.nii.gz -o images/aug``):
+    such a folder is skipped, never read as a case.
 
     Every case id is checked here, once, before any work: it must be a safe
     file name (:func:`case_id_problem`) and unique after normalisation

@@ -45,6 +45,7 @@ from .discover import read_cases
 from .jobs import (
     STATE_DIR,
     OutputLock,
+    check_outside_inputs,
     check_writable,
     claim_job,
     dataset_fingerprint,
@@ -114,6 +115,24 @@ def _grid_transform(params: dict[str, float], ndim: int):
     if params.get("flip"):
         steps.append(Flip(axes=["LR"]))
     return steps
+
+
+def _grid_pipeline(params: dict[str, float], ndim: int, pipeline: Any) -> Any:
+    """The grid point's affine (and flip) before ``pipeline``'s transforms, with its options and modality checks.
+
+    The modality (or per-channel modalities) is kept so that the output range check is run and recorded as
+    with random copies.  The modality rules were checked (and their warnings given) when the job started; the
+    grid's own deterministic steps are the user's explicit values.
+    """
+    from ..engine.compose import Compose
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Compose([*_grid_transform(params, ndim), *pipeline.transforms], fill=pipeline.fill,
+                       interpolation=pipeline.options.interpolation,
+                       label_interpolation=pipeline.options.label_interpolation,
+                       modality=pipeline.modality, channel_modalities=pipeline.channel_modalities,
+                       on_violation="warn")
 
 
 @dataclass
@@ -204,10 +223,7 @@ def _process_case(job: dict[str, Any], case: Case, on_item: Callable[[], None] |
             if index == -1:
                 result, name = sample, f"{case.case_id}_orig"
             elif job["grid"]:
-                steps = _grid_transform(job["grid"][index], sample.ndim)
-                grid_pipe = Compose([*steps, *pipeline.transforms], fill=pipeline.fill,
-                                    interpolation=pipeline.options.interpolation,
-                                    label_interpolation=pipeline.options.label_interpolation)
+                grid_pipe = _grid_pipeline(job["grid"][index], sample.ndim, pipeline)
                 with naming(case.image):
                     result, name = grid_pipe(sample, seed=seed), None
             else:
@@ -366,9 +382,7 @@ def run_expand(
     layout = output_layout(job.layout, inp)
     job = dataclasses.replace(job, layout=layout)  # the job's identity names the layout it writes
     out = _prepare_layout(layout, job.dataset_name, out, cases)  # OUTPUT/DatasetXXX_Name, labels present
-    in_root = inp if inp.is_dir() else inp.parent
-    if out == in_root or out.is_relative_to(in_root) and inp.is_dir():
-        raise ParameterError(f"the output folder {out} is inside the input {in_root}; medaug never writes into its input")
+    check_outside_inputs(out, [inp], writes=("images", "labels", "imagesTr", "labelsTr", "imagesTs"))
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
     check_writable(out)  # before any work: a read-only folder or mount, a full disk

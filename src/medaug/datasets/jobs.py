@@ -18,17 +18,74 @@ import secrets
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import JobError, MedaugError
+from ..errors import JobError, MedaugError, ParameterError
 
 if TYPE_CHECKING:
     from .cases import Case
 
-__all__ = ["OutputLock", "STATE_DIR", "check_writable", "claim_job", "dataset_fingerprint", "inside_output",
-           "job_identity", "naming", "output_path", "read_rows", "read_state", "state_dir", "write_json_atomic"]
+__all__ = ["OutputLock", "STATE_DIR", "check_outside_inputs", "check_writable", "claim_job", "dataset_fingerprint",
+           "inside_output", "is_medaug_output", "job_identity", "naming", "output_path", "read_rows", "read_state",
+           "state_dir", "write_json_atomic"]
+
+#: The first columns of every manifest medaug writes (``augment``, ``demo``, ``expand``).
+_MANIFEST_HEAD = "case_id,index,seed,"
+
+
+def is_medaug_output(folder: Path) -> bool:
+    """Whether ``folder`` is the output folder of a medaug job: it holds ``.medaug/`` (the state of ``expand``,
+    ``learn-deformations``) or a ``manifest.csv`` with medaug's columns (``augment``, ``demo``).
+
+    Such a folder is never a case of a dataset (a DICOM series folder), even when it lies among the images.
+    """
+    if (folder / ".medaug").is_dir():
+        return True
+    try:
+        with open(folder / "manifest.csv", encoding="utf-8-sig", errors="replace") as fh:
+            return fh.readline(256).startswith(_MANIFEST_HEAD)
+    except OSError:
+        return False
+
+
+def check_outside_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None],
+                         writes: Iterable[str] = ()) -> None:
+    """Refuse an output folder that would put a job's files among its inputs, before any work.
+
+    ``out`` may not be an input folder (a dataset, a DICOM series) or lie inside
+    one, nor be the folder holding an input file; ``writes`` names the
+    sub-folders the job fills (``images``, ``labels``): ``OUT/images`` may not be
+    an input file's folder either (``-o data`` for ``data/images/ct.nii.gz``).
+    Paths are compared resolved (links followed).  An output folder *beside*
+    an input file (``ct.nii.gz -o out/``) is allowed: a later read of a dataset
+    skips the output folders of medaug (:func:`is_medaug_output`).
+
+    Raises
+    ------
+    ParameterError
+        One line naming the output folder and the input.
+    """
+    target = Path(out).resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        path = Path(given).resolve()
+        if path.is_dir():
+            if target == path or target.is_relative_to(path):
+                raise ParameterError(f"the output folder {target} is inside the input {path}; medaug never writes "
+                                     "into its input: choose an output folder outside it")
+            continue
+        folder = path.parent
+        if target == folder:
+            raise ParameterError(f"the output folder {target} is the folder of the input {path}; medaug never "
+                                 "writes among its inputs: choose a new folder for the output")
+        for sub in writes:
+            if target / sub == folder:
+                raise ParameterError(f"the output folder {target} would write its {sub}/ into {folder}, the folder "
+                                     f"of the input {path}; medaug never writes among its inputs: choose another "
+                                     "output folder")
 
 
 def output_path(out: Path, *parts: str) -> Path:

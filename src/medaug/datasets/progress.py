@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from ..errors import plural
+
 __all__ = ["ItemProgress", "count_line", "resume_line"]
 
 
@@ -23,8 +25,15 @@ def resume_line(done: int, total: int, unit: str = "items") -> str:
     --------
     >>> resume_line(52, 60)
     'resuming: 52 of 60 items done'
+    >>> resume_line(0, 1, "fields")
+    'resuming: 0 of 1 field done'
     """
-    return f"resuming: {done} of {total} {unit} done"
+    return f"resuming: {done} of {_counted(total, unit)} done"
+
+
+def _counted(total: int, unit: str) -> str:
+    """``60 items``, ``1 item``: ``unit`` is plural, its singular drops the final s."""
+    return plural(total, unit[:-1] if unit.endswith("s") else unit, unit)
 
 
 def count_line(done: int, total: int, seconds: float, unit: str = "items", *, earlier: int = 0) -> str:
@@ -39,10 +48,12 @@ def count_line(done: int, total: int, seconds: float, unit: str = "items", *, ea
     '3 of 12 runs, about 4.5 min left'
     >>> count_line(12, 12, 400.0, "runs")
     '12 of 12 runs'
+    >>> count_line(1, 1, 5.0, "runs")
+    '1 of 1 run'
     >>> count_line(6, 12, 30.0, "runs", earlier=5)
     '6 of 12 runs, about 3.0 min left'
     """
-    text = f"{done} of {total} {unit}"
+    text = f"{done} of {_counted(total, unit)}"
     if 0 < done - earlier and done < total:
         left = seconds / (done - earlier) * (total - done)
         text += f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.1f} min left"

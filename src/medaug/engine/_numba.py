@@ -41,6 +41,8 @@ def set_threads(n: int) -> None:
 
 
 _MASK = np.uint64(0xFFFFFFFF)
+#: Output rows per parallel work item (the scratch rows are allocated once per item).
+_CHUNK = 8
 _F = np.float32
 # no 'reassoc' (it would undo the two-constant range reductions of the polynomials), no 'afn' (no libm calls
 # left to approximate), no 'nnan'/'ninf' (fills and clips compare values)
@@ -61,7 +63,8 @@ def _hash32(x):
 def _expf(x):
     """exp(x) in float32 (Cephes ``expf``: relative error below 1 ulp for |x| < 87; clamped outside)."""
     x = min(max(x, _F(-87.0)), _F(88.0))
-    n = math.floor(x * _F(1.44269504088896341) + _F(0.5))
+    # np.floor keeps float32 (math.floor gives an int64, which turns the reduction into float64 and stops vectorising)
+    n = np.floor(x * _F(1.44269504088896341) + _F(0.5))
     r = x - n * _F(0.693359375)
     r = r - n * _F(-2.12194440e-4)
     p = _F(1.9875691500e-4)
@@ -133,8 +136,12 @@ def _gauss_pair(j, key):
 
 # ---------------------------------------------------------------- one row
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
-def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes):
-    """Input coordinates (z, y, x) of output row (z, y) of sample ``b``: the affine, plus the lattice residual."""
+def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes, jx, tx):
+    """Input coordinates (z, y, x) of output row (z, y) of sample ``b``: the affine, plus the lattice residual.
+
+    ``jx[b, j]`` is the first column of lattice cell ``j`` (``jx[b, mx - 1]`` = ``w``) and ``tx[b, x]`` the position of
+    column ``x`` in its cell: the same for every row.
+    """
     w = qx.shape[0]
     rz = bmat[b, 0, 0] * z + bmat[b, 0, 1] * y + cvec[b, 0]
     ry = bmat[b, 1, 0] * z + bmat[b, 1, 1] * y + cvec[b, 1]
@@ -158,32 +165,67 @@ def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx
             nodes[j, k] = (resid[b, iz0, iy0, j, k] * (1.0 - ty) + resid[b, iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
                 resid[b, iz0 + 1, iy0, j, k] * (1.0 - ty) + resid[b, iz0 + 1, iy0 + 1, j, k] * ty
             ) * tz
-    st = step[b, 2]
-    for j in range(mx - 1):  # x in cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
-        xa = 0 if j == 0 else min(w, int(math.ceil(j * st)))
-        xb = w if j == mx - 2 else min(w, int(math.ceil((j + 1) * st)))
+    for j in range(mx - 1):  # the columns of cell j are jx[b, j] .. jx[b, j + 1] - 1
         z0, z1 = nodes[j, 0], nodes[j + 1, 0]
         y0, y1 = nodes[j, 1], nodes[j + 1, 1]
         x0, x1 = nodes[j, 2], nodes[j + 1, 2]
-        for x in range(xa, xb):
-            t = x / st - j
-            qz[x] += z0 * (1.0 - t) + z1 * t
-            qy[x] += y0 * (1.0 - t) + y1 * t
-            qx[x] += x0 * (1.0 - t) + x1 * t
+        for x in range(jx[b, j], jx[b, j + 1]):
+            t = tx[b, x]
+            qz[x] += z0 + (z1 - z0) * t
+            qy[x] += y0 + (y1 - y0) * t
+            qx[x] += x0 + (x1 - x0) * t
 
 
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
-def _row_nearest(img, line, qz, qy, qx, fill):
-    """Nearest-neighbour values of ``img`` (d0, h0, w0) at the row's coordinates; ``fill`` outside."""
-    d0, h0, w0 = img.shape
+def _plan_nearest(d0, h0, w0, qz, qy, qx, offn):
+    """Flat index of the nearest input voxel of each column, -1 outside: shared by every channel sampled nearest."""
+    for x in range(offn.shape[0]):
+        iz = int(np.floor(qz[x] + 0.5))
+        iy = int(np.floor(qy[x] + 0.5))
+        ix = int(np.floor(qx[x] + 0.5))
+        inside = 0 <= iz < d0 and 0 <= iy < h0 and 0 <= ix < w0
+        offn[x] = (iz * h0 + iy) * w0 + ix if inside else -1
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _plan_linear(d0, h0, w0, qz, qy, qx, off, az, ay, ax):
+    """Flat index of each column's first corner and its weights, shared by every channel sampled linearly.
+
+    ``off[x]`` is -1 where a corner lies outside the input (those columns take the slow path of
+    :func:`_linear_at`).  In 2D (``d0 == 1``) the unit z axis is never interpolated.
+    """
+    if d0 == 1:
+        for x in range(off.shape[0]):
+            fy = np.floor(qy[x])
+            fx = np.floor(qx[x])
+            y0 = int(fy)
+            x0 = int(fx)
+            ay[x] = np.float32(qy[x] - fy)
+            ax[x] = np.float32(qx[x] - fx)
+            az[x] = _F(0.0)
+            off[x] = y0 * w0 + x0 if (0 <= y0 and y0 + 1 < h0 and 0 <= x0 and x0 + 1 < w0) else -1
+        return
+    for x in range(off.shape[0]):
+        fz = np.floor(qz[x])
+        fy = np.floor(qy[x])
+        fx = np.floor(qx[x])
+        z0 = int(fz)
+        y0 = int(fy)
+        x0 = int(fx)
+        az[x] = np.float32(qz[x] - fz)
+        ay[x] = np.float32(qy[x] - fy)
+        ax[x] = np.float32(qx[x] - fx)
+        inside = 0 <= z0 and z0 + 1 < d0 and 0 <= y0 and y0 + 1 < h0 and 0 <= x0 and x0 + 1 < w0
+        off[x] = (z0 * h0 + y0) * w0 + x0 if inside else -1
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _gather_nearest(img, line, offn, fill):
+    """Values of ``img`` (d0, h0, w0, C-contiguous) at the planned nearest indices; ``fill`` outside."""
+    flat = img.reshape(img.size)
     for x in range(line.shape[0]):
-        iz = int(math.floor(qz[x] + 0.5))
-        iy = int(math.floor(qy[x] + 0.5))
-        ix = int(math.floor(qx[x] + 0.5))
-        if 0 <= iz < d0 and 0 <= iy < h0 and 0 <= ix < w0:
-            line[x] = img[iz, iy, ix]
-        else:
-            line[x] = fill
+        p = offn[x]
+        line[x] = flat[p] if p >= 0 else fill
 
 
 @njit(cache=_CACHE, inline="always")
@@ -193,48 +235,71 @@ def _at(img, z, y, x, fill):
 
 
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
-def _row_linear(img, line, qz, qy, qx, fill):
-    """Linear (bi- or trilinear) values of ``img`` (d0, h0, w0) at the row's coordinates; outside voxels count as ``fill``."""
-    d0, h0, w0 = img.shape
-    f = np.float32(fill)
-    for x in range(line.shape[0]):
-        fy = math.floor(qy[x])
-        fx = math.floor(qx[x])
-        y0 = int(fy)
-        x0 = int(fx)
-        ay = np.float32(qy[x] - fy)
-        ax = np.float32(qx[x] - fx)
-        if d0 == 1:  # 2D: the unit z axis is never interpolated
-            if 0 <= y0 and y0 + 1 < h0 and 0 <= x0 and x0 + 1 < w0:
-                a, b_ = img[0, y0, x0], img[0, y0, x0 + 1]
-                c, d = img[0, y0 + 1, x0], img[0, y0 + 1, x0 + 1]
-            else:
-                a, b_ = _at(img, 0, y0, x0, f), _at(img, 0, y0, x0 + 1, f)
-                c, d = _at(img, 0, y0 + 1, x0, f), _at(img, 0, y0 + 1, x0 + 1, f)
-            top = a + (b_ - a) * ax
-            bot = c + (d - c) * ax
-            line[x] = top + (bot - top) * ay
-            continue
-        fz = math.floor(qz[x])
+def _linear_at(img, qz, qy, qx, f):
+    """Linear value of ``img`` at one point near or beyond its border: outside voxels count as ``f``."""
+    d0 = img.shape[0]
+    fy = np.floor(qy)
+    fx = np.floor(qx)
+    y0 = int(fy)
+    x0 = int(fx)
+    ay = np.float32(qy - fy)
+    ax = np.float32(qx - fx)
+    z0 = 0
+    az = _F(0.0)
+    if d0 != 1:
+        fz = np.floor(qz)
         z0 = int(fz)
-        az = np.float32(qz[x] - fz)
-        if 0 <= z0 and z0 + 1 < d0 and 0 <= y0 and y0 + 1 < h0 and 0 <= x0 and x0 + 1 < w0:
-            a, b_ = img[z0, y0, x0], img[z0, y0, x0 + 1]
-            c, d = img[z0, y0 + 1, x0], img[z0, y0 + 1, x0 + 1]
-            e, g = img[z0 + 1, y0, x0], img[z0 + 1, y0, x0 + 1]
-            h, k = img[z0 + 1, y0 + 1, x0], img[z0 + 1, y0 + 1, x0 + 1]
+        az = np.float32(qz - fz)
+    a, b_ = _at(img, z0, y0, x0, f), _at(img, z0, y0, x0 + 1, f)
+    c, d = _at(img, z0, y0 + 1, x0, f), _at(img, z0, y0 + 1, x0 + 1, f)
+    top = a + (b_ - a) * ax
+    bot = c + (d - c) * ax
+    s0 = top + (bot - top) * ay
+    if d0 == 1:
+        return s0
+    e, g = _at(img, z0 + 1, y0, x0, f), _at(img, z0 + 1, y0, x0 + 1, f)
+    h, k = _at(img, z0 + 1, y0 + 1, x0, f), _at(img, z0 + 1, y0 + 1, x0 + 1, f)
+    top1 = e + (g - e) * ax
+    bot1 = h + (k - h) * ax
+    s1 = top1 + (bot1 - top1) * ay
+    return s0 + (s1 - s0) * az
+
+
+@njit(cache=_CACHE, inline="always", fastmath=_FAST)
+def _gather_linear(img, line, off, az, ay, ax, qz, qy, qx, fill):
+    """Linear (bi- or trilinear) values of ``img`` (d0, h0, w0, C-contiguous) at the planned corners and weights."""
+    d0, h0, w0 = img.shape
+    flat = img.reshape(img.size)
+    f = np.float32(fill)
+    hw = h0 * w0
+    if d0 == 1:
+        for x in range(line.shape[0]):
+            p = off[x]
+            if p >= 0:
+                a, b_ = flat[p], flat[p + 1]
+                c, d = flat[p + w0], flat[p + w0 + 1]
+                top = a + (b_ - a) * ax[x]
+                bot = c + (d - c) * ax[x]
+                line[x] = top + (bot - top) * ay[x]
+            else:
+                line[x] = _linear_at(img, qz[x], qy[x], qx[x], f)
+        return
+    for x in range(line.shape[0]):
+        p = off[x]
+        if p >= 0:
+            a, b_ = flat[p], flat[p + 1]
+            c, d = flat[p + w0], flat[p + w0 + 1]
+            e, g = flat[p + hw], flat[p + hw + 1]
+            h, k = flat[p + hw + w0], flat[p + hw + w0 + 1]
+            top0 = a + (b_ - a) * ax[x]
+            bot0 = c + (d - c) * ax[x]
+            top1 = e + (g - e) * ax[x]
+            bot1 = h + (k - h) * ax[x]
+            s0 = top0 + (bot0 - top0) * ay[x]
+            s1 = top1 + (bot1 - top1) * ay[x]
+            line[x] = s0 + (s1 - s0) * az[x]
         else:
-            a, b_ = _at(img, z0, y0, x0, f), _at(img, z0, y0, x0 + 1, f)
-            c, d = _at(img, z0, y0 + 1, x0, f), _at(img, z0, y0 + 1, x0 + 1, f)
-            e, g = _at(img, z0 + 1, y0, x0, f), _at(img, z0 + 1, y0, x0 + 1, f)
-            h, k = _at(img, z0 + 1, y0 + 1, x0, f), _at(img, z0 + 1, y0 + 1, x0 + 1, f)
-        top0 = a + (b_ - a) * ax
-        bot0 = c + (d - c) * ax
-        top1 = e + (g - e) * ax
-        bot1 = h + (k - h) * ax
-        s0 = top0 + (bot0 - top0) * ay
-        s1 = top1 + (bot1 - top1) * ay
-        line[x] = s0 + (s1 - s0) * az
+            line[x] = _linear_at(img, qz[x], qy[x], qx[x], f)
 
 
 # ---------------------------------------------------------------- point-wise operations on one row
@@ -250,10 +315,11 @@ def _op_gamma(row, g, lo, hi):
     inv = np.float32(1.0 / (hi - lo))
     lo32 = np.float32(lo)
     g32 = np.float32(g)
+    tiny = _F(1.1754944e-38)
     for x in range(row.shape[0]):
         t = max((row[x] - lo32) * inv, _F(0.0))
-        p = _expf(g32 * _logf(t)) if t >= _F(1.1754944e-38) else _F(0.0)  # 0 (and subnormals) to the power g: 0
-        row[x] = lo32 + span * p
+        p = _expf(g32 * _logf(max(t, tiny)))  # evaluated on every voxel, then selected: the loop stays branch-free
+        row[x] = lo32 + span * (p if t >= tiny else _F(0.0))  # 0 (and subnormals) to the power g: 0
 
 
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
@@ -317,9 +383,11 @@ def resample(
     fx, fq : (B, F, M, W), (B, F, M, D, H) float32
         Separable factors of the bias fields.
 
-    Rows (b, z, y) of every sample run in parallel: each row's coordinates are
-    computed once, its label and intensity values are sampled from them, then
-    the programs run over the fresh row.
+    Rows (b, z, y) of every sample run in parallel, in chunks of ``_CHUNK``: each
+    row's coordinates are computed once, then the input indices and weights once
+    for all channels (nearest for labels, linear for images), every channel is
+    gathered from them, and the programs run over the fresh row.  The inputs must
+    be C-contiguous.
     """
     nb = bmat.shape[0]
     nc = out.shape[1]
@@ -336,41 +404,70 @@ def resample(
             for k in range(nops):
                 kk = _hash32(np.uint32(np.uint64(np.int64(params[b, ch, k, 1])) & _MASK))
                 keys[b, ch, k] = _hash32(np.uint32(kk ^ np.uint32(np.uint64(ch * 0x9E3779B9) & _MASK)))
+    jx = np.zeros((nb, resid.shape[3]), np.int64)  # the first output column of each lattice cell
+    tx = np.zeros((nb, w))  # the position of each output column in its cell
+    for b in range(nb):
+        if has_field[b]:
+            mx = lattice[b, 2]
+            st = step[b, 2]
+            for x in range(w):  # cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
+                j = min(int(x / st), mx - 2)
+                tx[b, x] = x / st - j
+                if x == 0 or j != min(int((x - 1) / st), mx - 2):
+                    jx[b, j] = x
+            for j in range(mx - 1, 0, -1):  # cells no column falls in (none when st >= 1) start where the next does
+                if jx[b, j] == 0:
+                    jx[b, j] = w if j == mx - 1 else jx[b, j + 1]
+            jx[b, 0] = 0
+    in_shape = imgs.shape[2:] if nc > 0 else labs.shape[2:]
+    d0, h0, w0 = in_shape[0], in_shape[1], in_shape[2]
     rows = d * h
-    for r in prange(nb * rows):
-        b = r // rows
-        zy = r - b * rows
-        z = zy // h
-        y = zy - z * h
+    total = nb * rows
+    chunks = (total + _CHUNK - 1) // _CHUNK
+    for c in prange(chunks):  # the scratch rows are allocated once per chunk of rows
         qz = np.empty(w)
         qy = np.empty(w)
         qx = np.empty(w)
         nodes = np.empty((mxmax, 3))
-        _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes)
-        for li in range(nl):
-            _row_nearest(labs[lsrc[b], li], outl[b, li, z, y], qz, qy, qx, lfill)
-        for ch in range(nc):
-            src = imgs[isrc[b], ch]
-            if nearest_intensity:
-                _row_nearest(src, out[b, ch, z, y], qz, qy, qx, np.float32(fills[b, ch]))
-            else:
-                _row_linear(src, out[b, ch, z, y], qz, qy, qx, fills[b, ch])
-        base = (z * h + y) * w
+        offn = np.empty(w, np.int64)
+        off = np.empty(w, np.int64)
+        az = np.empty(w, np.float32)
+        ay = np.empty(w, np.float32)
+        ax = np.empty(w, np.float32)
         buf = np.empty(w + 2, np.float32)
-        for ch in range(min(nc, codes.shape[1])):
-            line = out[b, ch, z, y]
-            for k in range(nops):
-                code = codes[b, ch, k]
-                if code < 0:
-                    break
-                if code == 0:
-                    _op_affine(line, np.float32(params[b, ch, k, 0]), np.float32(params[b, ch, k, 1]))
-                elif code == 1:
-                    _op_gamma(line, params[b, ch, k, 0], params[b, ch, k, 1], params[b, ch, k, 2])
-                elif code == 2:
-                    fi = int(params[b, ch, k, 0])
-                    _op_field(line, fx[b, fi], fq[b, fi, :, z, y], buf)
-                elif code == 3:
-                    _op_noise(line, params[b, ch, k, 0], keys[b, ch, k], base, buf)
+        for r in range(c * _CHUNK, min(total, (c + 1) * _CHUNK)):
+            b = r // rows
+            zy = r - b * rows
+            z = zy // h
+            y = zy - z * h
+            _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes, jx, tx)
+            if nl > 0 or (nc > 0 and nearest_intensity):
+                _plan_nearest(d0, h0, w0, qz, qy, qx, offn)
+            for li in range(nl):
+                _gather_nearest(labs[lsrc[b], li], outl[b, li, z, y], offn, lfill)
+            if nc > 0 and not nearest_intensity:
+                _plan_linear(d0, h0, w0, qz, qy, qx, off, az, ay, ax)
+            for ch in range(nc):
+                src = imgs[isrc[b], ch]
+                if nearest_intensity:
+                    _gather_nearest(src, out[b, ch, z, y], offn, np.float32(fills[b, ch]))
                 else:
-                    _op_clip(line, params[b, ch, k, 0], params[b, ch, k, 1])
+                    _gather_linear(src, out[b, ch, z, y], off, az, ay, ax, qz, qy, qx, fills[b, ch])
+            base = (z * h + y) * w
+            for ch in range(min(nc, codes.shape[1])):
+                line = out[b, ch, z, y]
+                for k in range(nops):
+                    code = codes[b, ch, k]
+                    if code < 0:
+                        break
+                    if code == 0:
+                        _op_affine(line, np.float32(params[b, ch, k, 0]), np.float32(params[b, ch, k, 1]))
+                    elif code == 1:
+                        _op_gamma(line, params[b, ch, k, 0], params[b, ch, k, 1], params[b, ch, k, 2])
+                    elif code == 2:
+                        fi = int(params[b, ch, k, 0])
+                        _op_field(line, fx[b, fi], fq[b, fi, :, z, y], buf)
+                    elif code == 3:
+                        _op_noise(line, params[b, ch, k, 0], keys[b, ch, k], base, buf)
+                    else:
+                        _op_clip(line, params[b, ch, k, 0], params[b, ch, k, 1])

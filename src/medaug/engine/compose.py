@@ -16,7 +16,7 @@ import numpy as np
 
 from .._version import __version__
 from ..data.sample import Sample
-from ..errors import ParameterError
+from ..errors import ParameterError, plural
 from .execute import FillSpec, Resampling, Step, execute, execute_batch, name_sample
 from .ranges import BIG, Range, is_number, number, numbers
 from .registry import constraint_checker
@@ -64,10 +64,17 @@ class Compose(_Base):
         The modality the pipeline is meant for (``ct``, ``mri``, ``xray``,
         ``ultrasound``).  The pipeline is checked against the modality's
         constraints when built, and every output gets a range check in its history.
+    channel_modalities : sequence of str, optional
+        Instead of ``modality``, for images whose channels come from several
+        modalities (e.g. CT and MRI; ``--preset auto`` on such a dataset): one
+        modality per channel.  Each modality's constraints are checked on the
+        transforms that reach its channels (the spatial ones, and the intensity
+        ones whose ``channels`` include one of them), and every output gets a
+        range check per modality, over its channels, in its history.
     on_violation : {"error", "warn", "strict"}
-        With ``modality``: raise :class:`~medaug.errors.UnsafePipelineError` on
-        errors and warn on warnings (``error``), only warn (``warn``), or raise on
-        both (``strict``).
+        With ``modality`` or ``channel_modalities``: raise
+        :class:`~medaug.errors.UnsafePipelineError` on errors and warn on
+        warnings (``error``), only warn (``warn``), or raise on both (``strict``).
 
     Notes
     -----
@@ -106,6 +113,7 @@ class Compose(_Base):
         tolerance: float | None = None,
         modality: str | None = None,
         on_violation: str = "error",
+        channel_modalities: Sequence[str] | None = None,
     ) -> None:
         if isinstance(transforms, (str, bytes)) or not isinstance(transforms, Sequence):
             raise ParameterError(f"a pipeline takes a list of transforms, got {type(transforms).__name__}")
@@ -132,6 +140,19 @@ class Compose(_Base):
             checker = constraint_checker()
             self.modality = checker.canonical(modality)
             checker.enforce(self, self.modality, on_violation=on_violation)
+        #: One modality per channel (a pipeline for channels of several modalities), or None.
+        self.channel_modalities: list[str] | None = None
+        if channel_modalities is not None:
+            if modality is not None:
+                raise ParameterError("give 'modality' (one for every channel) or 'channel_modalities' (one per "
+                                     "channel), not both")
+            if isinstance(channel_modalities, (str, bytes)) or not channel_modalities:
+                raise ParameterError(f"'channel_modalities' must be a list of one modality per channel, got "
+                                     f"{channel_modalities!r}")
+            checker = constraint_checker()
+            self.channel_modalities = [checker.canonical(str(m)) for m in channel_modalities]
+            for m, chosen in self._modality_channels().items():
+                checker.enforce(_ChannelView(self, chosen), m, on_violation=on_violation)
 
     @property
     def options(self) -> ResampleOptions:
@@ -206,7 +227,7 @@ class Compose(_Base):
         samples = list(samples)
         seeds = [None] * len(samples) if seeds is None else list(seeds)
         if len(seeds) != len(samples):
-            raise ParameterError(f"batch: {len(seeds)} seeds for {len(samples)} samples; give one seed per sample")
+            raise ParameterError(f"batch: {plural(len(seeds), 'seed')} for {plural(len(samples), 'sample')}; give one seed per sample")
         for i, sample in enumerate(samples):
             if not isinstance(sample, Sample):
                 raise ParameterError(f"batch sample {i}: a pipeline takes medaug Samples, got {type(sample).__name__}")
@@ -239,13 +260,29 @@ class Compose(_Base):
         return sample.replace(history=[*sample.history, header]), resolved
 
     def _finish(self, out: Sample, sample: Sample) -> Sample:
-        """The modality's tag and output range check, when the pipeline has a modality."""
+        """The modality's tag and output range check, when the pipeline has a modality (one per channel modality)."""
         if self.modality is not None:
             out.metadata.setdefault("modality", self.modality)
             ranges = {n: (float(img.array.min()), float(img.array.max())) for n, img in out.intensity_images.items()}
             inputs = {n: (float(img.array.min()), float(img.array.max())) for n, img in sample.intensity_images.items()}
             out.history.append(constraint_checker().output_range_check(self.modality, ranges, inputs))
+        elif self.channel_modalities is not None:
+            n = len(self.channel_modalities)
+            for m, chosen in self._modality_channels().items():
+                ranges, inputs = ({name: _channel_range(img.array, chosen, img.channel_axis)
+                                   for name, img in s.intensity_images.items() if img.channels == n}
+                                  for s in (out, sample))
+                record = constraint_checker().output_range_check(m, ranges, inputs)
+                record["params"]["channels"] = chosen
+                out.history.append(record)
         return out
+
+    def _modality_channels(self) -> dict[str, list[int]]:
+        """Each modality of ``channel_modalities`` and its channels, in order of first appearance."""
+        found: dict[str, list[int]] = {}
+        for k, m in enumerate(self.channel_modalities or []):
+            found.setdefault(m, []).append(k)
+        return found
 
     def resolve(self, rng: np.random.Generator, ctx: Context, out: list[Step], parent: Resampling | None = None) -> None:
         """Draw every random parameter; append the deterministic transforms, with their resampling, to ``out``."""
@@ -277,6 +314,8 @@ class Compose(_Base):
         d = {k: v for k, v in self.settings.items() if nested or v != _OPTION_DEFAULTS[k]}
         if self.modality is not None:
             d["modality"] = self.modality
+        if self.channel_modalities is not None:
+            d["channel_modalities"] = list(self.channel_modalities)
         return d
 
     def walk(self) -> Iterable[_Base]:
@@ -292,6 +331,30 @@ class Compose(_Base):
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(t) for t in self.transforms)
         return f"{type(self).__name__}([\n  {inner}\n])"
+
+
+def _channel_range(arr: np.ndarray, channels: list[int], channel_axis: bool) -> tuple[float, float]:
+    """(min, max) of ``channels`` of an image's array (the whole array without a channel axis)."""
+    part = arr[channels] if channel_axis else arr
+    return float(part.min()), float(part.max())
+
+
+class _ChannelView:
+    """The transforms of a pipeline that reach some channels: what one modality's constraints are checked on.
+
+    Spatial transforms and groups move every channel; an intensity transform
+    counts when its ``channels`` are all of them (None, ``"each"``,
+    ``"same"``) or include one of ``channels``.
+    """
+
+    def __init__(self, pipeline: Compose, channels: list[int]) -> None:
+        self.pipeline, self.channels = pipeline, set(channels)
+
+    def walk(self) -> Iterable[_Base]:
+        for t in self.pipeline.walk():
+            chosen = getattr(t, "channels", None) if isinstance(t, (IntensityTransform, RandomIntensityTransform)) else None
+            if not isinstance(chosen, list) or self.channels & set(chosen):
+                yield t
 
 
 class OneOf(Compose):

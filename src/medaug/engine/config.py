@@ -38,7 +38,7 @@ MAX_CONFIG_BYTES = 1 << 20
 #: Deepest nesting of lists and mappings a configuration may hold.
 MAX_NESTING = 100
 _RESAMPLING_OPTIONS = ("fill", "interpolation", "label_interpolation", "backend", "tolerance")
-_PIPELINE_OPTIONS = (*_RESAMPLING_OPTIONS, "modality", "on_violation", "p")
+_PIPELINE_OPTIONS = (*_RESAMPLING_OPTIONS, "modality", "channel_modalities", "on_violation", "p")
 _GROUP_KEYS = {"Compose": ("p",), "OneOf": ("weights", "p"), "SomeOf": ("n", "p")}
 
 

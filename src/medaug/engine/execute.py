@@ -72,7 +72,7 @@ def execute(sample: Sample, transforms: Sequence[Step], options: ResampleOptions
     Each spatial transform's history record gets a ``"resampling"`` entry: the
     run's index, its options and the numeric fill used per image.
     """
-    return execute_batch([sample], [transforms], options, fill)[0]
+    return execute_batch([sample], [transforms], options, fill, named=False)[0]
 
 
 def execute_batch(
@@ -80,6 +80,8 @@ def execute_batch(
     transforms: Sequence[Sequence[Step]],
     options: ResampleOptions | None = None,
     fill: FillSpec = "background",
+    *,
+    named: bool = True,
 ) -> list[Sample]:
     """:func:`execute` for several samples, each with its own transforms, their resampling sweeps run together.
 
@@ -93,8 +95,10 @@ def execute_batch(
     ------
     MedaugError or other exceptions
         From the sample that failed, its message led by ``batch sample i``
-        (and its ``case_id``), see :func:`name_sample`.
+        (and its ``case_id``), see :func:`name_sample`; as raised when not ``named``
+        (one sample's own call: no batch to name).
     """
+    where = name_sample if named else _as_raised
     default = Resampling(options or ResampleOptions(), fill)
     steps = [[(s, default) if isinstance(s, Transform) else s for s in listed] for listed in transforms]
     curs = [s.replace() for s in samples]
@@ -105,7 +109,7 @@ def execute_batch(
         for i, cur in enumerate(curs):
             if pos[i] >= len(steps[i]):
                 continue
-            with name_sample(i, cur):
+            with where(i, cur):
                 stage, pos[i] = _next_stage(steps[i], pos[i], cur.grid)
                 if isinstance(stage, _SpatialStage):
                     planned.append((i, _plan_spatial(cur, stage)))
@@ -116,7 +120,7 @@ def execute_batch(
             groups.setdefault((plan.job.layout(), _options_key(plan.stage.resampling.options)), []).append((i, plan))
         for members in groups.values():
             if len(members) == 1:
-                with name_sample(members[0][0], curs[members[0][0]]):
+                with where(members[0][0], curs[members[0][0]]):
                     results = resample_batch([members[0][1].job], 0, members[0][1].stage.resampling.options)
             else:
                 results = resample_batch([p.job for _, p in members], 0, members[0][1].stage.resampling.options)
@@ -124,6 +128,10 @@ def execute_batch(
                 curs[i] = _finish_spatial(curs[i], plan, outs, louts, runs[i])
                 runs[i] += 1
     return curs
+
+
+def _as_raised(index: int, sample: Sample) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -300,7 +308,8 @@ def check_output_size(grid: Grid, itemsizes: Sequence[int]) -> None:
     """
     voxels = math.prod(int(s) for s in grid.shape)
     need = voxels * max(sum(itemsizes), 1)
-    available = _available_memory()
+    # below _UNCHECKED bytes only the explicit cap is looked at (reading /proc on every 2D sample costs more than it guards)
+    available = _available_memory(read_system=need >= _UNCHECKED)
     if voxels > MAX_VOXELS or need > available:
         why = (f"above the {MAX_VOXELS}-voxel limit" if voxels > MAX_VOXELS
                else f"more than the {_size(available)} of memory available")
@@ -311,9 +320,22 @@ def check_output_size(grid: Grid, itemsizes: Sequence[int]) -> None:
         )
 
 
-def _available_memory() -> int:
-    """Bytes the engine may allocate now (see :func:`check_output_size`)."""
-    budget = [_meminfo("MemAvailable") or _physical_memory()]
+#: Outputs smaller than this (bytes) are checked against ``MEDAUG_MAX_OUTPUT_BYTES`` only.
+_UNCHECKED = 16 << 20
+
+
+def _available_memory(read_system: bool = True) -> int:
+    """Bytes the engine may allocate now (see :func:`check_output_size`); only the explicit cap unless ``read_system``."""
+    budget = [1 << 62]
+    cap = os.environ.get("MEDAUG_MAX_OUTPUT_BYTES", "").strip()
+    if cap:
+        try:
+            budget.append(int(float(cap)))
+        except ValueError:
+            raise ParameterError(f"MEDAUG_MAX_OUTPUT_BYTES must be a number of bytes, got {cap!r}") from None
+    if not read_system:
+        return min(budget)
+    budget.append(_meminfo("MemAvailable") or _physical_memory())
     try:
         import resource
 
@@ -322,12 +344,6 @@ def _available_memory() -> int:
             budget.append(max(soft - (_meminfo("VmSize", "/proc/self/status") or 0), 0))
     except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
         pass
-    cap = os.environ.get("MEDAUG_MAX_OUTPUT_BYTES", "").strip()
-    if cap:
-        try:
-            budget.append(int(float(cap)))
-        except ValueError:
-            raise ParameterError(f"MEDAUG_MAX_OUTPUT_BYTES must be a number of bytes, got {cap!r}") from None
     return min(budget)
 
 

@@ -135,7 +135,7 @@ class Inverse(SpatialTransform):
             raise NotInvertibleError(
                 f"{type(t).__name__} cannot be inverted: it folds (Jacobian determinant {det:.3g} at "
                 f"{np.round(where, 1).tolist()} mm), so some output voxels come from two places of the input; "
-                "draw it with a smaller displacement (e.g. RandomElastic with fold_guard=True)"
+                f"{t.fold_hint}"
             )
         return InverseWarp(w)
 

@@ -27,7 +27,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import torch
 
-from ..data.grid import Grid
+from ..data.grid import Grid, apply_homogeneous
 from ..errors import ParameterError
 from .pointwise import FusedOps, apply_ops_torch, pack_programs
 from .warp import ChainWarp
@@ -154,9 +154,9 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
 
     def exact(idx_arr: np.ndarray) -> np.ndarray:
         """Exact input array indices for (N, ndim) output array indices."""
-        phys = idx_arr @ m_out[:n, :n].T + m_out[:n, n]
+        phys = apply_homogeneous(idx_arr, m_out)
         back = chain(phys)
-        return back @ m_in_inv[:n, :n].T + m_in_inv[:n, n]
+        return apply_homogeneous(back, m_in_inv)
 
     spacing_arr = np.asarray(grid_out.spacing[::-1], float)  # array order
     feature = chain.feature_mm
@@ -166,11 +166,11 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
         step = np.minimum(step, np.maximum(np.asarray(grid_out.shape, float) - 1.0, 1.0))
         counts = tuple(max(int(np.ceil((s_len - 1) / st)) + 1, 2) for s_len, st in zip(grid_out.shape, step))
         # the nodes, then random cell centres where the multilinear interpolation is checked
-        both, cells = _lattice_points(counts, tuple(float(st) for st in step))
-        values = exact(both) - (both @ base[:n, :n].T + base[:n, n])
-        nodes = len(both) - len(cells)
+        both, corners = _lattice_points(counts, tuple(float(st) for st in step))
+        values = exact(both) - apply_homogeneous(both, base)
+        nodes = len(both) - len(corners)
         resid = values[:nodes].reshape(*counts, n)
-        interp = _multilinear(resid, cells + 0.5)
+        interp = values[:nodes][corners].mean(axis=1)  # multilinear at a cell centre: the mean of its corners
         error = float(np.abs(interp - values[nodes:]).max())
         if error <= tolerance or np.all(step <= 1):
             break
@@ -187,7 +187,9 @@ def plan_coordinates(chain: ChainWarp, grid_in: Grid, grid_out: Grid, tolerance:
 
 @functools.lru_cache(maxsize=64)
 def _lattice_points(counts: tuple[int, ...], step: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The lattice's nodes (output voxel indices) followed by 512 cell centres, and those cells' indices.
+    """The lattice's nodes (output voxel indices) followed by 512 cell centres, and the nodes at those cells' corners.
+
+    Returns ``(points, corners)``: ``points`` (nodes + 512, n) and ``corners`` (512, 2**n), node numbers (C order).
 
     The cells are drawn from a fixed stream, so a lattice is checked at the
     same places every time (cached per lattice: the arrays are read-only).
@@ -198,26 +200,12 @@ def _lattice_points(counts: tuple[int, ...], step: tuple[float, ...]) -> tuple[n
     rng = np.random.default_rng(0)
     cells = np.stack([rng.integers(0, c - 1, 512) for c in counts], -1)
     both = np.concatenate([nodes, (cells + 0.5) * np.asarray(step)])
+    strides = np.cumprod((*counts[1:], 1)[::-1])[::-1]
+    offsets = np.array([[(corner >> (n - 1 - a)) & 1 for a in range(n)] for corner in range(1 << n)]) @ strides
+    corners = (cells @ strides)[:, None] + offsets[None, :]
     both.setflags(write=False)
-    cells.setflags(write=False)
-    return both, cells
-
-
-def _multilinear(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Multilinear interpolation of ``values`` (*counts, C) at fractional node positions ``pos`` (N, n)."""
-    n = pos.shape[1]
-    counts = np.asarray(values.shape[:n])
-    flat = values.reshape(-1, values.shape[-1])
-    i0 = np.minimum(np.floor(pos).astype(np.int64), counts - 2)
-    t = pos - i0
-    strides = np.cumprod(np.r_[counts[1:], 1][::-1])[::-1]  # C order
-    base = i0 @ strides
-    out = np.zeros((pos.shape[0], values.shape[-1]))
-    for corner in range(1 << n):
-        bits = np.array([(corner >> (n - 1 - a)) & 1 for a in range(n)])
-        w = np.prod(np.where(bits == 1, t, 1.0 - t), axis=1)
-        out += w[:, None] * flat[base + bits @ strides]
-    return out
+    corners.setflags(write=False)
+    return both, corners
 
 
 def numba_available() -> bool:

@@ -10,8 +10,9 @@ replay it and, for spatial ones, to invert it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -37,11 +38,14 @@ __all__ = [
     "RandomIntensityTransform",
     "Context",
     "SeedLike",
+    "ChannelChoice",
     "as_generator",
     "to_jsonable",
 ]
 
 SeedLike = int | np.random.Generator | None
+#: Which channels of a multi-channel image an intensity transform draws for: ``"each"``, ``"same"`` or indices.
+ChannelChoice = Literal["each", "same"] | list[int]
 
 
 def as_generator(seed: SeedLike) -> np.random.Generator:
@@ -57,8 +61,15 @@ def as_generator(seed: SeedLike) -> np.random.Generator:
     raise ParameterError(f"seed must be a non-negative int or a numpy.random.Generator, got {type(seed).__name__}")
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def to_jsonable(value: Any) -> Any:
     """Convert NumPy scalars/arrays and tuples into plain JSON types."""
+    if type(value) in _PLAIN:  # the common case first (exact types: an int subclass such as np.int64 is not one)
+        return value
+    if type(value) is float:
+        return value
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
     if isinstance(value, (np.floating, float)):
@@ -70,6 +81,12 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
+
+
+@functools.cache
+def _init_fields(cls: type) -> tuple[str, ...]:
+    """The names of a dataclass's ``__init__`` fields, in order (looked up once per class)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 class Context:
@@ -142,7 +159,7 @@ class _Base:
     def config_params(self) -> dict[str, Any]:
         """Parameters as they would be written in a configuration file."""
         if dataclasses.is_dataclass(self):
-            return {f.name: to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init}
+            return {name: to_jsonable(getattr(self, name)) for name in _init_fields(type(self))}
         raise NotImplementedError(f"{type(self).__name__} must define config_params")
 
     def to_config(self) -> dict[str, Any]:
@@ -176,6 +193,8 @@ class SpatialTransform(Transform):
     """
 
     __abstract__ = True
+    #: What to do when this transform's map folds and so cannot be inverted (ends the message).
+    fold_hint: ClassVar[str] = "apply a weaker one"
 
     def output_grid(self, grid: Grid) -> Grid:
         """The grid after this transform (unchanged by default)."""
@@ -327,15 +346,16 @@ class RandomIntensityTransform(RandomTransform):
 
     __abstract__ = True
 
-    channels: Any = dataclasses.field(default="each", kw_only=True)
+    channels: ChannelChoice = dataclasses.field(default="each", kw_only=True)
 
     def check_channels(self) -> None:
         """Validate ``channels`` (subclasses' ``__post_init__`` need not call a base one)."""
-        if not (isinstance(self.channels, str) and self.channels in ("each", "same")):
-            self.channels = _channel_list(self.channels, "channels")
-            if self.channels is None:  # a sampled transform has no "every channel" of its own: say which
-                raise ParameterError("'channels' must be 'each', 'same' or a list of channel indices 0, 1, ..., got "
-                                     "None")
+        if isinstance(self.channels, str) and self.channels in ("each", "same"):
+            return
+        chosen = None if self.channels is None else _channel_list(self.channels, "channels")
+        if chosen is None:  # None would fail when drawing
+            raise ParameterError(f"'channels' must be 'each', 'same' or a list of channel indices 0, 1, ..., got {self.channels!r}")
+        self.channels = chosen
 
     def config_params(self) -> dict[str, Any]:
         params = super().config_params()

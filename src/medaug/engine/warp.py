@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..data.grid import apply_homogeneous
+
 __all__ = ["Warp", "AffineWarp", "FieldWarp", "ChainWarp", "InverseWarp", "compose", "solve"]
 
 
@@ -56,7 +58,7 @@ class AffineWarp(Warp):
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         p = np.asarray(points, float)
-        return p @ self.matrix[:-1, :-1].T + self.matrix[:-1, -1]
+        return apply_homogeneous(p, self.matrix)
 
     def forward(self, points: np.ndarray) -> np.ndarray:
         return AffineWarp(np.linalg.inv(self.matrix))(points)
@@ -179,10 +181,10 @@ def solve(warp: Warp, targets: np.ndarray, iterations: int = 100, tol: float = 1
         return targets.copy(), np.zeros(len(targets))
     inv = np.linalg.inv(warp.affine_part())
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging point (a fold) keeps a large residual
-        x = targets @ inv[:-1, :-1].T + inv[:-1, -1]
+        x = apply_homogeneous(targets, inv)
         residual = targets - warp(x)
         for _ in range(iterations):
-            x = x + residual @ inv[:-1, :-1].T
+            x = x + residual @ np.ascontiguousarray(inv[:-1, :-1].T)
             residual = targets - warp(x)
             if not np.abs(residual).max() >= tol:  # below tol, or NaN: stop
                 break

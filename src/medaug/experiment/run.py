@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..datasets.progress import count_line
-from ..errors import ParameterError
+from ..errors import ParameterError, plural
 from ..metrics import jsonable
 from .data import LesionTaskConfig, TaskSplits, load_task, make_task
 from .report import compare, format_tables, machine, model_path, read_results, summarize, write_results
@@ -142,7 +142,7 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
     results: list[RunResult] = list(prior) if stats_only else []
     wanted = [(task, s, seed) for seed in settings.seeds for task in settings.tasks for s in settings.strategies[task]]
     if prior and not stats_only:
-        log(f"resuming: {sum(k in done for k in wanted)} of {len(wanted)} runs done in {out}")
+        log(f"resuming: {sum(k in done for k in wanted)} of {plural(len(wanted), 'run')} done in {out}")
 
     def save(comparisons: list[dict[str, Any]] | None = None) -> dict[str, Path]:
         meta["seconds"] = round(time.perf_counter() - t0, 1)
@@ -187,8 +187,8 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
                 assert splits is not None
                 t1 = time.perf_counter()
                 fields = learn_fields(splits.train, out / "learned" / f"seed{seed}", cases=settings.learned_cases)
-                log(f"  segmentation seed {seed}: {len(fields)} of {settings.learned_cases - 1} learned deformation "
-                    f"fields kept (registration improved the match) in {time.perf_counter() - t1:.1f} s")
+                log(f"  segmentation seed {seed}: {len(fields)} of "
+                    f"{plural(settings.learned_cases - 1, 'learned deformation field')} kept (registration improved the match) in {time.perf_counter() - t1:.1f} s")
             for strategy in settings.strategies["segmentation"]:
                 run_or_keep(("segmentation", strategy, seed), _train, "segmentation", strategy, splits, seed,
                             settings.segmentation, fields)
@@ -198,7 +198,7 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
     tta_runs = [r for r in results if r.strategy.endswith("+tta")]
     if seg_tests and settings.tta_views > 1:
         best = _best_segmenter(results)
-        log(f"test-time augmentation ({settings.tta_views} views) on '{best}', the best mean in-distribution Dice")
+        log(f"test-time augmentation ({plural(settings.tta_views, 'view')}) on '{best}', the best mean in-distribution Dice")
         for seed, seg_splits in seg_tests.items():
             if seg_splits is None and ("segmentation", f"{best}+tta", seed) not in done:
                 seg_splits = _build(seed, settings.segmentation_task, "segmentation", log)
@@ -212,7 +212,7 @@ def run_experiment(settings: ExperimentSettings, out: str | Path, log: Callable[
         r.state = None
     t1 = time.perf_counter()
     comparisons = compare(results, pairs, n_boot=settings.n_boot)
-    log(f"statistics: {len(comparisons)} comparisons, {settings.n_boot} bootstrap replicates each, "
+    log(f"statistics: {plural(len(comparisons), 'comparison')}, {plural(settings.n_boot, 'bootstrap replicate')} each, "
         f"{time.perf_counter() - t1:.1f} s")
     meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     paths = save(comparisons)
@@ -225,7 +225,7 @@ def _build(seed: int, cfg: LesionTaskConfig, task: str, log: Callable[[str], Non
     t1 = time.perf_counter()
     splits = make_task(seed, cfg)
     n_shift = len(splits.shift) if splits.shift is not None else 0
-    log(f"{task} seed {seed}: {len(splits.train)} training, {len(splits.test)} test and {n_shift} shift cases "
+    log(f"{task} seed {seed}: cases: {len(splits.train)} training, {len(splits.test)} test, {n_shift} shift "
         f"({cfg.size}x{cfg.size}, trained on {cfg.train_source}) in {time.perf_counter() - t1:.1f} s")
     return splits
 

@@ -38,7 +38,14 @@ from ..data.image import Image
 from ..data.sample import Sample
 from ..engine.execute import border_median
 from ..engine.ranges import INTENSITY, Range, RangeLike, number
-from ..engine.transform import Context, IntensityTransform, RandomIntensityTransform, SeedLike, as_generator
+from ..engine.transform import (
+    ChannelChoice,
+    Context,
+    IntensityTransform,
+    RandomIntensityTransform,
+    SeedLike,
+    as_generator,
+)
 from ..errors import GeometryError, ParameterError
 
 #: Holes per sample.
@@ -385,7 +392,7 @@ class RandomCutout(RandomIntensityTransform):
     fill: float | str = "background"
     mask: str | None = None
     p: float = 1.0
-    channels: Any = dataclasses.field(default="same", kw_only=True)
+    channels: ChannelChoice = dataclasses.field(default="same", kw_only=True)
 
     def __post_init__(self) -> None:
         self.p = self.check_p(self.p)

@@ -6,8 +6,10 @@ to a modality; :func:`preset_for_channels` gives the modality's preset when
 every channel has the same one, and otherwise one pipeline whose spatial
 part (shared by every channel: they move together) comes from the strictest
 modality present and whose intensity transforms of each modality are limited
-to that modality's channels (``channels: [...]``), every part checked against
-its modality's rules.
+to that modality's channels (``channels: [...]``).  Such a pipeline names the
+modality of each channel (``channel_modalities``): every part is checked
+against its modality's rules, and each output records the range check of
+each modality over its channels, as a single-modality preset records its own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from ..engine.registry import transform_class
 from ..engine.transform import IntensityTransform, RandomIntensityTransform
 from ..errors import ParameterError
 from . import preset_config
-from .constraints import enforce
 
 __all__ = ["channel_modality", "preset_for_channels", "CHANNEL_NAMES"]
 
@@ -85,9 +86,9 @@ def preset_for_channels(names: Sequence[str] | None, *, where: str | None = None
     for modality in present:
         chosen = [k for k, m in enumerate(mods) if m == modality]
         parts = [item for item in preset_config(modality)["transforms"] if _is_intensity(item)]  # type: ignore[arg-type]
-        check = pipeline_from_config([*transforms, *parts])
-        enforce(check, modality)  # this modality's rules on the spatial part and its own intensity part
         for item in parts:
             ((name, params),) = item.items()
             transforms.append({name: {**(params or {}), "channels": chosen}})
-    return {"transforms": transforms, "fill": "background"}
+    config = {"transforms": transforms, "fill": "background", "channel_modalities": mods}
+    pipeline_from_config(config)  # each modality's rules on the spatial part and its own intensity part
+    return config

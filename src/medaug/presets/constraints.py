@@ -19,8 +19,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-
 from ..engine.compose import Compose
 from ..engine.ranges import Range
 from ..engine.registry import set_constraint_checker
@@ -174,21 +172,31 @@ def _magnitude(value: Any, measure: str, name: str) -> float:
     if value is None:
         return 0.0
     if measure == "deviation":
-        if isinstance(value, (int, float)):
-            return abs(float(value))  # "s means (1 - s, 1 + s)"
-        around_one = Range("symmetric", anchor=1.0)
-        vals = np.asarray(around_one.per_axis(value, name, 3) if _nested(value) else around_one.parse(value, name), float)
-        return float(np.abs(vals - 1.0).max())
-    if isinstance(value, (int, float)):
-        return abs(float(value))
-    arr = np.asarray(value, float).ravel()
-    return float(np.abs(arr).max()) if measure == "abs" else float(arr.max())
+        return max(max(abs(lo - 1.0), abs(hi - 1.0)) for lo, hi in _readings(value, name, anchor=1.0))
+    ranges = _readings(value, name, anchor=0.0)
+    if measure == "abs":
+        return max(max(abs(lo), abs(hi)) for lo, hi in ranges)
+    return max(hi for _, hi in ranges)
 
 
-def _nested(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) != 2 or (
-        isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value)
-    )
+def _readings(value: Any, name: str, anchor: float) -> list[tuple[float, float]]:
+    """Every range ``value`` holds, read as the transforms read it (:meth:`Range.per_axis`).
+
+    A value may be written for every axis or per axis of a 2D or 3D image (or
+    per shear factor); each spelling that fits is read, so the largest
+    magnitude of any of them is checked.  One number ``d`` reads as
+    ``(anchor - d, anchor + d)``: its magnitude is ``d`` as the rules mean it.
+    """
+    reader = Range("symmetric", anchor=anchor)
+    found: list[tuple[float, float]] = []
+    for n in (1, 2, 3, 6):
+        try:
+            found += reader.per_axis(value, name, n)
+        except ParameterError:
+            continue  # not a spelling for n axes
+    if not found:
+        raise ParameterError(f"'{name}' is not a range or one range per axis: {value!r}")
+    return found
 
 
 def check_pipeline(pipeline: Compose, modality: str) -> list[Violation]:

@@ -43,7 +43,7 @@ from ..datasets.workers import (
     stop_on_signals,
     worker_pool,
 )
-from ..errors import JobError, MedaugError, ParameterError
+from ..errors import JobError, MedaugError, ParameterError, plural
 
 __all__ = ["LearnJob", "plan_pairs", "run_learn", "MANIFEST_COLUMNS"]
 
@@ -156,7 +156,7 @@ def _one_channel(sample: Sample, k: int) -> Sample:
     if not image.channel_axis:
         return sample
     if not 0 <= k < image.channels:
-        raise ParameterError(f"--channel {k} does not exist: the image has {image.channels} channels", path=image.path)
+        raise ParameterError(f"--channel {k} does not exist: the image has {plural(image.channels, 'channel')}", path=image.path)
     return sample.replace({"image": image.channel(k)})
 
 
@@ -211,6 +211,7 @@ def run_learn(
     from ..datasets.anonymize import anonymize_cases, warn_if_identifying
     from ..datasets.jobs import (
         OutputLock,
+        check_outside_inputs,
         check_writable,
         claim_job,
         dataset_fingerprint,
@@ -232,9 +233,7 @@ def run_learn(
     else:
         warn_if_identifying(cases, inp if inp.is_dir() else inp.parent)
     by_id = {c.case_id: c for c in cases}
-    in_root = inp if inp.is_dir() else inp.parent
-    if out == in_root or (inp.is_dir() and out.is_relative_to(in_root)):
-        raise ParameterError(f"the output folder {out} is inside the input {in_root}; medaug never writes into its input")
+    check_outside_inputs(out, [inp], writes=("fields",))
     if out.exists() and not out.is_dir():
         raise ParameterError("output exists and is not a folder", path=out)
     out.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from ..data.grid import Grid
 from ..data.image import Image
 from ..data.io import image_to_sitk
 from ..data.sample import Sample
-from ..errors import InvalidImageError, ParameterError
+from ..errors import InvalidImageError, ParameterError, plural
 
 __all__ = ["register", "RegistrationResult", "RegistrationReport", "METRICS"]
 
@@ -79,7 +79,7 @@ class RegistrationReport:
 
     def summary(self) -> str:
         """One line for logs and the command line."""
-        state = "usable" if self.usable else f"REFUSED: {self.folds} folded voxels"
+        state = "usable" if self.usable else f"REFUSED: {plural(self.folds, 'folded voxel')}"
         early = ", stopped at the time limit" if self.stopped_early else ""
         return (
             f"NCC {self.ncc_before:.3f} -> {self.ncc_after_affine:.3f} (affine) -> {self.ncc_after:.3f}; "

@@ -68,6 +68,9 @@ class ElasticBSpline(SpatialTransform):
     seed: int = 0
     locked_borders: int = 1
 
+    fold_hint = ("draw it with a smaller displacement: RandomElastic with fold_guard=True (the default) "
+                 "caps it where a B-spline cannot fold")
+
     def __post_init__(self) -> None:
         _check_control_points(self.control_points)
         numbers(self.max_displacement, "max_displacement", DISPLACEMENT_MM, unit="mm")
@@ -119,6 +122,8 @@ class ElasticDense(SpatialTransform):
     alpha: float = 5.0
     sigma: float = 10.0
     seed: int = 0
+
+    fold_hint = "use a smaller alpha or a larger sigma (a smoother field)"
 
     def __post_init__(self) -> None:
         self.alpha = number(self.alpha, "alpha", DISPLACEMENT_MM, unit="mm")

@@ -114,6 +114,8 @@ class Deformation(SpatialTransform):
     scale: float = 1.0
     reference: dict[str, Any] | None = None
 
+    fold_hint = "use a smaller scale"
+
     def __post_init__(self) -> None:
         if self.affine is not None:
             self.affine = _checked_matrix(self.affine).tolist()
@@ -170,6 +172,8 @@ class LearnedDeformation(SpatialTransform):
     mix_with: str | DisplacementField | None = None
     weight: float = 1.0
     alignment: Literal["center", "physical"] = "center"
+
+    fold_hint = "use a smaller scale"
 
     def __post_init__(self) -> None:
         if self.alignment not in _ALIGNMENTS:

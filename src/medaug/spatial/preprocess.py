@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.grid import Grid
+from ..data.grid import Grid, apply_homogeneous
 from ..data.image import Image
 from ..engine.ranges import Numbers, count, numbers
 from ..engine.transform import Context, RandomTransform, SpatialTransform
@@ -115,9 +115,9 @@ def _box_on_grid(mask: np.ndarray, grid_in: Grid, grid_out: Grid, margin: Any) -
     edges = np.stack([lo - 0.5, hi + 0.5])
     corners = np.array([[edges[b, a] for a, b in enumerate(bits)] for bits in itertools.product((0, 1), repeat=n)])
     m_in = grid_in.array_index_to_physical_matrix()
-    phys = corners @ m_in[:n, :n].T + m_in[:n, n]
+    phys = apply_homogeneous(corners, m_in)
     m_out_inv = np.linalg.inv(grid_out.array_index_to_physical_matrix())
-    q = phys @ m_out_inv[:n, :n].T + m_out_inv[:n, n]
+    q = apply_homogeneous(phys, m_out_inv)
     qlo, qhi = q.min(0), q.max(0)
     # output voxels whose extent [i - 0.5, i + 0.5] overlaps the box
     start = np.floor(qlo + 0.5 + 1e-6).astype(int)

@@ -40,7 +40,7 @@ class RadialDistortion(SpatialTransform):
     radius : float, optional
         Normalising radius in mm; half the field of view's diagonal in the distortion plane if omitted.
     axes : list of str or int
-        Physical axes of the distortion plane (default x and y: endoscopy, C-arm).
+        Physical axes of the distortion plane: ``LR``, ``AP``, ``SI`` or 0, 1, 2 (default LR and AP: endoscopy, C-arm).
     """
 
     k1: float = 0.0
@@ -49,6 +49,8 @@ class RadialDistortion(SpatialTransform):
     center: Numbers | None = None
     radius: float | None = None
     axes: Axes = (0, 1)
+
+    fold_hint = "use smaller coefficients k1, k2, k3 (or a larger radius)"
 
     def __post_init__(self) -> None:
         for k in ("k1", "k2", "k3"):

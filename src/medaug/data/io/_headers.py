@@ -35,10 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from ...errors import ImageReadError
+from ...errors import ImageReadError, InvalidImageError
 from ._paths import file_kind
 
-__all__ = ["check_data_files", "check_metaimage_size", "ALLOW_EXTERNAL_DATA"]
+__all__ = ["check_data_files", "check_metaimage_geometry", "check_metaimage_size", "ALLOW_EXTERNAL_DATA"]
 
 #: Environment variable that lets a header name data files outside its own folder.
 ALLOW_EXTERNAL_DATA = "MEDAUG_ALLOW_EXTERNAL_DATA"
@@ -151,6 +151,61 @@ def check_metaimage_size(p: Path) -> None:
             "copy or export the image again",
             path=str(p),
         )
+
+
+def check_metaimage_geometry(p: Path) -> None:
+    """Refuse a MetaImage header whose ``DimSize``, ``ElementSpacing`` or origin ITK would misread.
+
+    ITK's MetaIO reads ``inf`` or a word as 0 (then calls the spacing "zero-valued"),
+    wraps a negative ``DimSize`` into billions of voxels (then the image "does not
+    fit in memory"), takes the absolute value of a negative spacing without a
+    word, and reads an infinite ``Offset`` as 0.  Each is refused here, naming the
+    field: a size is a whole number of at least 1, a spacing a finite number
+    above 0 (a flip belongs in ``TransformMatrix``; ITK images have positive
+    spacing), an origin finite.  The fields are those MetaIO reads (names as
+    written, compared as MetaIO compares them: :func:`_metaimage`).
+
+    Raises
+    ------
+    InvalidImageError
+        Naming the header (the path), the field and its value.
+    """
+    fields = _metaimage(p).fields
+    for name in ("DimSize", "ElementSpacing", "Offset", "Position", "Origin"):
+        if name not in fields:
+            continue
+        text = fields[name]
+        why = _geometry_problem(name, text.split())
+        if why:
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise InvalidImageError(f"has an invalid {name} in its MetaImage header ({name} = {shown}): {why}; fix "
+                                    "the header or export the image again", path=str(p))
+
+
+def _geometry_problem(name: str, tokens: list[str]) -> str | None:
+    """What is wrong with the values of a geometry field, or None."""
+    if not tokens:
+        return "it holds no value"
+    if name == "DimSize":
+        if not all(re.fullmatch(r"[+-]?\d+", t) for t in tokens):
+            return "a size must be a whole number of voxels"
+        sizes = [int(t) for t in tokens]
+        if any(s < 0 for s in sizes):
+            return "a size is negative"
+        return "a size is 0, the image would be empty" if 0 in sizes else None
+    try:
+        values = [float(t) for t in tokens]
+    except ValueError:
+        return "a value is not a number"
+    if not all(math.isfinite(v) for v in values):
+        return "a value is not finite"
+    if name == "ElementSpacing":
+        if any(v < 0 for v in values):
+            return ("a spacing is negative: ITK images have positive spacing (a flip belongs in TransformMatrix, "
+                    "with the spacing positive)")
+        if 0.0 in values:
+            return "a spacing is 0"
+    return None
 
 
 def _check_file_list(p: Path, value: str, files: list[str], dims: list[int], channels: int, element: int | None,

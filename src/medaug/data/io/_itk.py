@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from ...errors import ImageReadError, InvalidImageError
 from ._dicom import _dicom_without_pixels
 from ._formats import _SUPPORTED_TEXT, _extension, _is_dicom_file, _itk_dtype, _itk_reason
-from ._headers import check_data_files, check_metaimage_size
+from ._headers import check_data_files, check_metaimage_geometry, check_metaimage_size
 from ._native import _HEADER_ROOM, _check_memory, _native_read
 from ._nifti import _nifti_version
 from ._raster import GREY_ALPHA, check_bmp, check_jpeg, check_tiff, png_colour, read_grey_alpha_png
@@ -31,6 +31,8 @@ def _info_reader(p: Path, fmt: str, where: str) -> sitk.ImageFileReader:
     """
     if fmt in ("MetaImage", "NRRD"):
         check_data_files(p, fmt)
+        if fmt == "MetaImage":
+            check_metaimage_geometry(p)
     elif fmt == "TIFF":
         check_tiff(p)
     elif fmt == "BMP":

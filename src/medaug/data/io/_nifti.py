@@ -42,6 +42,7 @@ class _NiftiHeader(NamedTuple):
     extended: bool = False  # header extensions follow the header (vox_offset beyond the header is then normal)
     transforms: tuple[tuple[str, int, tuple[float, ...]], ...] = ()  # (name, code, values) of qform and sform
     scaling: tuple[float, float] = (1.0, 0.0)  # scl_slope, scl_inter
+    time: tuple[float, int, float] = (0.0, 0, 0.0)  # pixdim[4], the time bits of xyzt_units, toffset
 
     @property
     def float_dtype(self) -> np.dtype | None:
@@ -78,6 +79,7 @@ def _nifti_header(p: Path) -> _NiftiHeader | None:
             magic, version, extended = h[344:347], 1, h[348:349] not in (b"", b"\x00")
             qcode, scode = struct.unpack(e + "2h", h[252:256])
             quatern, srow = struct.unpack(e + "6f", h[256:280]), struct.unpack(e + "12f", h[280:328])
+            units, toffset = h[123], struct.unpack(e + "f", h[136:140])[0]
             break
         if len(h) >= 540 and struct.unpack(e + "i", h[:4])[0] == 540:
             datatype, bitpix = struct.unpack(e + "2h", h[12:16])
@@ -88,6 +90,7 @@ def _nifti_header(p: Path) -> _NiftiHeader | None:
             magic, version, extended = h[4:7], 2, h[540:541] not in (b"", b"\x00")
             qcode, scode = struct.unpack(e + "2i", h[344:352])
             quatern, srow = struct.unpack(e + "6d", h[352:400]), struct.unpack(e + "12d", h[400:496])
+            units, toffset = struct.unpack(e + "i", h[500:504])[0], struct.unpack(e + "d", h[216:224])[0]
             break
     else:
         raise ImageReadError(
@@ -115,7 +118,59 @@ def _nifti_header(p: Path) -> _NiftiHeader | None:
     # (sized by bitpix, a file holding a third of them passed the truncation check and read uninitialised memory)
     bitpix = _NIFTI_BITS.get(datatype, bitpix)
     return _NiftiHeader(shape, bitpix, offset, dtype, tuple(pixdim[1 : 1 + min(ndim, 3)]), version, extended,
-                        transforms, scaling)
+                        transforms, scaling, (float(pixdim[4]), int(units) & _TIME_BITS, float(toffset)))
+
+
+#: The time bits of ``xyzt_units`` and their names (NIfTI-1 standard; nibabel's names).
+_TIME_BITS = 0x38
+TIME_UNITS = {0: "unknown", 8: "sec", 16: "msec", 24: "usec", 32: "hz", 40: "ppm", 48: "rads"}
+#: What ITK multiplies ``pixdim[4]`` and ``toffset`` by when it reads them (it writes seconds).
+_ITK_TIME_SCALE = {"msec": 1e-3, "usec": 1e-6}
+
+
+def time_metadata(hdr: _NiftiHeader) -> dict[str, Any]:
+    """A 4D NIfTI's time axis as :attr:`~medaug.data.image.Image.metadata`: ``time_step``, ``time_units``, ``time_offset``."""
+    step, code, offset = hdr.time
+    return {"time_step": step, "time_units": TIME_UNITS.get(code, "unknown"), "time_offset": offset}
+
+
+def time_axis(metadata: dict[str, Any]) -> tuple[float, int, float] | None:
+    """``(pixdim[4], time code, toffset)`` to write from an image's metadata, or None when it holds no time axis."""
+    if "time_step" not in metadata:
+        return None
+    codes = {name: code for code, name in TIME_UNITS.items()}
+    return (float(metadata["time_step"]), codes.get(str(metadata.get("time_units", "unknown")), 0),
+            float(metadata.get("time_offset", 0.0)))
+
+
+def itk_time(step: float, code: int, offset: float) -> tuple[float, float]:
+    """The (spacing, origin) of ITK's fourth axis that make its writer put ``step`` and ``offset`` back (in seconds).
+
+    A step ITK cannot hold (0, negative, not finite: e.g. the 0 of many MRI
+    series) becomes 1; :func:`patch_time` then writes the true header.
+    """
+    scale = _ITK_TIME_SCALE.get(TIME_UNITS.get(code, "unknown"), 1.0)
+    spacing = step * scale
+    origin = offset * scale if math.isfinite(offset) else 0.0
+    return (spacing if math.isfinite(spacing) and spacing > 0 else 1.0), origin
+
+
+def needs_time_patch(step: float, code: int, offset: float) -> bool:
+    """Whether ITK's writer (which writes seconds) leaves other time values than these in the header."""
+    spacing, origin = itk_time(step, code, offset)
+    return code != 8 or spacing != step or origin != offset
+
+
+def patch_time(path: Path, step: float, code: int, offset: float) -> None:
+    """Write ``pixdim[4]``, the time bits of ``xyzt_units`` and ``toffset`` into an uncompressed NIfTI-1 file."""
+    with open(path, "r+b") as f:
+        head = bytearray(f.read(348))
+        e = "<" if struct.unpack("<i", head[:4])[0] == 348 else ">"
+        struct.pack_into(e + "f", head, 92, step)
+        head[123] = (head[123] & ~_TIME_BITS & 0xFF) | code
+        struct.pack_into(e + "f", head, 136, offset)
+        f.seek(0)
+        f.write(head)
 
 
 def _as_offset(value: float) -> int:

@@ -15,7 +15,7 @@ from ._dicom import _check_dicom_file, _check_slice_positions, _collapse_slice, 
 from ._formats import PathType, _fits, _format_of, _itk_dtype, _itk_reason
 from ._itk import _info_reader, _read_file
 from ._native import _HEADER_ROOM, _check_memory, _native_read, _native_stderr_to_log
-from ._nifti import _apply_geometry, _check_nifti, _nifti_geometry, _nifti_header, _unscaled
+from ._nifti import _apply_geometry, _check_nifti, _nifti_geometry, _nifti_header, _unscaled, time_metadata
 from ._paths import _check_input_path
 from .convert import image_from_sitk
 
@@ -38,9 +38,15 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
         whole, its volumes as channels.
     channels : {None, "rgb"}
         ``"rgb"``: read a colour picture (PNG, JPEG, TIFF, BMP, DICOM) as three
-        channels R, G, B (alpha dropped).  Without it a colour picture is
-        refused (a grey one stored as RGB is read as grey).  Multi-component
-        MetaImage/NRRD/NIfTI images always keep their components as channels.
+        channels R, G, B.  An alpha channel is dropped only when it is fully
+        opaque (it then carries nothing); a colour picture with transparent
+        pixels is refused, since the colours under them are undefined and
+        augmentation would treat them as image content: flatten it onto its
+        background first, or save the alpha mask as a label file.  Without
+        ``channels`` a colour picture is refused (a grey one stored as RGB(A)
+        is read as grey, alpha dropped as for a grey + alpha PNG).
+        Multi-component MetaImage/NRRD/NIfTI images always keep their
+        components as channels.
 
     Returns
     -------
@@ -56,7 +62,7 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
         unreadable, corrupt or truncated.
     InvalidImageError
         The image has NaN/Inf voxels, is empty, complex, colour without
-        ``channels="rgb"``, too large for memory, or a DICOM series misses a
+        ``channels="rgb"`` (or with it, but with transparent pixels), too large for memory, or a DICOM series misses a
         slice; or, with ``label=True``, holds several channels, non-integer or
         negative values.
     ParameterError
@@ -69,7 +75,7 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
     where = str(p)
     _check_input_path(p)
     with _native_stderr_to_log():  # ITK's helpers (VNL) may also print on a degenerate geometry
-        itk, fmt = _read_any(p, volume, where)
+        itk, fmt, metadata = _read_any(p, volume, where)
         itk, names = _colour(itk, fmt, channels, where)
         if label and (itk.GetNumberOfComponentsPerPixel() > 1 or itk.GetDimension() == 4):
             n = itk.GetNumberOfComponentsPerPixel() if itk.GetNumberOfComponentsPerPixel() > 1 else itk.GetSize()[3]
@@ -79,6 +85,7 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
                 path=where,
             )
         image = image_from_sitk(itk, is_label=False, path=where, channel_names=names)
+        image.metadata.update(metadata)
     arr = image.array
     if fmt == "DICOM" and arr.dtype == np.int32 and _fits(arr, np.int16):
         image = image.with_data(arr.astype(np.int16))
@@ -98,8 +105,9 @@ def load(path: PathType, *, label: bool = False, volume: int | None = None, chan
     return image
 
 
-def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]:
-    """The file or DICOM folder as one 2D/3D SimpleITK image (vector or 4D for channels), and its format name."""
+def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str, dict[str, Any]]:
+    """The file or DICOM folder as one 2D/3D SimpleITK image (vector or 4D for channels), its format name, and
+    what its header holds beyond the grid (a 4D NIfTI's time axis, :func:`~._nifti.time_metadata`)."""
     nifti = None
     if p.is_dir():
         itk, fmt = _read_dicom_folder(p), "DICOM"
@@ -117,7 +125,8 @@ def _read_any(p: Path, volume: int | None, where: str) -> tuple[sitk.Image, str]
         itk = _apply_geometry(itk, nifti, where)
     if fmt == "DICOM" and itk.GetDimension() == 3 and itk.GetSize()[2] == 1:
         itk = _collapse_slice(itk, where)
-    return itk, fmt
+    metadata = time_metadata(nifti) if nifti is not None and itk.GetDimension() == 4 else {}
+    return itk, fmt, metadata
 
 
 def read_header(path: PathType) -> dict[str, Any]:
@@ -220,7 +229,8 @@ _COLOUR_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "DICOM")
 def _colour(itk: sitk.Image, fmt: str, channels: str | None, where: str) -> tuple[sitk.Image, tuple[str, ...] | None]:
     """Grey RGB(A) as one channel; colour as R, G, B channels when ``channels="rgb"``, else refused.
 
-    Grey + alpha is read as grey.  Vector images of other formats
+    With ``channels="rgb"`` an alpha channel is dropped when fully opaque and
+    refused otherwise (see :func:`load`).  Grey + alpha is read as grey.  Vector images of other formats
     (multi-component MetaImage/NRRD/NIfTI) and pictures of more than four
     components keep their components as channels.
     """
@@ -233,7 +243,8 @@ def _colour(itk: sitk.Image, fmt: str, channels: str | None, where: str) -> tupl
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
             return sitk.VectorIndexSelectionCast(itk, 0), None
         if channels == "rgb":
-            if ncomp == 4:  # alpha is a display mask, not an image channel
+            if ncomp == 4:  # alpha is a display mask, not an image channel: dropped only when it hides nothing
+                _check_opaque(sitk.GetArrayViewFromImage(itk)[..., 3], where)
                 itk = sitk.Compose([sitk.VectorIndexSelectionCast(itk, i) for i in range(3)])
             return itk, ("R", "G", "B")
         raise InvalidImageError(
@@ -244,6 +255,27 @@ def _colour(itk: sitk.Image, fmt: str, channels: str | None, where: str) -> tupl
     if ncomp == 2:  # grey + alpha
         return sitk.VectorIndexSelectionCast(itk, 0), None
     return itk, None  # more than four components: not colours but channels (e.g. a multi-channel TIFF)
+
+
+def _check_opaque(alpha: np.ndarray, where: str) -> None:
+    """Refuse a colour picture whose alpha channel is not fully opaque (the colours under it would be read as seen).
+
+    Raises
+    ------
+    InvalidImageError
+        Naming the file, how many pixels are transparent, and what to do.
+    """
+    opaque = np.iinfo(alpha.dtype).max if alpha.dtype.kind in "iu" else 1.0
+    clear = int(np.count_nonzero(alpha < opaque))
+    if clear:
+        raise InvalidImageError(
+            f"has an alpha channel that is not fully opaque ({clear} of {alpha.size} pixels partly or fully "
+            "transparent), which channels='rgb' (--channels rgb) would drop, leaving the colours under it as image "
+            "content; flatten the picture onto its background first (e.g. with Pillow: "
+            "Image.alpha_composite(Image.new('RGBA', im.size, 'black'), im).convert('RGB')), or save the alpha as "
+            "a label map",
+            path=where,
+        )
 
 
 def _as_label_array(arr: np.ndarray, where: str) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gzip
 import os
 import secrets
 import shutil
@@ -15,7 +16,7 @@ from ...errors import ImageWriteError, ParameterError
 from ..image import Image
 from ._formats import _DETACHED, _EIGHT_BIT_ONLY, SUPPORTED_FORMATS, PathType, _extension, _itk_reason
 from ._native import _native_stderr_to_log
-from ._nifti import _nifti_incomplete
+from ._nifti import _nifti_incomplete, itk_time, needs_time_patch, patch_time, time_axis
 from ._paths import check_utf8_name
 from .convert import image_to_sitk
 
@@ -44,7 +45,9 @@ def save(image: Image, path: PathType, *, compress: bool = False, header: dict[s
     -----
     An image with channels is written in the format's own layout: a 4D NIfTI
     (channels along the fourth axis, as the Medical Segmentation Decathlon), a
-    multi-component MetaImage/NRRD/TIFF, an RGB(A) PNG or RGB JPEG/BMP.
+    multi-component MetaImage/NRRD/TIFF, an RGB(A) PNG or RGB JPEG/BMP.  A 4D
+    NIfTI gets back the time axis its source had (``pixdim[4]``, the time units
+    of ``xyzt_units``, ``toffset``: ``image.metadata``, see :class:`Image`).
 
     Raises
     ------
@@ -74,14 +77,22 @@ def save(image: Image, path: PathType, *, compress: bool = False, header: dict[s
     itk = image_to_sitk(image, channels_as="series" if fmt == "NIfTI" else "vector")
     for key, value in (header or {}).items():
         itk.SetMetaData(key, value)
-    write_itk(itk, p, compress=compress)
+    time = time_axis(image.metadata) if fmt == "NIfTI" and itk.GetDimension() == 4 else None
+    if time is not None:
+        spacing, origin = itk_time(*time)
+        itk.SetSpacing((*itk.GetSpacing()[:3], spacing))
+        itk.SetOrigin((*itk.GetOrigin()[:3], origin))
+    write_itk(itk, p, compress=compress, nifti_time=time)
 
 
-def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False) -> None:
+def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False,
+              nifti_time: tuple[float, int, float] | None = None) -> None:
     """Write a SimpleITK image atomically (temporary name in the same folder, then rename).
 
     The one place medaug writes image files; :func:`save` and the displacement
-    fields of :mod:`medaug.registration` go through it.
+    fields of :mod:`medaug.registration` go through it.  ``nifti_time``
+    (``pixdim[4]``, time code of ``xyzt_units``, ``toffset``) is written into a
+    4D NIfTI's header where ITK's writer (which writes seconds) would not.
 
     Raises
     ------
@@ -107,7 +118,7 @@ def write_itk(itk: sitk.Image, path: PathType, *, compress: bool = False) -> Non
         else:
             tmp = p.parent / f".{stem}.{token}{ext}"
             try:
-                _write(itk, tmp, compress, where)
+                _write_nifti_time(itk, tmp, compress, where, nifti_time)
                 os.replace(tmp, p)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -142,6 +153,30 @@ def _check_writable(ndim: int, dtype: np.dtype, fmt: str, where: str, channels: 
                 f"{' / '.join(np.dtype(a).name for a in allowed)} first",
                 path=where,
             )
+
+
+def _write_nifti_time(itk: sitk.Image, target: Path, compress: bool, where: str,
+                      nifti_time: tuple[float, int, float] | None) -> None:
+    """:func:`_write`, then the time axis ITK's writer cannot hold put into the header (:func:`patch_time`).
+
+    A ``.nii.gz`` is then written uncompressed first, patched, and compressed
+    into ``target`` (as niftilib does: zlib's default level).
+    """
+    if nifti_time is None or not needs_time_patch(*nifti_time):
+        _write(itk, target, compress, where)
+        return
+    if not target.name.lower().endswith(".gz"):
+        _write(itk, target, compress, where)
+        patch_time(target, *nifti_time)
+        return
+    raw = target.with_name(target.name[:-3])
+    try:
+        _write(itk, raw, False, where)
+        patch_time(raw, *nifti_time)
+        with open(raw, "rb") as src, gzip.GzipFile(target, "wb", compresslevel=6, mtime=0) as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
+    finally:
+        raw.unlink(missing_ok=True)
 
 
 def _write(itk: sitk.Image, target: Path, compress: bool, where: str) -> None:

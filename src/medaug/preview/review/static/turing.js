@@ -100,6 +100,8 @@ document.addEventListener("keydown", (e) => {
   else if (e.key >= "1" && e.key <= "5") setConfidence(Number(e.key));
   else if (e.key === "ArrowRight") showItem(state.pos + 1);
   else if (e.key === "ArrowLeft") showItem(state.pos - 1);
+  else return;
+  e.preventDefault(); // a key of the page only: ← / → would also move the confidence radio button that has the focus
 });
 
 init().catch((err) => { $("progress").textContent = `Error: ${err.message}`; });

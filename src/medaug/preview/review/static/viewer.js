@@ -16,16 +16,17 @@ const LABEL_COLOURS = [[255, 59, 48], [52, 199, 89], [10, 132, 255], [255, 204, 
   [90, 200, 250], [255, 45, 85], [162, 132, 94], [0, 199, 190]];
 const PLANE_CACHE = 96; // planes kept per image
 
+// [keys, what, shown only for: "3d" a volume, "labels" an image with its label map drawn]
 const VIEW_SHORTCUTS = [
   ["wheel / pinch", "zoom at the pointer"],
   ["drag", "pan"],
   ["right-drag, Ctrl+drag", "window: ←→ width, ↑↓ level"],
-  ["Shift+wheel, ↑ ↓, PgUp PgDn", "slice"],
-  ["click (3 planes)", "move the other planes there"],
+  ["Shift+wheel, ↑ ↓, PgUp PgDn", "slice", "3d"],
+  ["click (3 planes)", "move the other planes there", "3d"],
   ["F / Z", "fit to window / 1:1 (one voxel per screen pixel)"],
   ["W / Shift+W", "next / previous window preset"],
-  ["P / T", "next plane / one or three planes"],
-  ["L", "label overlay on or off"],
+  ["P / T", "next plane / one or three planes", "3d"],
+  ["L", "label overlay on or off", "labels"],
 ];
 
 let inFlight = 0;
@@ -342,6 +343,7 @@ class Viewer {
     this.withLabels = true;
     this.renders = 0;
     this.ticket = 0;
+    this.pointer = null; // {axis, x, y}: where the pointer is over a pane (CSS pixels in the pane), for the readout
     this.frame = null;
     this.buildTools(tools);
     this.buildShortcuts(shortcuts, pageShortcuts || []);
@@ -418,10 +420,12 @@ class Viewer {
     box.textContent = "";
     box.append(el("h2", null, "Keys and mouse"));
     const table = el("table", "keys");
-    for (const [key, what] of [...pageShortcuts, ...VIEW_SHORTCUTS]) {
+    this.ui.keyRows = [];
+    for (const [key, what, only] of [...pageShortcuts, ...VIEW_SHORTCUTS]) {
       const tr = el("tr");
       tr.append(el("th", null, key), el("td", null, what));
       table.append(tr);
+      if (only) this.ui.keyRows.push([tr, only]);
     }
     box.append(table);
   }
@@ -444,6 +448,7 @@ class Viewer {
     }
     this.ui.presets.querySelectorAll("button").forEach((b) => b.classList.toggle("active", b.dataset.name === this.state.window.name));
     const labelled = this.withLabels && this.volumes.some((x) => x.meta.labels.length > 0);
+    for (const [tr, only] of this.ui.keyRows || []) tr.hidden = only === "3d" ? !three : !labelled;
     this.ui.labelRow.hidden = !labelled;
     this.ui.legend.hidden = !labelled || !this.state.labels;
     this.ui.labelToggle.checked = this.state.labels;
@@ -531,6 +536,7 @@ class Viewer {
   buildPanes() {
     this.host.textContent = "";
     this.panes = [];
+    this.pointer = null; // the panes move: the readout waits for the pointer to move
     const three = this.state.layout === "three" && this.volumes[0].plane3d();
     const axes = three ? [0, 1, 2] : [this.volumes[0].plane3d() ? this.state.axis : 0];
     this.host.style.gridTemplateColumns = `repeat(${three ? 3 : this.volumes.length}, minmax(0, 1fr))`;
@@ -569,8 +575,19 @@ class Viewer {
     const planes = await Promise.all(this.panes.map((p) => p.prepare()));
     if (ticket !== this.ticket) return; // a newer render is on its way
     this.panes.forEach((p, k) => p.draw(planes[k]));
+    this.showReadout();
     this.refreshTools();
     document.body.dataset.rendered = String(++this.renders);
+  }
+
+  // the value under the pointer in every pane of the plane pointed at: linked panes show the same place there, so the
+  // original's value is read beside the augmented one; the other panes show none
+  showReadout() {
+    const at = this.pointer;
+    for (const pane of this.panes) {
+      if (at && pane.axis === at.axis) pane.showValue(at.x, at.y);
+      else pane.readout.textContent = "";
+    }
   }
 
   onError(err) {
@@ -697,7 +714,8 @@ class Viewer {
       const pane = this.paneOf(e.target);
       if (pane) {
         this.hoverAxis = pane.axis;
-        pane.showValue(e.offsetX, e.offsetY);
+        this.pointer = { axis: pane.axis, x: e.offsetX, y: e.offsetY };
+        this.showReadout();
       }
       if (!gesture || !pointers.has(e.pointerId)) return;
       pointers.set(e.pointerId, { x: e.offsetX, y: e.offsetY });
@@ -729,9 +747,10 @@ class Viewer {
     };
     host.addEventListener("pointerup", end);
     host.addEventListener("pointercancel", end);
-    host.addEventListener("pointerleave", (e) => {
-      const pane = this.paneOf(e.target);
-      if (pane) pane.readout.textContent = "";
+    host.addEventListener("pointerout", (e) => { // off an image (pointerout bubbles, pointerleave does not)
+      if (!this.paneOf(e.target) || this.paneOf(e.relatedTarget)) return;
+      this.pointer = null;
+      this.showReadout();
     });
   }
 
