@@ -35,11 +35,6 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 _CACHE = cache_kernels()
 
 
-def threads() -> int:
-    """The number of threads the parallel sweep uses now."""
-    return int(numba.get_num_threads())
-
-
 def set_threads(n: int) -> None:
     """Use ``n`` threads (capped by what Numba started with), e.g. 1 inside DataLoader workers."""
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
@@ -364,8 +359,8 @@ def _op_clip(row, lo, hi):
         row[x] = min(max(row[x], lo32), hi32)
 
 
-@njit(cache=_CACHE, inline="always")
-def _sweep(
+@njit(cache=_CACHE, parallel=True)
+def resample(
     imgs, isrc, out, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest_intensity, fills, lfill,
     codes, params, fx, fq,
 ):
@@ -476,23 +471,3 @@ def _sweep(
                         _op_noise(line, params[b, ch, k, 0], keys[b, ch, k], base, buf)
                     else:
                         _op_clip(line, params[b, ch, k, 0], params[b, ch, k, 1])
-
-
-@njit(cache=_CACHE, parallel=True)
-def resample(
-    imgs, isrc, out, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest_intensity, fills, lfill,
-    codes, params, fx, fq,
-):
-    """The sweep (see :func:`_sweep`) with its rows shared between Numba's threads."""
-    _sweep(imgs, isrc, out, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest_intensity, fills,
-           lfill, codes, params, fx, fq)
-
-
-@njit(cache=_CACHE)
-def resample_serial(
-    imgs, isrc, out, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest_intensity, fills, lfill,
-    codes, params, fx, fq,
-):
-    """The sweep on the calling thread: with one thread, a parallel launch only adds a hand-over to a worker."""
-    _sweep(imgs, isrc, out, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest_intensity, fills,
-           lfill, codes, params, fx, fq)

@@ -383,10 +383,6 @@ def _pack_batch_programs(jobs: list[ResampleJob], shape3: tuple[int, int, int], 
     return codes, params, fx, fq
 
 
-#: Output voxels of one sweep up to which a one-thread sweep runs the serial compile.
-_SERIAL_VOXELS = 1 << 18
-
-
 def _resample_numba(jobs: list[ResampleJob], label_fill: int, options: ResampleOptions):
     from . import _numba
 
@@ -396,10 +392,6 @@ def _resample_numba(jobs: list[ResampleJob], label_fill: int, options: ResampleO
     d, h, w = coords0.out_shape3
     in3 = coords0.in_shape3
     nb = len(jobs)
-    # one thread and a small output (a 2D slice): the serial compile saves the hand-over to a worker thread;
-    # for volumes the parallel compile is faster even on one thread (Numba optimises its outlined loop body better)
-    small = nb * d * h * w <= _SERIAL_VOXELS
-    sweep = _numba.resample_serial if _numba.threads() == 1 and small else _numba.resample
     counts = [int(a.shape[0]) for a in jobs[0].intensity]
     total = sum(counts)
     if total:
@@ -424,7 +416,7 @@ def _resample_numba(jobs: list[ResampleJob], label_fill: int, options: ResampleO
             labs, lsrc = np.zeros((1, 0, 1, 1, 1), dtype), np.zeros(nb, np.int64)
         outl = np.empty((nb, len(members), d, h, w), dtype)
         src, dst = (stack, out) if r == 0 else (stack[:, :0], out[:, :0])
-        sweep(src, isrc, dst, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest,
+        _numba.resample(src, isrc, dst, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest,
                         fills[:, : dst.shape[1]], label_fill, codes[:, : dst.shape[1]], params[:, : dst.shape[1]],
                         fx, fq)
         for j, i in enumerate(members):
