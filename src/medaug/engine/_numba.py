@@ -410,15 +410,15 @@ def resample(
         if has_field[b]:
             mx = lattice[b, 2]
             st = step[b, 2]
+            last = -1  # the last cell whose first column is known
             for x in range(w):  # cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
                 j = min(int(x / st), mx - 2)
                 tx[b, x] = x / st - j
-                if x == 0 or j != min(int((x - 1) / st), mx - 2):
-                    jx[b, j] = x
-            for j in range(mx - 1, 0, -1):  # cells no column falls in (none when st >= 1) start where the next does
-                if jx[b, j] == 0:
-                    jx[b, j] = w if j == mx - 1 else jx[b, j + 1]
-            jx[b, 0] = 0
+                while last < j:  # a cell no column falls in (none when st >= 1) starts where the next one does
+                    last += 1
+                    jx[b, last] = x
+            for j in range(last + 1, mx):  # the end of the last cell, and cells past the row
+                jx[b, j] = w
     in_shape = imgs.shape[2:] if nc > 0 else labs.shape[2:]
     d0, h0, w0 = in_shape[0], in_shape[1], in_shape[2]
     rows = d * h
