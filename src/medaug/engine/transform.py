@@ -61,14 +61,12 @@ def as_generator(seed: SeedLike) -> np.random.Generator:
     raise ParameterError(f"seed must be a non-negative int or a numpy.random.Generator, got {type(seed).__name__}")
 
 
-_PLAIN = (str, int, bool, type(None))
+_PLAIN = (str, int, float, bool, type(None))
 
 
 def to_jsonable(value: Any) -> Any:
     """Convert NumPy scalars/arrays and tuples into plain JSON types."""
-    if type(value) in _PLAIN:  # the common case first (exact types: an int subclass such as np.int64 is not one)
-        return value
-    if type(value) is float:
+    if type(value) in _PLAIN:  # the common case first (exact types: np.float64, a float subclass, is not one)
         return value
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
