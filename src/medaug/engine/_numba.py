@@ -359,6 +359,37 @@ def _op_clip(row, lo, hi):
         row[x] = min(max(row[x], lo32), hi32)
 
 
+@njit(cache=_CACHE)
+def _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field):
+    """Each channel's noise keys; each lattice cell's first output column and each column's position in its cell.
+
+    Compiled apart from :func:`resample`: inside a ``parallel=True`` function every ``np.zeros`` becomes a
+    parallel loop of its own, and each launch hands work to the thread pool (about 0.15 ms on this kind of host).
+    """
+    keys = np.empty((nb, max(nc, 1), nops), np.uint32)
+    for b in range(nb):
+        for ch in range(min(nc, codes.shape[1])):
+            for k in range(nops):
+                kk = _hash32(np.uint32(np.uint64(np.int64(params[b, ch, k, 1])) & _MASK))
+                keys[b, ch, k] = _hash32(np.uint32(kk ^ np.uint32(np.uint64(ch * 0x9E3779B9) & _MASK)))
+    jx = np.zeros((nb, resid.shape[3]), np.int64)  # the first output column of each lattice cell
+    tx = np.zeros((nb, w))  # the position of each output column in its cell
+    for b in range(nb):
+        if has_field[b]:
+            mx = lattice[b, 2]
+            st = step[b, 2]
+            last = -1  # the last cell whose first column is known
+            for x in range(w):  # cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
+                j = min(int(x / st), mx - 2)
+                tx[b, x] = x / st - j
+                while last < j:  # a cell no column falls in (none when st >= 1) starts where the next one does
+                    last += 1
+                    jx[b, last] = x
+            for j in range(last + 1, mx):  # the end of the last cell, and cells past the row
+                jx[b, j] = w
+    return keys, jx, tx
+
+
 @njit(cache=_CACHE, parallel=True)
 def resample(
     imgs, isrc, out, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest_intensity, fills, lfill,
@@ -398,27 +429,7 @@ def resample(
         d, h, w = outl.shape[2], outl.shape[3], outl.shape[4]
     nops = codes.shape[2]
     mxmax = resid.shape[3]
-    keys = np.empty((nb, max(nc, 1), nops), np.uint32)
-    for b in range(nb):
-        for ch in range(min(nc, codes.shape[1])):
-            for k in range(nops):
-                kk = _hash32(np.uint32(np.uint64(np.int64(params[b, ch, k, 1])) & _MASK))
-                keys[b, ch, k] = _hash32(np.uint32(kk ^ np.uint32(np.uint64(ch * 0x9E3779B9) & _MASK)))
-    jx = np.zeros((nb, resid.shape[3]), np.int64)  # the first output column of each lattice cell
-    tx = np.zeros((nb, w))  # the position of each output column in its cell
-    for b in range(nb):
-        if has_field[b]:
-            mx = lattice[b, 2]
-            st = step[b, 2]
-            last = -1  # the last cell whose first column is known
-            for x in range(w):  # cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
-                j = min(int(x / st), mx - 2)
-                tx[b, x] = x / st - j
-                while last < j:  # a cell no column falls in (none when st >= 1) starts where the next one does
-                    last += 1
-                    jx[b, last] = x
-            for j in range(last + 1, mx):  # the end of the last cell, and cells past the row
-                jx[b, j] = w
+    keys, jx, tx = _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field)
     in_shape = imgs.shape[2:] if nc > 0 else labs.shape[2:]
     d0, h0, w0 = in_shape[0], in_shape[1], in_shape[2]
     rows = d * h
