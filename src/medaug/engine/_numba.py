@@ -136,11 +136,12 @@ def _gauss_pair(j, key):
 
 # ---------------------------------------------------------------- one row
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
-def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes, jx, tx):
+def _row_coords(b, z, y, bmat, cvec, rt, lattice, step, has_field, qz, qy, qx, nodes, jx, tx):
     """Input coordinates (z, y, x) of output row (z, y) of sample ``b``: the affine, plus the lattice residual.
 
-    ``jx[b, j]`` is the first column of lattice cell ``j`` (``jx[b, mx - 1]`` = ``w``) and ``tx[b, x]`` the position of
-    column ``x`` in its cell: the same for every row.
+    ``rt`` is the residual lattice with its component axis before x, ``(B, MZ, MY, 3, MX)``; ``nodes`` (3, MX) scratch.
+    ``jx[b, x]`` is the lattice cell of column ``x`` and ``tx[b, x]`` the column's position in it: the same for every
+    row.
     """
     w = qx.shape[0]
     rz = bmat[b, 0, 0] * z + bmat[b, 0, 1] * y + cvec[b, 0]
@@ -160,20 +161,20 @@ def _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx
     fy = y / step[b, 1]
     iy0 = min(int(fy), my - 2)
     ty = fy - iy0
-    for j in range(mx):  # the residual along this row, at the lattice's x nodes
-        for k in range(3):
-            nodes[j, k] = (resid[b, iz0, iy0, j, k] * (1.0 - ty) + resid[b, iz0, iy0 + 1, j, k] * ty) * (1.0 - tz) + (
-                resid[b, iz0 + 1, iy0, j, k] * (1.0 - ty) + resid[b, iz0 + 1, iy0 + 1, j, k] * ty
-            ) * tz
-    for j in range(mx - 1):  # the columns of cell j are jx[b, j] .. jx[b, j + 1] - 1
-        z0, z1 = nodes[j, 0], nodes[j + 1, 0]
-        y0, y1 = nodes[j, 1], nodes[j + 1, 1]
-        x0, x1 = nodes[j, 2], nodes[j + 1, 2]
-        for x in range(jx[b, j], jx[b, j + 1]):
-            t = tx[b, x]
-            qz[x] += z0 + (z1 - z0) * t
-            qy[x] += y0 + (y1 - y0) * t
-            qx[x] += x0 + (x1 - x0) * t
+    a00 = (1.0 - ty) * (1.0 - tz)
+    a01 = ty * (1.0 - tz)
+    a10 = (1.0 - ty) * tz
+    a11 = ty * tz
+    for k in range(3):  # the residual along this row at the lattice's x nodes (rt: x innermost, so this vectorises)
+        for j in range(mx):
+            nodes[k, j] = (rt[b, iz0, iy0, k, j] * a00 + rt[b, iz0, iy0 + 1, k, j] * a01
+                           + rt[b, iz0 + 1, iy0, k, j] * a10 + rt[b, iz0 + 1, iy0 + 1, k, j] * a11)
+    for x in range(w):  # one loop over the row (a loop per cell is too short to vectorise)
+        j = jx[b, x]
+        t = tx[b, x]
+        qz[x] += nodes[0, j] + (nodes[0, j + 1] - nodes[0, j]) * t
+        qy[x] += nodes[1, j] + (nodes[1, j + 1] - nodes[1, j]) * t
+        qx[x] += nodes[2, j] + (nodes[2, j + 1] - nodes[2, j]) * t
 
 
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
@@ -361,7 +362,7 @@ def _op_clip(row, lo, hi):
 
 @njit(cache=_CACHE)
 def _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field):
-    """Each channel's noise keys; each lattice cell's first output column and each column's position in its cell.
+    """Each channel's noise keys; the lattice cell of each output column and the column's position in it.
 
     Compiled apart from :func:`resample`: inside a ``parallel=True`` function every ``np.zeros`` becomes a
     parallel loop of its own, and each launch hands work to the thread pool (about 0.15 ms on this kind of host).
@@ -372,22 +373,18 @@ def _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field):
             for k in range(nops):
                 kk = _hash32(np.uint32(np.uint64(np.int64(params[b, ch, k, 1])) & _MASK))
                 keys[b, ch, k] = _hash32(np.uint32(kk ^ np.uint32(np.uint64(ch * 0x9E3779B9) & _MASK)))
-    jx = np.zeros((nb, resid.shape[3]), np.int64)  # the first output column of each lattice cell
+    jx = np.zeros((nb, w), np.int64)  # the lattice cell of each output column
     tx = np.zeros((nb, w))  # the position of each output column in its cell
     for b in range(nb):
         if has_field[b]:
             mx = lattice[b, 2]
             st = step[b, 2]
-            last = -1  # the last cell whose first column is known
             for x in range(w):  # cell j: j <= x / st < j + 1 (the last cell takes the rest of the row)
                 j = min(int(x / st), mx - 2)
+                jx[b, x] = j
                 tx[b, x] = x / st - j
-                while last < j:  # a cell no column falls in (none when st >= 1) starts where the next one does
-                    last += 1
-                    jx[b, last] = x
-            for j in range(last + 1, mx):  # the end of the last cell, and cells past the row
-                jx[b, j] = w
-    return keys, jx, tx
+    rt = np.ascontiguousarray(resid.transpose(0, 1, 2, 4, 3))  # (B, MZ, MY, 3, MX)
+    return keys, jx, tx, rt
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -429,7 +426,7 @@ def resample(
         d, h, w = outl.shape[2], outl.shape[3], outl.shape[4]
     nops = codes.shape[2]
     mxmax = resid.shape[3]
-    keys, jx, tx = _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field)
+    keys, jx, tx, rt = _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field)
     in_shape = imgs.shape[2:] if nc > 0 else labs.shape[2:]
     d0, h0, w0 = in_shape[0], in_shape[1], in_shape[2]
     rows = d * h
@@ -439,7 +436,7 @@ def resample(
         qz = np.empty(w)
         qy = np.empty(w)
         qx = np.empty(w)
-        nodes = np.empty((mxmax, 3))
+        nodes = np.empty((3, mxmax))
         offn = np.empty(w, np.int64)
         off = np.empty(w, np.int64)
         az = np.empty(w, np.float32)
@@ -451,7 +448,7 @@ def resample(
             zy = r - b * rows
             z = zy // h
             y = zy - z * h
-            _row_coords(b, z, y, bmat, cvec, resid, lattice, step, has_field, qz, qy, qx, nodes, jx, tx)
+            _row_coords(b, z, y, bmat, cvec, rt, lattice, step, has_field, qz, qy, qx, nodes, jx, tx)
             if nl > 0 or (nc > 0 and nearest_intensity):
                 _plan_nearest(d0, h0, w0, qz, qy, qx, offn)
             for li in range(nl):
