@@ -13,7 +13,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,10 +233,14 @@ def channel_layout(sample: Sample) -> list[tuple[str, int]]:
     return [(name, k) for name, img in sample.intensity_images.items() for k in range(img.channels)]
 
 
-def applies_to(t: IntensityTransform, sample: Sample, name: str, channel: int) -> bool:
-    """Whether ``t`` changes channel ``channel`` of image ``name`` (its targets and its ``channels``)."""
+def applies_to(t: IntensityTransform, sample: Sample, name: str, channel: int,
+               targets: Collection[str] | None = None) -> bool:
+    """Whether ``t`` changes channel ``channel`` of image ``name`` (its targets and its ``channels``).
+
+    ``targets``: ``t.targets(sample)`` when the caller already has it (asked once for many channels).
+    """
     chosen = getattr(t, "channels", None)
-    return name in t.targets(sample) and (chosen is None or channel in chosen)
+    return name in (t.targets(sample) if targets is None else targets) and (chosen is None or channel in chosen)
 
 
 def _programs(sample: Sample, fused: list[tuple[IntensityTransform, FusedOps]]) -> list[FusedOps]:
@@ -244,8 +248,9 @@ def _programs(sample: Sample, fused: list[tuple[IntensityTransform, FusedOps]]) 
     layout = channel_layout(sample)
     programs = [FusedOps() for _ in layout]
     for t, ops in fused:
+        targets = set(t.targets(sample))
         for g, (name, k) in enumerate(layout):
-            if applies_to(t, sample, name, k):
+            if applies_to(t, sample, name, k, targets):
                 programs[g].extend(ops)
     return programs
 

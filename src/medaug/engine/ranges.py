@@ -193,7 +193,7 @@ def for_axes(value: Any, n: int, name: str, order: str = "x, y, z") -> np.ndarra
     values = np.atleast_1d(np.asarray(value, float))
     if values.ndim != 1 or values.size not in (1, n):
         raise ParameterError(f"'{name}' needs 1 or {n} values ({order} order) for a {n}D image, got {value!r}")
-    return np.broadcast_to(values, (n,)).copy()
+    return np.full(n, values[0]) if values.size == 1 else values.copy()
 
 
 def flag(value: Any, name: str) -> bool:

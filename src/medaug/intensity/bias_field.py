@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from itertools import product
 from typing import Literal
@@ -34,6 +35,26 @@ def _coords(n: int) -> np.ndarray:
     return np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
 
 
+@functools.lru_cache(maxsize=4)  # a 3D grid's planes are a few MB
+def _monomials(order: int, n: int, shape3: tuple[int, int, int]) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+    """The separable factors of every monomial on a grid of ``shape3`` (z, y, x), cached per shape (read-only).
+
+    Returns ``fx`` (order + 1, x): the powers of x; for each term of :func:`polynomial_terms`, its (z, y) plane
+    ``z**ez y**ey`` and its power of x.
+    """
+    z, y, x = (_coords(s) for s in shape3)
+    fx = np.stack([x**i for i in range(order + 1)])
+    planes, ex = [], []
+    for e in polynomial_terms(order, n):
+        ez, ey, exx = (0, *e) if n == 2 else e
+        plane = np.outer(z**ez, y**ey)
+        plane.setflags(write=False)
+        planes.append(plane)
+        ex.append(exx)
+    fx.setflags(write=False)
+    return fx, planes, ex
+
+
 @dataclass
 class BiasField(PointwiseTransform):
     """Multiply by ``exp(P)``, ``P`` a polynomial in coordinates normalised to [-1, 1] per array axis.
@@ -63,14 +84,11 @@ class BiasField(PointwiseTransform):
         if coef.size != len(terms):
             raise ParameterError(f"BiasField of order {self.order} in {n}D needs {len(terms)} coefficients, got {coef.size}")
         shape3 = grid.shape if n == 3 else (1, *grid.shape)
-        z, y, x = (_coords(s) for s in shape3)
-        k = int(self.order) + 1
-        fx = np.stack([x**i for i in range(k)])
-        fq = np.zeros((k, shape3[0], shape3[1]))
-        for e, c in zip(terms, coef):
-            ez, ey, ex = (0, *e) if n == 2 else e
-            fq[ex] += c * np.outer(z**ez, y**ey)
-        return fx, fq
+        fx, planes, ex = _monomials(int(self.order), n, tuple(int(s) for s in shape3))
+        fq = np.zeros((fx.shape[0], shape3[0], shape3[1]))
+        for plane, e, c in zip(planes, ex, coef):
+            fq[e] += c * plane
+        return fx.copy(), fq
 
     def point_ops(self, grid: Grid) -> FusedOps:
         ops = FusedOps()
