@@ -114,13 +114,24 @@ class Grid:
         """Physical length covered along each index axis, (x, y, z), in mm."""
         return np.asarray(self.size_xyz, float) * np.asarray(self.spacing)
 
+    def _matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """The index-to-physical matrix and its inverse, computed once per grid (the grid is frozen; read-only)."""
+        both = self.__dict__.get("_matrices_cache")
+        if both is None:
+            n = self.ndim
+            m = np.eye(n + 1)
+            m[:n, :n] = self.direction @ np.diag(self.spacing)
+            m[:n, n] = self.origin
+            inv = np.linalg.inv(m)
+            m.setflags(write=False)
+            inv.setflags(write=False)
+            both = (m, inv)
+            self.__dict__["_matrices_cache"] = both
+        return both
+
     def index_to_physical_matrix(self) -> np.ndarray:
         """Homogeneous matrix mapping an ITK (x, y, z) index to physical mm."""
-        n = self.ndim
-        m = np.eye(n + 1)
-        m[:n, :n] = self.direction @ np.diag(self.spacing)
-        m[:n, n] = self.origin
-        return m
+        return self._matrices()[0].copy()
 
     def array_index_to_physical_matrix(self) -> np.ndarray:
         """Homogeneous matrix mapping an array (z, y, x) index to physical mm."""
@@ -136,11 +147,11 @@ class Grid:
 
     def index_to_physical(self, index_xyz: np.ndarray) -> np.ndarray:
         """Map (N, ndim) continuous ITK indices (x, y, z) to physical points."""
-        return apply_homogeneous(index_xyz, self.index_to_physical_matrix())
+        return apply_homogeneous(index_xyz, self._matrices()[0])
 
     def physical_to_index(self, points: np.ndarray) -> np.ndarray:
         """Map (N, ndim) physical points to continuous ITK indices (x, y, z)."""
-        return apply_homogeneous(points, np.linalg.inv(self.index_to_physical_matrix()))
+        return apply_homogeneous(points, self._matrices()[1])
 
     def corners(self) -> np.ndarray:
         """Physical positions of the 2**ndim corner voxel centres."""
