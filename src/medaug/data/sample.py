@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -126,7 +125,8 @@ class Sample(Mapping[str, Image]):
 
     def replace(self, images: Mapping[str, Image] | None = None, **fields: Any) -> Sample:
         """A new sample with some images or fields replaced (the input is not modified)."""
-        new = copy.copy(self)
+        new = object.__new__(type(self))  # a shallow copy (copy.copy goes through __getattr__'s misses, ~10 us)
+        new.__dict__.update(self.__dict__)
         new._images = {**self._images, **(images or {})}
         new.points = dict(self.points)
         new.boxes = dict(self.boxes)

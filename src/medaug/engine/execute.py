@@ -380,11 +380,15 @@ def _size(n: float) -> str:
 
 
 def border_median(arr: np.ndarray) -> float:
-    """Median of the voxels on the outer faces of an array (the background, e.g. air)."""
-    faces = []
-    for axis in range(arr.ndim):
-        faces.append(np.take(arr, [0, arr.shape[axis] - 1], axis=axis).ravel())
-    return float(np.median(np.concatenate(faces)))
+    """Median of the voxels on the outer faces of an array (the background, e.g. air); NaN if any is NaN."""
+    faces = np.concatenate([np.take(arr, [0, arr.shape[axis] - 1], axis=axis).ravel() for axis in range(arr.ndim)])
+    if faces.dtype.kind == "f" and np.isnan(faces).any():
+        return float("nan")
+    k = faces.size // 2
+    if faces.size % 2:
+        return float(np.partition(faces, k)[k])
+    part = np.partition(faces, (k - 1, k))
+    return float(part[k - 1 : k + 1].mean())  # as np.median: the mean of the two middle values, in the array's dtype
 
 
 def _plan_spatial(cur: Sample, stage: _SpatialStage) -> _SpatialPlan:
