@@ -32,18 +32,10 @@ def _sample(seed: int = 0) -> medaug.Sample:
     return medaug.Sample(image=medaug.Image(image), label=medaug.Image(label, is_label=True))
 
 
-def _tbb_installed() -> bool:
-    try:
-        metadata.distribution("tbb")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 @pytest.mark.skipif("NUMBA_THREADING_LAYER" in os.environ, reason="the user chose the layer")
-def test_layer_is_tbb_when_installed_else_workqueue():
+def test_layer_is_tbb_where_numba_can_run_it_else_workqueue():
     medaug.pipeline_from_config(_CONFIG)(_sample(), seed=1)  # one parallel launch: the layer is loaded
-    want = "tbb" if (_tbb_installed() and kernels._load_tbb()) else "workqueue"
+    want = "tbb" if kernels._load_tbb() else "workqueue"
     assert numba.threading_layer() == want
     assert kernels.threading_layer() == want
 
@@ -99,5 +91,17 @@ def test_without_tbb_the_layer_is_workqueue(monkeypatch):
 
     monkeypatch.delenv("NUMBA_THREADING_LAYER", raising=False)
     monkeypatch.setattr(metadata, "files", missing)
+    monkeypatch.setitem(sys.modules, "numba.np.ufunc.tbbpool", None)  # as where Numba cannot load it
     assert kernels._load_tbb() is False
+    assert kernels.threading_layer() == "workqueue"
+
+
+def test_an_old_tbb_falls_back_to_workqueue(monkeypatch):
+    from numba.np.ufunc import parallel
+
+    def too_old() -> None:
+        raise ImportError("Problem with TBB. Reason: TBB_INTERFACE_VERSION = 12050")
+
+    monkeypatch.delenv("NUMBA_THREADING_LAYER", raising=False)
+    monkeypatch.setattr(parallel, "_check_tbb_version_compatible", too_old, raising=False)
     assert kernels.threading_layer() == "workqueue"

@@ -32,29 +32,41 @@ _TBB_LIBRARY = {"Linux": "libtbb.so.12", "Windows": "tbb12.dll", "Darwin": "libt
 
 
 def _load_tbb() -> bool:
-    """Load the oneTBB library of the ``tbb`` package, if installed, so that Numba's ``tbb`` layer finds it.
+    """Whether Numba's ``tbb`` layer can run here, after loading the oneTBB library of the ``tbb`` package.
 
     pip puts the library in the environment's ``lib`` folder, which the loader does not search; once it is
-    loaded by its full path, Numba's layer resolves to it by name.
+    loaded by its full path, Numba's layer resolves to it by name (a conda environment finds it unaided).
+    Numba's own checks then decide: its ``tbbpool`` extension loads, and the library is recent enough.
     """
     import ctypes
     import platform
+    import warnings
     from importlib import metadata
 
     want = _TBB_LIBRARY.get(platform.system())
     try:
         files = metadata.files("tbb") or []
     except metadata.PackageNotFoundError:
-        return False
+        files = []
     for f in files:
         if f.name == want:
             try:
                 ctypes.CDLL(str(f.locate()), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
-                import numba.np.ufunc.tbbpool  # noqa: F401  (Numba's own check: the layer can be used)
-            except (OSError, ImportError):
+            except OSError:
                 return False
-            return True
-    return False
+            break
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Numba warns about an old TBB, and we fall back quietly
+            import numba.np.ufunc.tbbpool  # noqa: F401
+            from numba.np.ufunc import parallel
+
+            check = getattr(parallel, "_check_tbb_version_compatible", None)
+            if check is not None:
+                check()  # raises ImportError for a TBB older than 2021.6
+    except (ImportError, OSError, ValueError):
+        return False
+    return True
 
 
 def threading_layer() -> str:
