@@ -105,3 +105,41 @@ def test_an_old_tbb_falls_back_to_workqueue(monkeypatch):
     monkeypatch.delenv("NUMBA_THREADING_LAYER", raising=False)
     monkeypatch.setattr(parallel, "_check_tbb_version_compatible", too_old, raising=False)
     assert kernels.threading_layer() == "workqueue"
+
+
+def test_a_layer_that_is_not_thread_safe_gets_a_launch_lock(monkeypatch):
+    for layer, locked in (("workqueue", True), ("forksafe", True), ("default", True), ("tbb", False), ("omp", False)):
+        monkeypatch.setattr(numba.config, "THREADING_LAYER", layer)
+        assert (kernels.launch_guard() is kernels._LAUNCH_LOCK) is locked, layer
+
+
+def test_a_chosen_tbb_layer_still_loads_the_library(monkeypatch):
+    loaded = []
+    monkeypatch.setenv("NUMBA_THREADING_LAYER", "tbb")
+    monkeypatch.setattr(kernels, "_load_tbb", lambda: loaded.append(True) or True)
+    assert kernels.threading_layer() == "tbb"
+    assert loaded == [True]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the workqueue check runs in a subprocess")
+def test_threads_on_the_workqueue_layer_do_not_abort():
+    """Numba's workqueue layer aborts the process when two threads enter it: medaug holds a lock around launches."""
+    code = (
+        "import threading, numpy as np, medaug, numba\n"
+        "from tests.engine.test_threads import _CONFIG, _sample\n"
+        "p = medaug.pipeline_from_config(_CONFIG)\n"
+        "ref = [p(_sample(), seed=s)['image'].array.copy() for s in range(4)]\n"
+        "assert numba.threading_layer() == 'workqueue', numba.threading_layer()\n"
+        "bad = []\n"
+        "def work():\n"
+        "    for _ in range(3):\n"
+        "        for s in range(4):\n"
+        "            bad.extend([s] if not np.array_equal(p(_sample(), seed=s)['image'].array, ref[s]) else [])\n"
+        "ts = [threading.Thread(target=work) for _ in range(3)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "raise SystemExit(1 if bad else 0)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path]), "NUMBA_THREADING_LAYER": "workqueue"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -18,8 +18,10 @@ calls do not.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import threading
 
 import numba
 import numpy as np
@@ -80,11 +82,24 @@ def threading_layer() -> str:
     """
     chosen = os.environ.get("NUMBA_THREADING_LAYER")
     if chosen:
+        if chosen in ("tbb", "safe", "threadsafe", "default"):
+            _load_tbb()  # so that Numba finds the pip package's library (else it would fail, or pick omp)
         return chosen
     return "tbb" if _load_tbb() else "workqueue"
 
 
 numba.config.THREADING_LAYER = threading_layer()  # type: ignore[attr-defined]
+
+#: Held around every parallel launch when the layer may be ``workqueue``, which aborts the process if two
+#: threads enter it at once (tbb and omp are thread-safe: no lock).
+_LAUNCH_LOCK = threading.RLock()
+
+
+def launch_guard() -> contextlib.AbstractContextManager:
+    """The context a parallel kernel launch runs in: a lock unless the layer is thread-safe (``tbb``, ``omp``)."""
+    if numba.config.THREADING_LAYER in ("tbb", "omp", "safe", "threadsafe"):  # type: ignore[attr-defined]
+        return contextlib.nullcontext()
+    return _LAUNCH_LOCK
 
 _CACHE = cache_kernels()
 

@@ -416,9 +416,10 @@ def _resample_numba(jobs: list[ResampleJob], label_fill: int, options: ResampleO
             labs, lsrc = np.zeros((1, 0, 1, 1, 1), dtype), np.zeros(nb, np.int64)
         outl = np.empty((nb, len(members), d, h, w), dtype)
         src, dst = (stack, out) if r == 0 else (stack[:, :0], out[:, :0])
-        _numba.resample(src, isrc, dst, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest,
-                        fills[:, : dst.shape[1]], label_fill, codes[:, : dst.shape[1]], params[:, : dst.shape[1]],
-                        fx, fq)
+        with _numba.launch_guard():
+            _numba.resample(src, isrc, dst, labs, lsrc, outl, bmat, cvec, resid, lattice, step, has_field, nearest,
+                            fills[:, : dst.shape[1]], label_fill, codes[:, : dst.shape[1]], params[:, : dst.shape[1]],
+                            fx, fq)
         for j, i in enumerate(members):
             results[i] = outl[:, j]
     return _per_job(out, counts, [results[i] for i in range(len(labels[0]))], two_d)

@@ -115,6 +115,11 @@ def evaluate(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
     uu = np.ascontiguousarray(u, np.float64)
     if u.shape[1] == 2:
         _eval2(c, uu, out)
+    elif u.shape[0] >= PARALLEL_POINTS:
+        from ..engine._numba import launch_guard  # imported by numba_available: the threading layer is chosen
+
+        with launch_guard():
+            _eval3_parallel(c, uu, out)
     else:
-        (_eval3_parallel if u.shape[0] >= PARALLEL_POINTS else _eval3)(c, uu, out)
+        _eval3(c, uu, out)
     return out
