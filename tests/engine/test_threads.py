@@ -45,23 +45,35 @@ def test_user_choice_of_layer_is_kept(monkeypatch):
     assert kernels.threading_layer() == "workqueue"
 
 
-def test_concurrent_python_threads_give_the_serial_results():
+def threads_disagree(threads: int = 3, seeds: int = 6, rounds: int = 3) -> list[tuple[int, int]]:
+    """(thread, seed) of every result that differs from the serial one, with ``threads`` Python threads at once."""
     pipeline = medaug.pipeline_from_config(_CONFIG)
-    expected = [pipeline(_sample(), seed=s)["image"].array.copy() for s in range(6)]
+    expected = [pipeline(_sample(), seed=s)["image"].array.copy() for s in range(seeds)]
     wrong: list[tuple[int, int]] = []
 
     def work(k: int) -> None:
-        for _ in range(3):
-            for s in range(6):
+        for _ in range(rounds):
+            for s in range(seeds):
                 if not np.array_equal(pipeline(_sample(), seed=s)["image"].array, expected[s]):
                     wrong.append((k, s))
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
-    for t in threads:
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in pool:
         t.start()
-    for t in threads:
+    for t in pool:
         t.join()
-    assert wrong == []
+    return wrong
+
+
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter at the repository root (this module importable), with extra ``env``."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    full = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path]), **env}
+    return subprocess.run([sys.executable, "-c", code], cwd=root, env=full, capture_output=True, text=True, timeout=600)
+
+
+def test_concurrent_python_threads_give_the_serial_results():
+    assert threads_disagree() == []
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
@@ -78,9 +90,7 @@ def test_a_fork_after_use_augments_in_the_child():
         "_, status = os.waitpid(pid, 0)\n"
         "raise SystemExit(os.waitstatus_to_exitcode(status))\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path])}
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    done = _run_python(code)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Terminating" not in done.stderr
 
@@ -121,25 +131,14 @@ def test_a_chosen_tbb_layer_still_loads_the_library(monkeypatch):
     assert loaded == [True]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the workqueue check runs in a subprocess")
 def test_threads_on_the_workqueue_layer_do_not_abort():
     """Numba's workqueue layer aborts the process when two threads enter it: medaug holds a lock around launches."""
     code = (
-        "import threading, numpy as np, medaug, numba\n"
-        "from tests.engine.test_threads import _CONFIG, _sample\n"
-        "p = medaug.pipeline_from_config(_CONFIG)\n"
-        "ref = [p(_sample(), seed=s)['image'].array.copy() for s in range(4)]\n"
+        "import numba\n"
+        "from tests.engine.test_threads import threads_disagree\n"
+        "wrong = threads_disagree(threads=3, seeds=4)\n"
         "assert numba.threading_layer() == 'workqueue', numba.threading_layer()\n"
-        "bad = []\n"
-        "def work():\n"
-        "    for _ in range(3):\n"
-        "        for s in range(4):\n"
-        "            bad.extend([s] if not np.array_equal(p(_sample(), seed=s)['image'].array, ref[s]) else [])\n"
-        "ts = [threading.Thread(target=work) for _ in range(3)]\n"
-        "[t.start() for t in ts]; [t.join() for t in ts]\n"
-        "raise SystemExit(1 if bad else 0)\n"
+        "raise SystemExit(1 if wrong else 0)\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path]), "NUMBA_THREADING_LAYER": "workqueue"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    done = _run_python(code, NUMBA_THREADING_LAYER="workqueue")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -79,12 +79,11 @@ class BiasField(PointwiseTransform):
 
     def _factors(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
         n = grid.ndim
-        terms = polynomial_terms(int(self.order), n)
-        coef = np.asarray(self.coefficients, float)
-        if coef.size != len(terms):
-            raise ParameterError(f"BiasField of order {self.order} in {n}D needs {len(terms)} coefficients, got {coef.size}")
         shape3 = grid.shape if n == 3 else (1, *grid.shape)
         fx, planes, ex = _monomials(int(self.order), n, tuple(int(s) for s in shape3))
+        coef = np.asarray(self.coefficients, float)
+        if coef.size != len(planes):  # one plane per term of polynomial_terms
+            raise ParameterError(f"BiasField of order {self.order} in {n}D needs {len(planes)} coefficients, got {coef.size}")
         fq = np.zeros((fx.shape[0], shape3[0], shape3[1]))
         for plane, e, c in zip(planes, ex, coef):
             fq[e] += c * plane
