@@ -133,17 +133,38 @@ class Grid:
         """Homogeneous matrix mapping an ITK (x, y, z) index to physical mm."""
         return self._matrices()[0].copy()
 
+    def _array_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """The array-index-to-physical matrix and its inverse, computed once per grid (read-only)."""
+        both = self.__dict__.get("_array_matrices_cache")
+        if both is None:
+            n = self.ndim
+            perm = np.eye(n + 1)
+            perm[:n, :n] = np.eye(n)[::-1]
+            m = self._matrices()[0] @ perm
+            inv = np.linalg.inv(m)
+            m.setflags(write=False)
+            inv.setflags(write=False)
+            both = (m, inv)
+            self.__dict__["_array_matrices_cache"] = both
+        return both
+
     def array_index_to_physical_matrix(self) -> np.ndarray:
         """Homogeneous matrix mapping an array (z, y, x) index to physical mm."""
-        n = self.ndim
-        perm = np.eye(n + 1)
-        perm[:n, :n] = np.eye(n)[::-1]
-        return self.index_to_physical_matrix() @ perm
+        return self._array_matrices()[0].copy()
+
+    def physical_to_array_index_matrix(self) -> np.ndarray:
+        """Homogeneous matrix mapping physical mm to an array (z, y, x) index (the inverse of the one above)."""
+        return self._array_matrices()[1].copy()
 
     def center(self) -> np.ndarray:
         """Physical position of the grid's centre (mm, x/y/z order)."""
-        mid = (np.asarray(self.size_xyz, float) - 1.0) / 2.0
-        return self.index_to_physical(mid[None])[0]
+        c = self.__dict__.get("_center_cache")
+        if c is None:
+            mid = (np.asarray(self.size_xyz, float) - 1.0) / 2.0
+            c = self.index_to_physical(mid[None])[0]
+            c.setflags(write=False)
+            self.__dict__["_center_cache"] = c
+        return c.copy()
 
     def index_to_physical(self, index_xyz: np.ndarray) -> np.ndarray:
         """Map (N, ndim) continuous ITK indices (x, y, z) to physical points."""

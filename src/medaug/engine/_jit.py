@@ -10,6 +10,20 @@ and turns caching off only when no folder at all can be written.
 The first call that really compiles (not one loaded from the cache) prints
 ``medaug: compiling kernels (first run only)...`` once on stderr, unless
 ``MEDAUG_QUIET`` is set (the CLI's ``--quiet`` sets it).
+
+On a CPU with AVX-512, LLVM's tuning for most Intel models stops its loop
+vectoriser at 256-bit vectors.  The sweep's point-wise operations (the
+polynomial ``exp``/``log``/``sin``/``cos``, the noise hash) run about twice as
+fast with 512-bit vectors, and the whole 2D sweep about 20 % faster, with
+bit-identical results (no reassociation is allowed, so the lanes compute
+exactly what the scalar code would).  :func:`prefer_wide_vectors` therefore
+asks for them (``-prefer-256-bit`` added to the host's features), under these
+conditions: ``MEDAUG_WIDE_VECTORS`` is not ``0``, the user has set neither
+``NUMBA_CPU_NAME`` nor ``NUMBA_CPU_FEATURES``, the host has ``avx512f``, and
+Numba has not compiled anything yet in this process (its code generator is
+made once, at the first compile or cache load).  The choice holds for every
+Numba function of the process; it changes no result, only the vector width,
+and other packages' cached kernels are compiled once more for it.
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_kernels", "MESSAGE", "NOTE"]
+__all__ = ["cache_kernels", "prefer_wide_vectors", "MESSAGE", "NOTE"]
 
 MESSAGE = "medaug: compiling kernels (first run only)..."
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -51,6 +65,7 @@ def cache_kernels() -> bool:
     import numba
 
     _install_note()
+    prefer_wide_vectors()
     if os.environ.get("NUMBA_CACHE_DIR") or os.access(_PACKAGE / "engine", os.W_OK):
         _decided = True
         return _decided
@@ -62,6 +77,42 @@ def cache_kernels() -> bool:
             return _decided
     _decided = False
     return _decided
+
+
+#: Values of ``MEDAUG_WIDE_VECTORS`` that keep LLVM's own vector width.
+_OFF = ("0", "false", "no", "off")
+
+
+def prefer_wide_vectors() -> str | None:
+    """Let Numba's code generator use 512-bit vectors on an AVX-512 host (see the module's notes).
+
+    Returns
+    -------
+    str or None
+        The feature string now in ``numba.config.CPU_FEATURES``, or None when
+        it was left alone (turned off, chosen by the user, no AVX-512, or Numba
+        already compiling with its own choice).
+    """
+    if os.environ.get("MEDAUG_WIDE_VECTORS", "").strip().lower() in _OFF:
+        return None
+    import numba
+    from numba.core.registry import cpu_target
+
+    config: Any = numba.config
+    if config.CPU_NAME is not None or config.CPU_FEATURES is not None:
+        return None  # the user chose the target (e.g. a generic one for a shared cache)
+    if "_toplevel_target_context" in vars(cpu_target):
+        return None  # Numba's code generator exists already: its features are fixed
+    try:
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features().flatten()
+    except Exception:  # pragma: no cover - a platform where LLVM cannot tell
+        return None
+    if "+avx512f" not in features.split(","):
+        return None
+    config.CPU_FEATURES = features + ",-prefer-256-bit"
+    return config.CPU_FEATURES
 
 
 def _install_note() -> None:

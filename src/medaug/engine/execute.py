@@ -381,7 +381,8 @@ def _size(n: float) -> str:
 
 def border_median(arr: np.ndarray) -> float:
     """Median of the voxels on the outer faces of an array (the background, e.g. air); NaN if any is NaN."""
-    faces = np.concatenate([np.take(arr, [0, arr.shape[axis] - 1], axis=axis).ravel() for axis in range(arr.ndim)])
+    whole = (slice(None),) * arr.ndim
+    faces = np.concatenate([arr[whole[:axis] + (end,)].ravel() for axis in range(arr.ndim) for end in (0, -1)])
     if faces.dtype.kind == "f" and np.isnan(faces).any():
         return float("nan")
     k = faces.size // 2

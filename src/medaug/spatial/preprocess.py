@@ -116,7 +116,7 @@ def _box_on_grid(mask: np.ndarray, grid_in: Grid, grid_out: Grid, margin: Any) -
     corners = np.array([[edges[b, a] for a, b in enumerate(bits)] for bits in itertools.product((0, 1), repeat=n)])
     m_in = grid_in.array_index_to_physical_matrix()
     phys = apply_homogeneous(corners, m_in)
-    m_out_inv = np.linalg.inv(grid_out.array_index_to_physical_matrix())
+    m_out_inv = grid_out.physical_to_array_index_matrix()
     q = apply_homogeneous(phys, m_out_inv)
     qlo, qhi = q.min(0), q.max(0)
     # output voxels whose extent [i - 0.5, i + 0.5] overlaps the box
