@@ -153,3 +153,28 @@ def test_lattice_check_interpolates_as_scipy_order_1(shape, seed):
     ref = np.stack([map_coordinates(values[..., c], centres.T, order=1) for c in range(2)], 1)
     np.testing.assert_allclose(values.reshape(nodes, 2)[corners].mean(axis=1), ref, atol=1e-12)
     np.testing.assert_array_equal(points[:nodes] / np.asarray(step), np.indices(counts).reshape(len(counts), -1).T)
+
+
+@pytest.mark.parametrize("zrow, zres", [
+    ((1.0, 0.0, 0.0, 0.0), 0.0),    # keeps z: the sweep sets z instead of computing it
+    ((1.0, 0.0, 0.0, 0.0), 0.3),    # keeps z in its affine, but the residual moves z
+    ((1.0, 0.02, 0.0, 0.25), 0.0),  # the affine moves z
+])
+def test_maps_that_keep_z_and_maps_that_move_it_agree_with_the_torch_twin(zrow, zres):
+    """The z shortcut of 2D maps (z row of the affine 1, 0, 0 | 0 and no z residual) is taken only where it holds."""
+    shape = (6, 20, 24)
+    rng = np.random.default_rng(5)
+    image = rng.uniform(0, 1, shape).astype(np.float32)
+    label = rng.integers(0, 4, shape).astype(np.uint8)
+    bmat = np.array([zrow[:3], [0.0, 0.98, 0.1], [0.0, -0.1, 0.98]])
+    cvec = np.array([zrow[3], 0.7, 1.3])
+    resid = rng.uniform(-0.5, 0.5, (3, 4, 5, 3)).astype(np.float32)
+    resid[..., 0] *= zres
+    coords = Coordinates(bmat, cvec, resid, np.array([2.5, 6.5, 5.75]), True, shape, shape)
+    out = {}
+    for backend in ("numba", "torch"):
+        imgs, labs = resample_arrays(coords, [image[None]], [[0.0]], [label], 0, [FusedOps()],
+                                     ResampleOptions(backend=backend))
+        out[backend] = (np.asarray(imgs[0]), np.asarray(labs[0]))
+    np.testing.assert_allclose(out["numba"][0], out["torch"][0], atol=2e-5)
+    assert np.mean(out["numba"][1] != out["torch"][1]) < 1e-3  # nearest: ties at half voxels may round apart

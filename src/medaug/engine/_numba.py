@@ -205,20 +205,27 @@ def _gauss_pair(j, key):
 
 # ---------------------------------------------------------------- one row
 @njit(cache=_CACHE, inline="always", fastmath=_FAST)
-def _row_coords(b, z, y, bmat, cvec, rt, lattice, step, has_field, qz, qy, qx, nodes, jx, tx):
+def _row_coords(b, z, y, bmat, cvec, rt, lattice, step, has_field, flat, qz, qy, qx, nodes, jx, tx):
     """Input coordinates (z, y, x) of output row (z, y) of sample ``b``: the affine, plus the lattice residual.
 
     ``rt`` is the residual lattice with its component axis before x, ``(B, MZ, MY, 3, MX)``; ``nodes`` (3, MX) scratch.
     ``jx[b, x]`` is the lattice cell of column ``x`` and ``tx[b, x]`` the column's position in it: the same for every
-    row.
+    row.  Where ``flat[b]`` (a 2D map: the input z of every voxel is its output z) the z coordinate is set, not computed.
     """
     w = qx.shape[0]
-    rz = bmat[b, 0, 0] * z + bmat[b, 0, 1] * y + cvec[b, 0]
     ry = bmat[b, 1, 0] * z + bmat[b, 1, 1] * y + cvec[b, 1]
     rx = bmat[b, 2, 0] * z + bmat[b, 2, 1] * y + cvec[b, 2]
-    bz, by, bx = bmat[b, 0, 2], bmat[b, 1, 2], bmat[b, 2, 2]
+    by, bx = bmat[b, 1, 2], bmat[b, 2, 2]
+    if flat[b]:
+        zf = np.float64(z)
+        for x in range(w):
+            qz[x] = zf
+    else:
+        rz = bmat[b, 0, 0] * z + bmat[b, 0, 1] * y + cvec[b, 0]
+        bz = bmat[b, 0, 2]
+        for x in range(w):
+            qz[x] = rz + bz * x
     for x in range(w):
-        qz[x] = rz + bz * x
         qy[x] = ry + by * x
         qx[x] = rx + bx * x
     if not has_field[b]:
@@ -234,14 +241,18 @@ def _row_coords(b, z, y, bmat, cvec, rt, lattice, step, has_field, qz, qy, qx, n
     a01 = ty * (1.0 - tz)
     a10 = (1.0 - ty) * tz
     a11 = ty * tz
-    for k in range(3):  # the residual along this row at the lattice's x nodes (rt: x innermost, so this vectorises)
+    k0 = 1 if flat[b] else 0  # a flat map's z residual is zero
+    for k in range(k0, 3):  # the residual along this row at the lattice's x nodes (rt: x innermost, so this vectorises)
         for j in range(mx):
             nodes[k, j] = (rt[b, iz0, iy0, k, j] * a00 + rt[b, iz0, iy0 + 1, k, j] * a01
                            + rt[b, iz0 + 1, iy0, k, j] * a10 + rt[b, iz0 + 1, iy0 + 1, k, j] * a11)
+    if not flat[b]:
+        for x in range(w):
+            j = jx[b, x]
+            qz[x] += nodes[0, j] + (nodes[0, j + 1] - nodes[0, j]) * tx[b, x]
     for x in range(w):  # one loop over the row (a loop per cell is too short to vectorise)
         j = jx[b, x]
         t = tx[b, x]
-        qz[x] += nodes[0, j] + (nodes[0, j + 1] - nodes[0, j]) * t
         qy[x] += nodes[1, j] + (nodes[1, j + 1] - nodes[1, j]) * t
         qx[x] += nodes[2, j] + (nodes[2, j + 1] - nodes[2, j]) * t
 
@@ -430,8 +441,9 @@ def _op_clip(row, lo, hi):
 
 
 @njit(cache=_CACHE)
-def _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field):
-    """Each channel's noise keys; the lattice cell of each output column and the column's position in it.
+def _setup(nb, nc, w, nops, codes, params, bmat, cvec, resid, lattice, step, has_field):
+    """Each channel's noise keys; the lattice cell of each output column and the column's position in it; which
+    samples' maps keep z (2D maps, whose z coordinates :func:`_row_coords` then sets instead of computing).
 
     Compiled apart from :func:`resample`: inside a ``parallel=True`` function every ``np.zeros`` becomes a
     parallel loop of its own, and each launch hands work to the thread pool (about 0.15 ms with the
@@ -454,7 +466,18 @@ def _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field):
                 jx[b, x] = j
                 tx[b, x] = x / st - j
     rt = np.ascontiguousarray(resid.transpose(0, 1, 2, 4, 3))  # (B, MZ, MY, 3, MX)
-    return keys, jx, tx, rt
+    # flat: the map keeps z (a 2D map padded to 3D): z row of the affine (1, 0, 0 | 0), no z residual
+    flat = np.zeros(nb, np.bool_)
+    for b in range(nb):
+        f = bmat[b, 0, 0] == 1.0 and bmat[b, 0, 1] == 0.0 and bmat[b, 0, 2] == 0.0 and cvec[b, 0] == 0.0
+        if f and has_field[b]:
+            for i in range(resid.shape[1]):
+                for j in range(resid.shape[2]):
+                    for k in range(resid.shape[3]):
+                        if resid[b, i, j, k, 0] != 0.0:
+                            f = False
+        flat[b] = f
+    return keys, jx, tx, rt, flat
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -496,7 +519,7 @@ def resample(
         d, h, w = outl.shape[2], outl.shape[3], outl.shape[4]
     nops = codes.shape[2]
     mxmax = resid.shape[3]
-    keys, jx, tx, rt = _setup(nb, nc, w, nops, codes, params, resid, lattice, step, has_field)
+    keys, jx, tx, rt, flat = _setup(nb, nc, w, nops, codes, params, bmat, cvec, resid, lattice, step, has_field)
     in_shape = imgs.shape[2:] if nc > 0 else labs.shape[2:]
     d0, h0, w0 = in_shape[0], in_shape[1], in_shape[2]
     rows = d * h
@@ -518,7 +541,7 @@ def resample(
             zy = r - b * rows
             z = zy // h
             y = zy - z * h
-            _row_coords(b, z, y, bmat, cvec, rt, lattice, step, has_field, qz, qy, qx, nodes, jx, tx)
+            _row_coords(b, z, y, bmat, cvec, rt, lattice, step, has_field, flat, qz, qy, qx, nodes, jx, tx)
             if nl > 0 or (nc > 0 and nearest_intensity):
                 _plan_nearest(d0, h0, w0, qz, qy, qx, offn)
             for li in range(nl):
